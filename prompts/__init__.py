@@ -1,0 +1,1 @@
+"""Bundled LLM prompt templates (data package)."""

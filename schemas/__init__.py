@@ -1,0 +1,1 @@
+"""Bundled extraction schemas and the meta-schema that validates them (data package)."""

@@ -1,0 +1,383 @@
+"""The one schema format: entity types users write, and what each engine needs from it.
+
+A schema file (JSON or YAML) is validated against the meta-schema
+``schemas/zeroshot.schema.json``::
+
+    {"name": "news", "description": "...",
+     "entity_types": [{"name": "person", "label": "person name",
+                       "description": "...", "examples": ["Ada Lovelace"]}],
+     "options": {"overlap": "flat", "threshold": 0.5}}
+
+``name`` is the key used in outputs and metrics, ``label`` the words a model sees.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import cache, cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from zeroshot.core.errors import SchemaError, UnknownLabelError
+
+logger = logging.getLogger(__name__)
+
+META_SCHEMA_NAME = "zeroshot.schema.json"
+
+
+class OverlapPolicy(str, enum.Enum):
+    """Which overlapping spans a result may hold."""
+
+    FLAT = "flat"
+    NESTED = "nested"
+    MULTI_LABEL = "multi-label"
+
+
+@dataclasses.dataclass(frozen=True)
+class EntityType:
+    """One entity type of a schema."""
+
+    name: str
+    label: str = ""
+    description: str = ""
+    examples: tuple[str, ...] = ()
+    threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.strip():
+            raise SchemaError("entity type name must be a non-empty string")
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
+        object.__setattr__(self, "examples", tuple(self.examples))
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+            raise SchemaError(f"entity type {self.name!r}: threshold {self.threshold} not in [0, 1]")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name}
+        if self.label != self.name:
+            out["label"] = self.label
+        if self.description:
+            out["description"] = self.description
+        if self.examples:
+            out["examples"] = list(self.examples)
+        if self.threshold is not None:
+            out["threshold"] = self.threshold
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class SchemaOptions:
+    overlap: OverlapPolicy = OverlapPolicy.FLAT
+    threshold: float = 0.5
+    max_entities: int = 64
+    max_span_chars: int = 200
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "overlap": self.overlap.value,
+            "threshold": self.threshold,
+            "max_entities": self.max_entities,
+            "max_span_chars": self.max_span_chars,
+        }
+
+
+@cache
+def meta_schema() -> dict[str, Any]:
+    """The JSON Schema every schema file must satisfy."""
+    text = resources.files("zeroshot.schemas").joinpath(META_SCHEMA_NAME).read_text("utf-8")
+    return json.loads(text)
+
+
+def bundled_schema_path(name: str) -> Path:
+    """Path of a bundled schema by file stem (e.g. ``"fewnerd_inter_test"``)."""
+    base = resources.files("zeroshot.schemas")
+    names = [name] if name.endswith((".json", ".yaml", ".yml")) else [
+        f"{name}.json", f"{name}.yaml", f"{name}.yml"]
+    for candidate_name in names:
+        candidate = base.joinpath(candidate_name)
+        if candidate.is_file() and candidate_name != META_SCHEMA_NAME:
+            return Path(str(candidate))
+    known = sorted(
+        p.name.rsplit(".", 1)[0]
+        for p in base.iterdir()
+        if p.name.endswith((".json", ".yaml", ".yml")) and p.name != META_SCHEMA_NAME
+    )
+    raise SchemaError(f"no bundled schema named {name!r}; bundled: {', '.join(known)}")
+
+
+def _location(error: jsonschema.ValidationError) -> str:
+    path = "/".join(str(p) for p in error.absolute_path)
+    return f"/{path}" if path else "(root)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Schema:
+    """A named set of entity types plus options. Build with the class methods."""
+
+    name: str
+    entity_types: tuple[EntityType, ...]
+    description: str = ""
+    options: SchemaOptions = dataclasses.field(default_factory=SchemaOptions)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "entity_types", tuple(self.entity_types))
+        if not self.entity_types:
+            raise SchemaError(f"schema {self.name!r} has no entity types")
+        for what, values in (
+            ("name", [t.name for t in self.entity_types]),
+            ("label", [t.label.casefold() for t in self.entity_types]),
+        ):
+            seen: dict[str, int] = {}
+            for i, v in enumerate(values):
+                if v in seen:
+                    raise SchemaError(
+                        f"schema {self.name!r}: duplicate entity type {what} {v!r} "
+                        f"at /entity_types/{seen[v]} and /entity_types/{i}"
+                    )
+                seen[v] = i
+
+    # -- construction -------------------------------------------------------------
+    @classmethod
+    def from_labels(cls, labels: Iterable[str] | Mapping[str, str], name: str = "ad-hoc",
+                    **options: Any) -> Schema:
+        """Schema from bare labels, or from ``{label: description}``.
+
+        Names and labels are the same strings here; ``options`` are
+        :class:`SchemaOptions` fields (``overlap``, ``threshold`` ...).
+        """
+        if isinstance(labels, str):
+            raise SchemaError("from_labels takes a list of labels, not one string")
+        if isinstance(labels, Mapping):
+            types = [{"name": k, "description": v} for k, v in labels.items()]
+        else:
+            types = [{"name": k} for k in labels]
+        data: dict[str, Any] = {"name": name, "entity_types": types}
+        if options:
+            data["options"] = options
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> Schema:
+        """Validate ``data`` against the meta-schema and build the schema."""
+        if not isinstance(data, Mapping):
+            raise SchemaError(f"{source}: a schema must be an object, got {type(data).__name__}")
+        data = dict(data)
+        opts = data.get("options")
+        if isinstance(opts, Mapping) and isinstance(opts.get("overlap"), OverlapPolicy):
+            data["options"] = {**opts, "overlap": opts["overlap"].value}
+        validator = jsonschema.Draft202012Validator(meta_schema())
+        errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+        if errors:
+            lines = [f"{_location(e)}: {e.message}" for e in errors[:10]]
+            more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
+            raise SchemaError(f"{source}: invalid schema\n  " + "\n  ".join(lines) + more)
+        types = tuple(
+            EntityType(
+                name=t["name"],
+                label=t.get("label", ""),
+                description=t.get("description", ""),
+                examples=tuple(t.get("examples", ())),
+                threshold=t.get("threshold"),
+            )
+            for t in data["entity_types"]
+        )
+        o = data.get("options", {})
+        options = SchemaOptions(
+            overlap=OverlapPolicy(o.get("overlap", "flat")),
+            threshold=o.get("threshold", 0.5),
+            max_entities=o.get("max_entities", 64),
+            max_span_chars=o.get("max_span_chars", 200),
+        )
+        try:
+            return cls(
+                name=data["name"],
+                description=data.get("description", ""),
+                entity_types=types,
+                options=options,
+            )
+        except SchemaError as exc:
+            raise SchemaError(f"{source}: {exc}") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> Schema:
+        """Load a JSON or YAML schema file, or a bundled schema by name."""
+        p = Path(path)
+        if not p.exists() and not p.suffix and "/" not in str(path):
+            p = bundled_schema_path(str(path))
+        try:
+            raw = p.read_bytes()
+        except FileNotFoundError:
+            raise SchemaError(f"{p}: schema file not found") from None
+        except IsADirectoryError:
+            raise SchemaError(f"{p}: is a directory, not a schema file") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SchemaError(f"{p}: not UTF-8 (bad byte at offset {exc.start})") from None
+        if p.suffix.lower() in (".yaml", ".yml"):
+            try:
+                data = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+                raise SchemaError(f"{p}: invalid YAML{where}: {exc}") from None
+        else:
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise SchemaError(
+                    f"{p}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+                ) from None
+        return cls.from_dict(data, source=str(p))
+
+    @classmethod
+    def coerce(cls, schema: Schema | str | Path | Iterable[str] | Mapping[str, Any]) -> Schema:
+        """Accept a Schema, a path or bundled name, a list of labels, or a dict."""
+        if isinstance(schema, Schema):
+            return schema
+        if isinstance(schema, (str, Path)):
+            return cls.load(schema)
+        if isinstance(schema, Mapping):
+            if "entity_types" in schema:
+                return cls.from_dict(schema)
+            return cls.from_labels(schema)  # {label: description}
+        return cls.from_labels(list(schema))
+
+    # -- access -------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.entity_types)
+
+    def __iter__(self) -> Iterator[EntityType]:
+        return iter(self.entity_types)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def __getitem__(self, name: str) -> EntityType:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise UnknownLabelError(name, self.names) from None
+
+    @cached_property
+    def _by_name(self) -> dict[str, EntityType]:
+        return {t.name: t for t in self.entity_types}
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.entity_types)
+
+    def labels(self) -> list[str]:
+        """Label strings for the encoder, in schema order."""
+        return [t.label for t in self.entity_types]
+
+    def name_for_label(self, label: str) -> str:
+        """Map a label string (as a model saw it) back to the type name."""
+        for t in self.entity_types:
+            if t.label == label:
+                return t.name
+        raise UnknownLabelError(label, self.labels())
+
+    def resolve_label(self, value: str) -> tuple[str, bool] | None:
+        """Find the type a model meant: by name, else by label, case-insensitively.
+
+        Returns ``(name, repaired)`` where ``repaired`` is True unless ``value`` was
+        an exact name, or None when nothing matches.
+        """
+        if value in self._by_name:
+            return value, False
+        folded = value.strip().casefold()
+        for t in self.entity_types:
+            if folded in (t.name.casefold(), t.label.casefold()):
+                return t.name, True
+        return None
+
+    def threshold_for(self, name: str) -> float:
+        t = self[name]
+        return t.threshold if t.threshold is not None else self.options.threshold
+
+    def thresholds(self) -> dict[str, float]:
+        return {t.name: self.threshold_for(t.name) for t in self.entity_types}
+
+    def subset(self, names: Sequence[str]) -> Schema:
+        """A schema with only these types (in the given order)."""
+        return dataclasses.replace(self, entity_types=tuple(self[n] for n in names))
+
+    def with_options(self, **changes: Any) -> Schema:
+        if "overlap" in changes:
+            changes["overlap"] = OverlapPolicy(changes["overlap"])
+        return dataclasses.replace(self, options=dataclasses.replace(self.options, **changes))
+
+    # -- conversions for engines --------------------------------------------------
+    def json_schema(self) -> dict[str, Any]:
+        """JSON Schema for grammar-constrained decoding of ``{"entities": [...]}``.
+
+        Every object is closed (``additionalProperties: false``), ``label`` is an
+        enum of the type names, and sizes are bounded so a grammar stays finite.
+        """
+        return {
+            "type": "object",
+            "properties": {
+                "entities": {
+                    "type": "array",
+                    "maxItems": self.options.max_entities,
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "text": {
+                                "type": "string",
+                                "minLength": 1,
+                                "maxLength": self.options.max_span_chars,
+                            },
+                            "label": {"type": "string", "enum": list(self.names)},
+                        },
+                        "required": ["text", "label"],
+                        "additionalProperties": False,
+                    },
+                }
+            },
+            "required": ["entities"],
+            "additionalProperties": False,
+        }
+
+    def prompt_variables(self) -> dict[str, Any]:
+        """What a prompt template needs: the schema and each type's fields."""
+        return {
+            "schema_name": self.name,
+            "schema_description": self.description,
+            "names": list(self.names),
+            "entity_types": [
+                {
+                    "name": t.name,
+                    "label": t.label,
+                    "description": t.description,
+                    "examples": list(t.examples),
+                }
+                for t in self.entity_types
+            ],
+            "max_entities": self.options.max_entities,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name}
+        if self.description:
+            out["description"] = self.description
+        out["entity_types"] = [t.to_dict() for t in self.entity_types]
+        out["options"] = self.options.to_dict()
+        return out
+
+    def save(self, path: str | Path) -> None:
+        p = Path(path)
+        if p.suffix.lower() in (".yaml", ".yml"):
+            p.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
+        else:
+            p.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n",
+                         encoding="utf-8")

@@ -1,0 +1,222 @@
+"""Span and document-result data types shared by every engine.
+
+A :class:`Span` is a typed, half-open character interval ``[start, end)`` of a
+source text, optionally with the half-open token interval it covers. Spans are
+frozen: engines build new ones with :func:`dataclasses.replace`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+class AlignmentStatus(str, enum.Enum):
+    """How a span's offsets were found in the source text.
+
+    ``EXACT``: the generated string occurs verbatim (encoder spans are exact by
+    construction). ``NORMALIZED``: it occurs after case, whitespace, unicode and
+    punctuation-spacing normalisation. ``FUZZY``: a similar substring was found
+    above the fuzzy threshold. ``UNALIGNED``: nothing was found; no offsets.
+    """
+
+    EXACT = "exact"
+    NORMALIZED = "normalized"
+    FUZZY = "fuzzy"
+    UNALIGNED = "unaligned"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Span:
+    """A typed mention of a source text.
+
+    Attributes:
+        start: first character (inclusive).
+        end: last character (exclusive); ``text == source[start:end]``.
+        label: the schema type *name* (the key used in outputs and metrics).
+        text: the covered source text.
+        score: model confidence in ``[0, 1]`` where the engine has one.
+        token_start: first token (inclusive), where a tokenisation is known.
+        token_end: last token (exclusive).
+        engine: name of the engine that produced the span.
+        alignment: how the offsets were found (see :class:`AlignmentStatus`).
+        snapped: True when the offsets were widened to token boundaries.
+    """
+
+    start: int
+    end: int
+    label: str
+    text: str = ""
+    score: float | None = None
+    token_start: int | None = None
+    token_end: int | None = None
+    engine: str | None = None
+    alignment: AlignmentStatus = AlignmentStatus.EXACT
+    snapped: bool = False
+
+    def __post_init__(self) -> None:
+        if self.start < 0 or self.end < self.start:
+            raise ValueError(f"invalid span offsets [{self.start}, {self.end})")
+        if (self.token_start is None) != (self.token_end is None):
+            raise ValueError("token_start and token_end must be given together")
+        if self.token_start is not None and self.token_end < self.token_start:  # type: ignore[operator]
+            raise ValueError(f"invalid token offsets [{self.token_start}, {self.token_end})")
+        if self.alignment is AlignmentStatus.UNALIGNED:
+            raise ValueError("a Span has offsets; unaligned strings are Mentions, not Spans")
+
+    @property
+    def key(self) -> tuple[int, int, str]:
+        """``(start, end, label)``: the identity used by strict matching."""
+        return (self.start, self.end, self.label)
+
+    @property
+    def token_key(self) -> tuple[int, int, str]:
+        if self.token_start is None or self.token_end is None:
+            raise ValueError(f"span {self.text!r} has no token offsets")
+        return (self.token_start, self.token_end, self.label)
+
+    def overlaps(self, other: Span) -> bool:
+        return self.start < other.end and other.start < self.end
+
+    def contains(self, other: Span) -> bool:
+        return self.start <= other.start and other.end <= self.end
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["alignment"] = self.alignment.value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Span:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - fields
+        if unknown:
+            raise ValueError(f"unknown span fields: {sorted(unknown)}")
+        kwargs = dict(data)
+        if "alignment" in kwargs:
+            kwargs["alignment"] = AlignmentStatus(kwargs["alignment"])
+        return cls(**kwargs)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Mention:
+    """A string a model produced, before or after alignment.
+
+    Aligned mentions carry offsets and convert to a :class:`Span`; unaligned ones
+    keep the generated string so reports can show what the model made up.
+    """
+
+    generated: str
+    label: str
+    status: AlignmentStatus
+    start: int | None = None
+    end: int | None = None
+    text: str | None = None
+    token_start: int | None = None
+    token_end: int | None = None
+    snapped: bool = False
+    similarity: float | None = None
+    score: float | None = None
+
+    @property
+    def aligned(self) -> bool:
+        return self.status is not AlignmentStatus.UNALIGNED
+
+    def to_span(self, engine: str | None = None) -> Span:
+        if not self.aligned or self.start is None or self.end is None:
+            raise ValueError(f"mention {self.generated!r} is unaligned and has no offsets")
+        return Span(
+            start=self.start,
+            end=self.end,
+            label=self.label,
+            text=self.text or "",
+            score=self.score,
+            token_start=self.token_start,
+            token_end=self.token_end,
+            engine=engine,
+            alignment=self.status,
+            snapped=self.snapped,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["status"] = self.status.value
+        return out
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Issue:
+    """A countable problem met while processing one record.
+
+    ``kind`` is a short stable code (see :mod:`zeroshot.core.validate`), ``repair``
+    says whether the problem was repaired (True) or the item was dropped (False).
+    """
+
+    kind: str
+    message: str
+    index: int | None = None
+    repair: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message, "index": self.index,
+                "repair": self.repair}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DocumentResult:
+    """Everything an engine returns for one document."""
+
+    text: str
+    spans: tuple[Span, ...] = ()
+    id: str | None = None
+    engine: str | None = None
+    unaligned: tuple[Mention, ...] = ()
+    issues: tuple[Issue, ...] = ()
+    tokens: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for span in self.spans:
+            if span.end > len(self.text):
+                raise ValueError(
+                    f"span [{span.start}, {span.end}) runs past the text ({len(self.text)} chars)"
+                )
+
+    def issue_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for issue in self.issues:
+            counts[issue.kind] = counts.get(issue.kind, 0) + 1
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "text": self.text,
+            "engine": self.engine,
+            "spans": [s.to_dict() for s in self.spans],
+            "unaligned": [m.to_dict() for m in self.unaligned],
+            "issues": [i.to_dict() for i in self.issues],
+            "tokens": list(self.tokens) if self.tokens is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DocumentResult:
+        unaligned = tuple(
+            Mention(**{**m, "status": AlignmentStatus(m["status"])})
+            for m in data.get("unaligned") or ()
+        )
+        return cls(
+            text=data["text"],
+            spans=tuple(Span.from_dict(s) for s in data.get("spans") or ()),
+            id=data.get("id"),
+            engine=data.get("engine"),
+            unaligned=unaligned,
+            issues=tuple(Issue(**i) for i in data.get("issues") or ()),
+            tokens=tuple(data["tokens"]) if data.get("tokens") is not None else None,
+        )
+
+
+def sort_spans(spans: Iterable[Span]) -> list[Span]:
+    """Document order: by start, then longer first, then label."""
+    return sorted(spans, key=lambda s: (s.start, -s.end, s.label))

@@ -1,0 +1,206 @@
+"""Parse, validate and align model output; never raise on model garbage.
+
+Pipeline for one record: :func:`parse_json` (strict, or lenient recovery of the
+first JSON object, counted as a repair) -> JSON Schema validation against
+``schema.json_schema()`` -> semantic checks (known label, non-empty text,
+text found in the source via the aligner, duplicates) -> spans.
+
+Every problem becomes an :class:`~zeroshot.core.spans.Issue` with a stable
+``kind`` so batches can count them; well-formed entities survive next to
+broken ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+import jsonschema
+
+from zeroshot.core.align import Aligner, AlignerConfig
+from zeroshot.core.schema import Schema
+from zeroshot.core.spans import AlignmentStatus, DocumentResult, Issue, Mention, Span
+from zeroshot.core.text import TokenizedText
+
+logger = logging.getLogger(__name__)
+
+# Issue kinds (stable strings: they are keys in reports and batch summaries).
+INVALID_JSON = "invalid_json"
+JSON_RECOVERED = "json_recovered"
+SCHEMA_VIOLATION = "schema_violation"
+MALFORMED_ENTITY = "malformed_entity"
+UNKNOWN_LABEL = "unknown_label"
+LABEL_MAPPED = "label_mapped"
+EMPTY_TEXT = "empty_text"
+UNALIGNED = "unaligned"
+DUPLICATE = "duplicate"
+ISSUE_KINDS = (INVALID_JSON, JSON_RECOVERED, SCHEMA_VIOLATION, MALFORMED_ENTITY, UNKNOWN_LABEL,
+               LABEL_MAPPED, EMPTY_TEXT, UNALIGNED, DUPLICATE)
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
+
+
+@dataclasses.dataclass(frozen=True)
+class ParseResult:
+    data: Any | None
+    issues: tuple[Issue, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.data is not None
+
+
+def parse_json(raw: str | bytes, *, lenient: bool = False) -> ParseResult:
+    """Parse model output as JSON.
+
+    Strict mode accepts exactly one JSON value (surrounding whitespace allowed).
+    Lenient mode, for unconstrained generation, falls back to the first JSON
+    object in the text (inside a code fence or after prose) and reports
+    ``json_recovered``.
+    """
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return ParseResult(None, (Issue(INVALID_JSON, f"output is not UTF-8 (byte {exc.start})"),))
+    try:
+        return ParseResult(json.loads(raw))
+    except json.JSONDecodeError as exc:
+        strict_error = Issue(
+            INVALID_JSON, f"not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        )
+    if not lenient:
+        return ParseResult(None, (strict_error,))
+    candidates = [m.group(1) for m in _FENCE.finditer(raw)] + [raw]
+    decoder = json.JSONDecoder()
+    for candidate in candidates:
+        for match in re.finditer(r"\{", candidate):
+            try:
+                value, _ = decoder.raw_decode(candidate, match.start())
+            except json.JSONDecodeError:
+                continue
+            if isinstance(value, dict):
+                return ParseResult(value, (Issue(
+                    JSON_RECOVERED, f"recovered a JSON object at character {match.start()}",
+                    repair=True),))
+    return ParseResult(None, (strict_error,))
+
+
+@lru_cache(maxsize=64)
+def _validator_for(schema_json: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(json.loads(schema_json))
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationResult:
+    """Spans that passed, mentions that did not align, and every issue."""
+
+    spans: tuple[Span, ...]
+    unaligned: tuple[Mention, ...]
+    issues: tuple[Issue, ...]
+    parsed: bool
+
+    def issue_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for issue in self.issues:
+            counts[issue.kind] = counts.get(issue.kind, 0) + 1
+        return counts
+
+    def to_document(self, text: str, *, id: str | None = None, engine: str | None = None,
+                    tokens: TokenizedText | None = None) -> DocumentResult:
+        return DocumentResult(
+            text=text, spans=self.spans, id=id, engine=engine, unaligned=self.unaligned,
+            issues=self.issues, tokens=tuple(tokens.tokens) if tokens is not None else None,
+        )
+
+
+def validate_output(
+    output: str | bytes | Mapping[str, Any],
+    text: str,
+    schema: Schema,
+    *,
+    tokens: TokenizedText | None = None,
+    lenient: bool = False,
+    map_labels: bool = True,
+    aligner_config: AlignerConfig | None = None,
+    engine: str | None = None,
+) -> ValidationResult:
+    """Check one model output against ``schema`` and align it to ``text``.
+
+    Args:
+        output: raw model text, or an already parsed object.
+        lenient: recover the first JSON object from prose (unconstrained mode).
+        map_labels: accept a type's label (or a case variant of its name) for
+            its name, reported as ``label_mapped``; otherwise ``unknown_label``.
+    """
+    issues: list[Issue] = []
+    if isinstance(output, Mapping):
+        data: Any = output
+    else:
+        parsed = parse_json(output, lenient=lenient)
+        issues.extend(parsed.issues)
+        if not parsed.ok:
+            return ValidationResult((), (), tuple(issues), parsed=False)
+        data = parsed.data
+
+    validator = _validator_for(json.dumps(schema.json_schema(), sort_keys=True))
+    for error in validator.iter_errors(data):
+        where = "/" + "/".join(str(p) for p in error.absolute_path)
+        issues.append(Issue(SCHEMA_VIOLATION, f"{where}: {error.message}"))
+
+    entities = data.get("entities") if isinstance(data, Mapping) else None
+    if not isinstance(entities, list):
+        if not any(i.kind == SCHEMA_VIOLATION for i in issues):
+            issues.append(Issue(SCHEMA_VIOLATION, "/: no 'entities' array"))
+        return ValidationResult((), (), tuple(issues), parsed=True)
+
+    items: list[tuple[str, str, float | None]] = []
+    item_index: list[int] = []
+    for i, entity in enumerate(entities):
+        if not isinstance(entity, Mapping) or not isinstance(entity.get("text"), str) \
+                or not isinstance(entity.get("label"), str):
+            issues.append(Issue(MALFORMED_ENTITY,
+                                "entity is not an object with string 'text' and 'label'", index=i))
+            continue
+        if not entity["text"].strip():
+            issues.append(Issue(EMPTY_TEXT, "entity text is empty", index=i))
+            continue
+        label = entity["label"]
+        resolved = schema.resolve_label(label) if map_labels else (
+            (label, False) if label in schema else None)
+        if resolved is None:
+            issues.append(Issue(UNKNOWN_LABEL, f"unknown label {label!r}", index=i))
+            continue
+        name, mapped = resolved
+        if mapped:
+            issues.append(Issue(LABEL_MAPPED, f"label {label!r} read as {name!r}", index=i,
+                                repair=True))
+        score = entity.get("score")
+        items.append((entity["text"], name, float(score) if isinstance(score, (int, float))
+                      and not isinstance(score, bool) else None))
+        item_index.append(i)
+
+    aligner = Aligner(text, tokens, aligner_config)
+    mentions = aligner.align(items)
+    spans: list[Span] = []
+    unaligned: list[Mention] = []
+    seen: set[tuple[int, int, str]] = set()
+    for idx, mention in zip(item_index, mentions):
+        if mention.status is AlignmentStatus.UNALIGNED:
+            issues.append(Issue(UNALIGNED, f"{mention.generated!r} occurs nowhere in the text",
+                                index=idx))
+            unaligned.append(mention)
+            continue
+        span = mention.to_span(engine)
+        if span.key in seen:
+            issues.append(Issue(DUPLICATE, f"{span.text!r} ({span.label}) repeated at "
+                                f"[{span.start}, {span.end})", index=idx))
+            continue
+        seen.add(span.key)
+        spans.append(span)
+    return ValidationResult(tuple(spans), tuple(unaligned), tuple(issues), parsed=True)
