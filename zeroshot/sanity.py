@@ -81,7 +81,7 @@ def run_sanity(data: str | Path | None = None, *, schema: Schema | None = None,
     perturbed, applied = perturb(examples, labels, rate=rate, seed=seed)
     report = evaluate(gold, perturbed, n_resamples=300, seed=seed)
     predictions = [DocumentResult(text=e.text, spans=tuple(p), id=e.id, engine="perturbed-gold")
-                   for e, p in zip(examples, perturbed)]
+                   for e, p in zip(examples, perturbed, strict=True)]
     card = render_evidence_card(schema, gold, predictions, report=report,
                                 title=f"Evidence card: perturbed gold on {path.name}",
                                 extra_repairs=sum(e.repairs for e in examples))

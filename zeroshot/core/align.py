@@ -175,12 +175,17 @@ class Aligner:
         Returns one mention per item (or per occurrence with ``all_occurrences``);
         unaligned items come back with ``status=UNALIGNED`` and no offsets.
         """
+        return [m for group in self.align_grouped(items) for m in group]
+
+    def align_grouped(self, items: Iterable[tuple[str, str] | tuple[str, str, float | None]]
+                      ) -> list[list[Mention]]:
+        """Like :meth:`align`, with the mentions of each item kept together."""
         used: dict[tuple[str, str], int] = {}  # (stage, query) -> copies consumed
-        out: list[Mention] = []
+        out: list[list[Mention]] = []
         for item in items:
             generated, label = item[0], item[1]
             score = item[2] if len(item) > 2 else None  # type: ignore[misc]
-            out.extend(self._align_one(generated, label, score, used))
+            out.append(self._align_one(generated, label, score, used))
         return out
 
     def _align_one(self, generated: str, label: str, score: float | None,
@@ -212,9 +217,6 @@ class Aligner:
                 s, e, sim = hit
                 return [self._mention(generated, label, AlignmentStatus.FUZZY, s, e, sim, score)]
         return [Mention(generated, label, AlignmentStatus.UNALIGNED, score=score)]
-
-    def _all_on_boundaries(self, occurrences: Sequence[tuple[int, int]]) -> bool:
-        return all(self._on_boundaries(s, e) for s, e in occurrences)
 
 
 def align(text: str, items: Iterable[tuple[str, str]], tokens: TokenizedText | None = None,

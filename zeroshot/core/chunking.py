@@ -68,7 +68,7 @@ def merge_chunk_spans(doc: TokenizedText, chunks: Sequence[TextChunk],
     if len(chunks) != len(spans_per_chunk):
         raise ValueError("one list of spans per chunk is required")
     best: dict[tuple[int, int, str], Span] = {}
-    for chunk, spans in zip(chunks, spans_per_chunk):
+    for chunk, spans in zip(chunks, spans_per_chunk, strict=True):
         for s in spans:
             start, end = s.start + chunk.start_char, s.end + chunk.start_char
             ts = te = None

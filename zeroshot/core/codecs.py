@@ -84,7 +84,8 @@ _PREFIXES = {
 _BILOU = {"L": "E", "U": "S"}
 
 
-def split_tag(tag: str, scheme: Scheme | str = Scheme.BIO, position: int | None = None) -> tuple[str, str | None]:
+def split_tag(tag: str, scheme: Scheme | str = Scheme.BIO,
+              position: int | None = None) -> tuple[str, str | None]:
     """``"B-PER" -> ("B", "PER")``, ``"O" -> ("O", None)``.
 
     In the IO scheme a bare label (Few-NERD style, ``"person-actor"``) means ``I-``.

@@ -135,7 +135,7 @@ def render_evidence_card(
             lines.append(f"| {_cell(name)} | {c.possible if c else 0} | {c.actual if c else 0} | "
                          f"{_pct(s.precision)} | {_pct(s.recall)} | {_pct(s.f1)} |")
 
-    rows = [r for i, (g, p) in enumerate(zip(gold, predictions))
+    rows = [r for i, (g, p) in enumerate(zip(gold, predictions, strict=True))
             for r in compare_spans(list(g), list(p.spans), i)]
     verdicts = Counter(r.verdict for r in rows)
     confusions = Counter((r.gold.label, r.pred.label) for r in rows

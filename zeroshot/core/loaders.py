@@ -93,9 +93,9 @@ def _read_columns(path: str | Path, scheme: Scheme, repair: RepairPolicy, *, tok
             continue
         cols = line.split(sep) if sep else line.split()
         if len(cols) < 2:
-            raise DataFormatError(
-                f"expected a token and a tag separated by {'a tab' if sep == chr(9) else 'white space'}"
-                f", got {line!r}", path=str(path), line=n)
+            what = "a tab" if sep == "\t" else "white space"
+            raise DataFormatError(f"expected a token and a tag separated by {what}, got {line!r}",
+                                  path=str(path), line=n)
         try:
             words.append(cols[token_col])
             tags.append(cols[tag_col])

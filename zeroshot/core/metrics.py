@@ -71,7 +71,7 @@ class Counts:
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(*(a + b for a, b in zip(dataclasses.astuple(self),
-                                              dataclasses.astuple(other))))
+                                              dataclasses.astuple(other), strict=True)))
 
     @property
     def actual(self) -> int:
@@ -255,10 +255,10 @@ def evaluate(
     types = sorted({k[2] for d in gold_keys + pred_keys for k in d})
     out: dict[str, ModeReport] = {}
     for mode in modes:
-        per_doc = [match(g, p, mode) for g, p in zip(gold_keys, pred_keys)]
+        per_doc = [match(g, p, mode) for g, p in zip(gold_keys, pred_keys, strict=True)]
         micro = sum(per_doc, Counts())
         per_type_counts = {t: Counts() for t in types}
-        for g, p in zip(gold_keys, pred_keys):
+        for g, p in zip(gold_keys, pred_keys, strict=True):
             for t in {k[2] for k in g} | {k[2] for k in p}:
                 per_type_counts[t] = per_type_counts[t] + match(
                     [k for k in g if k[2] == t], [k for k in p if k[2] == t], mode)

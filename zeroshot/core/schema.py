@@ -58,7 +58,8 @@ class EntityType:
             object.__setattr__(self, "label", self.name)
         object.__setattr__(self, "examples", tuple(self.examples))
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
-            raise SchemaError(f"entity type {self.name!r}: threshold {self.threshold} not in [0, 1]")
+            raise SchemaError(
+                f"entity type {self.name!r}: threshold {self.threshold} not in [0, 1]")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name}

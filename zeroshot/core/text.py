@@ -45,7 +45,7 @@ class TokenizedText:
         if len(self.starts) != len(self.ends):
             raise ValueError("starts and ends differ in length")
         prev_end = 0
-        for i, (s, e) in enumerate(zip(self.starts, self.ends)):
+        for i, (s, e) in enumerate(zip(self.starts, self.ends, strict=True)):
             if not (prev_end <= s < e <= len(self.text)):
                 raise ValueError(f"token {i} has invalid offsets [{s}, {e})")
             prev_end = e
@@ -79,7 +79,7 @@ class TokenizedText:
 
     @property
     def tokens(self) -> list[str]:
-        return [self.text[s:e] for s, e in zip(self.starts, self.ends)]
+        return [self.text[s:e] for s, e in zip(self.starts, self.ends, strict=True)]
 
     def token(self, i: int) -> str:
         return self.text[self.starts[i] : self.ends[i]]

@@ -47,12 +47,11 @@ _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
 
 @dataclasses.dataclass(frozen=True)
 class ParseResult:
-    data: Any | None
-    issues: tuple[Issue, ...] = ()
+    """``ok`` is False when nothing could be parsed (``data`` may be JSON ``null``)."""
 
-    @property
-    def ok(self) -> bool:
-        return self.data is not None
+    ok: bool
+    data: Any = None
+    issues: tuple[Issue, ...] = ()
 
 
 def parse_json(raw: str | bytes, *, lenient: bool = False) -> ParseResult:
@@ -67,15 +66,16 @@ def parse_json(raw: str | bytes, *, lenient: bool = False) -> ParseResult:
         try:
             raw = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            return ParseResult(None, (Issue(INVALID_JSON, f"output is not UTF-8 (byte {exc.start})"),))
+            return ParseResult(False, None, (Issue(INVALID_JSON,
+                                                 f"output is not UTF-8 (byte {exc.start})"),))
     try:
-        return ParseResult(json.loads(raw))
+        return ParseResult(True, json.loads(raw))
     except json.JSONDecodeError as exc:
         strict_error = Issue(
             INVALID_JSON, f"not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         )
     if not lenient:
-        return ParseResult(None, (strict_error,))
+        return ParseResult(False, None, (strict_error,))
     candidates = [m.group(1) for m in _FENCE.finditer(raw)] + [raw]
     decoder = json.JSONDecoder()
     for candidate in candidates:
@@ -85,10 +85,10 @@ def parse_json(raw: str | bytes, *, lenient: bool = False) -> ParseResult:
             except json.JSONDecodeError:
                 continue
             if isinstance(value, dict):
-                return ParseResult(value, (Issue(
+                return ParseResult(True, value, (Issue(
                     JSON_RECOVERED, f"recovered a JSON object at character {match.start()}",
                     repair=True),))
-    return ParseResult(None, (strict_error,))
+    return ParseResult(False, None, (strict_error,))
 
 
 @lru_cache(maxsize=64)
@@ -186,11 +186,11 @@ def validate_output(
         item_index.append(i)
 
     aligner = Aligner(text, tokens, aligner_config)
-    mentions = aligner.align(items)
+    groups = aligner.align_grouped(items)
     spans: list[Span] = []
     unaligned: list[Mention] = []
     seen: set[tuple[int, int, str]] = set()
-    for idx, mention in zip(item_index, mentions):
+    for idx, mention in ((i, m) for i, g in zip(item_index, groups, strict=True) for m in g):
         if mention.status is AlignmentStatus.UNALIGNED:
             issues.append(Issue(UNALIGNED, f"{mention.generated!r} occurs nowhere in the text",
                                 index=idx))

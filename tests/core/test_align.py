@@ -1,0 +1,103 @@
+import time
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from zeroshot.core.align import Aligner, align, normalize
+from zeroshot.core.spans import AlignmentStatus as S
+from zeroshot.core.text import TokenizedText
+
+TEXT = "Paris Hilton flew to Paris. Then PARIS again, and the U.S. team met New  York Giants."
+
+
+def test_exact_then_successive_occurrences():
+    out = align(TEXT, [("Paris", "loc"), ("Paris", "loc"), ("PARIS", "loc")])
+    assert [(m.status, m.start) for m in out] == [(S.EXACT, 0), (S.EXACT, 21), (S.EXACT, 33)]
+    assert all(TEXT[m.start:m.end] == m.text for m in out)
+
+
+def test_normalized_stage_case_whitespace_punctuation_unicode():
+    out = align(TEXT, [("paris hilton", "p"), ("new york giants", "o"), ("U.S .", "g"),
+                       ("Ｐａｒｉｓ Hilton", "p")])
+    assert [m.status for m in out] == [S.NORMALIZED] * 4
+    assert [m.text for m in out] == ["Paris Hilton", "New  York Giants", "U.S.", "Paris Hilton"]
+
+
+def test_fuzzy_stage_and_threshold():
+    (m,) = align(TEXT, [("Paris Hiltn", "p")])
+    assert m.status is S.FUZZY and m.text == "Paris Hilton" and m.similarity >= 85
+    (u,) = align(TEXT, [("Paris Hiltn", "p")], fuzzy_threshold=99)
+    assert u.status is S.UNALIGNED and u.start is None
+    (off,) = align(TEXT, [("Paris Hiltn", "p")], enable_fuzzy=False)
+    assert off.status is S.UNALIGNED
+
+
+def test_strings_that_occur_nowhere_are_unaligned_not_guessed():
+    out = align(TEXT, [("Berlin Wall", "loc"), ("", "x"), ("   ", "x")])
+    assert all(m.status is S.UNALIGNED and m.start is None for m in out)
+    assert out[0].generated == "Berlin Wall"
+
+
+def test_all_occurrences_option():
+    out = align(TEXT, [("Paris", "loc")], all_occurrences=True)
+    assert [m.start for m in out] == [0, 21]
+
+
+def test_token_boundary_occurrences_preferred_and_snapping_reported():
+    text = "Gamesmanship at the Games"
+    (m,) = align(text, [("Games", "e")])
+    assert m.start == 20 and not m.snapped
+    (p,) = align("The Commonwealth Games", [("ommonwealth Games", "e")])
+    assert p.snapped and p.text == "Commonwealth Games" and (p.token_start, p.token_end) == (1, 3)
+    (raw,) = align("The Commonwealth Games", [("ommonwealth Games", "e")], snap_to_tokens=False)
+    assert not raw.snapped and raw.text == "ommonwealth Games"
+    assert (raw.token_start, raw.token_end) == (1, 3)
+
+
+def test_pretokenised_token_offsets():
+    toks = TokenizedText.from_tokens(["Port", "of", "San", "Diego", "."])
+    (m,) = Aligner(toks.text, toks).align([("San Diego", "loc")])
+    assert (m.token_start, m.token_end) == (2, 4)
+
+
+def test_tokens_from_another_text_rejected():
+    with pytest.raises(ValueError, match="another text"):
+        Aligner("abc", TokenizedText.from_text("abd"))
+
+
+def test_normalize():
+    assert normalize("  New\u00a0 York ( 1982 ) ’s ") == "new york(1982)'s"
+
+
+@given(text=st.text(alphabet="ab .,AB'\u00e9\u0301xyz-", max_size=60),
+       queries=st.lists(st.text(alphabet="ab .,AB'\u00e9xyz-", min_size=1, max_size=8), max_size=6),
+       snap=st.booleans())
+def test_offsets_always_match_reported_text(text, queries, snap):
+    for m in align(text, [(q, "x") for q in queries], snap_to_tokens=snap):
+        if m.status is S.UNALIGNED:
+            assert m.start is None and m.end is None and m.text is None
+        else:
+            assert 0 <= m.start < m.end <= len(text)
+            assert text[m.start:m.end] == m.text
+            if m.status is S.EXACT and not m.snapped:
+                assert m.text == m.generated.strip()
+
+
+def test_fast_and_bounded_on_long_texts():
+    sentence = "The quick brown fox met Ada Lovelace near the river Thames in London. "
+    long_text = sentence * 20_000  # 1.4 M characters
+    aligner = Aligner(long_text)
+    t0 = time.perf_counter()
+    out = aligner.align([("Ada Lovelace", "p"), ("river thames", "l"), ("Ada Lovelac", "p"),
+                         ("zzzz qqqq", "x"), ("x" * 5000, "x")])
+    assert time.perf_counter() - t0 < 30
+    assert [m.status for m in out[:2]] == [S.EXACT, S.NORMALIZED]
+    assert out[3].status is S.UNALIGNED and out[4].status is S.UNALIGNED
+    # thousands of extractions per second on sentence-sized texts
+    items = [("Ada Lovelace", "p"), ("London", "l"), ("Thames", "l"), ("fox", "a")]
+    t0 = time.perf_counter()
+    n = 0
+    for _ in range(500):
+        n += len(Aligner(sentence).align(items))
+    assert n / (time.perf_counter() - t0) > 1000

@@ -1,0 +1,112 @@
+import gzip
+import json
+
+import pytest
+
+from zeroshot.core.errors import DataFormatError
+from zeroshot.core.loaders import find_fewnerd, read_conll, read_examples, read_fewnerd, read_jsonl
+from zeroshot.data import FEWNERD_SAMPLE, path
+
+
+def test_fewnerd_full_inter_test_counts(fewnerd_dir):
+    examples = list(read_fewnerd(fewnerd_dir / "inter/test.txt.gz"))
+    assert len(examples) == 14006  # the counts in the data README
+    assert sum(len(e.spans) for e in examples) == 28341
+    ex = examples[1]
+    span = ex.spans[0]
+    assert span.text == "San Diego Harbor Police Department" == ex.text[span.start:span.end]
+    assert (span.token_start, span.token_end) == (1, 6)
+
+
+def test_find_fewnerd(fewnerd_dir, monkeypatch):
+    monkeypatch.setenv("ZEROSHOT_FEWNERD_DIR", str(fewnerd_dir))
+    assert find_fewnerd("inter/test").name == "test.txt.gz"
+    with pytest.raises(FileNotFoundError, match="ZEROSHOT_FEWNERD_DIR"):
+        find_fewnerd("inter/nosuch")
+
+
+def test_bundled_sample_and_coarse_level():
+    examples = list(read_fewnerd(path(FEWNERD_SAMPLE)))
+    assert len(examples) == 200
+    coarse = list(read_fewnerd(path(FEWNERD_SAMPLE), level="coarse", limit=20))
+    assert {s.label for e in coarse for s in e.spans} <= {
+        "art", "building", "event", "location", "organization", "other", "person", "product"}
+
+
+def test_entity_is_maximal_run_of_same_label(tmp_path):
+    p = tmp_path / "f.txt"
+    p.write_text("a\tperson-actor\nb\tperson-actor\nc\tperson-athlete\nd\tO\n\ne\tO\n")
+    (ex, ex2) = read_fewnerd(p)
+    assert [(s.text, s.label) for s in ex.spans] == [("a b", "person-actor"),
+                                                    ("c", "person-athlete")]
+    assert ex2.spans == ()
+
+
+def test_gzip_and_crlf(tmp_path):
+    p = tmp_path / "f.txt.gz"
+    with gzip.open(p, "wt") as fh:
+        fh.write("Paris\tlocation-GPE\r\nis\tO\r\n\r\n")
+    (ex,) = read_fewnerd(p)
+    assert ex.spans[0].text == "Paris"
+
+
+@pytest.mark.parametrize("content, needle", [
+    (b"a\tO\nb\n", ":2: expected a token and a tag"),
+    (b"a\tO\ncaf\xe9\tO\n", ":2: not UTF-8 (bad byte 0xe9 at column 4)"),
+    (b"a\tB-PER\n", "B- is not part of the IO scheme"),
+])
+def test_fewnerd_bad_input_names_file_and_line(tmp_path, content, needle):
+    p = tmp_path / "bad.txt"
+    p.write_bytes(content)
+    with pytest.raises(DataFormatError) as err:
+        list(read_fewnerd(p))
+    assert needle in str(err.value) and str(p) in str(err.value)
+
+
+def test_missing_file():
+    with pytest.raises(DataFormatError, match="file not found"):
+        list(read_fewnerd("/nonexistent/x.txt"))
+
+
+def test_conll_with_repairs(tmp_path, caplog):
+    p = tmp_path / "x.conll"
+    p.write_text("-DOCSTART- -X- O O\n\nEU NNP B-ORG\nrejects VBZ O\nGerman JJ I-MISC\n"
+                 "call NN O\n\n")
+    (ex,) = read_conll(p)
+    assert [(s.text, s.label) for s in ex.spans] == [("EU", "ORG"), ("German", "MISC")]
+    assert ex.repairs == 1 and "repaired 1" in caplog.text
+    (dropped,) = read_conll(p, repair="drop")
+    assert [s.text for s in dropped.spans] == ["EU"]
+    with pytest.raises(DataFormatError, match="I-MISC without a preceding B-MISC"):
+        list(read_conll(p, repair="raise"))
+    bioes = tmp_path / "y.bioes"
+    bioes.write_text("New B-LOC\nYork E-LOC\n")
+    (b,) = read_conll(bioes, scheme="bioes")
+    assert b.spans[0].text == "New York"
+
+
+def test_jsonl_char_and_token_spans(tmp_path):
+    p = tmp_path / "x.jsonl"
+    rows = [
+        {"id": "a", "text": "Ada met Bob.", "spans": [{"start": 0, "end": 3, "label": "person"}]},
+        {"id": "b", "tokens": ["Ada", "met", "Bob"], "spans": [[2, 3, "person"]]},
+    ]
+    p.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
+    a, b = read_examples(p)
+    assert a.id == "a" and a.spans[0].text == "Ada" and a.spans[0].token_start == 0
+    assert b.spans[0].text == "Bob" and b.spans[0].start == 8
+
+
+@pytest.mark.parametrize("line, needle", [
+    ('{"text": "abc", "spans": [[0, 9, "x"]]}', "outside the text"),
+    ('{"text": "abc", "spans": [{"start": 0}]}', "malformed span"),
+    ('{"spans": []}', "missing string field 'text'"),
+    ('[1]', "must be a JSON object"),
+    ('{"text": ', "invalid JSON"),
+])
+def test_jsonl_bad_input(tmp_path, line, needle):
+    p = tmp_path / "x.jsonl"
+    p.write_text('{"text": "ok"}\n' + line + "\n")
+    with pytest.raises(DataFormatError, match=needle) as err:
+        list(read_jsonl(p))
+    assert ":2:" in str(err.value)

@@ -1,0 +1,134 @@
+import json
+
+import jsonschema
+import pytest
+
+from zeroshot.core.errors import SchemaError, UnknownLabelError
+from zeroshot.core.schema import OverlapPolicy, Schema, bundled_schema_path, meta_schema
+
+BUNDLED = ["fewnerd_fine", "fewnerd_inter_test", "fewnerd_coarse", "news", "pii"]
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_schemas_validate_against_meta_schema(name):
+    path = bundled_schema_path(name)
+    schema = Schema.load(path)
+    assert len(schema) > 0
+    if path.suffix == ".json":
+        jsonschema.validate(json.loads(path.read_text()), meta_schema())
+
+
+def test_fewnerd_schemas_have_the_official_types(fewnerd_dir):
+    from zeroshot.core.loaders import read_fewnerd
+
+    fine = Schema.load("fewnerd_fine")
+    assert len(fine) == 66 and len(set(fine.labels())) == 66
+    coarse = Schema.load("fewnerd_coarse")
+    assert set(coarse.names) == {n.split("-")[0] for n in fine.names}
+    inter = Schema.load("fewnerd_inter_test")
+    gold_types = {s.label for ex in read_fewnerd(fewnerd_dir / "inter/test.txt.gz", limit=3000)
+                  for s in ex.spans}
+    assert gold_types == set(inter.names)
+    assert set(inter.names) <= set(fine.names)
+    assert inter["person-athlete"].label == "athlete"
+
+
+def test_from_labels_and_mapping():
+    s = Schema.from_labels(["person", "company"])
+    assert s.names == ("person", "company") and s.labels() == ["person", "company"]
+    d = Schema.from_labels({"person": "a human", "company": "a business"}, overlap="nested")
+    assert d["person"].description == "a human"
+    assert d.options.overlap is OverlapPolicy.NESTED
+
+
+def test_label_defaults_to_name_and_thresholds():
+    s = Schema.from_dict({"name": "x", "options": {"threshold": 0.3}, "entity_types": [
+        {"name": "a"}, {"name": "b", "label": "bee", "threshold": 0.7}]})
+    assert s["a"].label == "a"
+    assert s.threshold_for("a") == 0.3 and s.threshold_for("b") == 0.7
+    assert s.name_for_label("bee") == "b"
+    assert s.resolve_label("BEE") == ("b", True)
+    assert s.resolve_label("b") == ("b", False)
+    assert s.resolve_label("wasp") is None
+
+
+def test_json_schema_is_closed_and_bounded(small_schema):
+    js = small_schema.json_schema()
+    jsonschema.Draft202012Validator.check_schema(js)
+    item = js["properties"]["entities"]["items"]
+    assert js["additionalProperties"] is False and item["additionalProperties"] is False
+    assert item["properties"]["label"]["enum"] == ["person", "city"]
+    assert js["properties"]["entities"]["maxItems"] >= 1
+    assert item["properties"]["text"]["maxLength"] >= 1
+    ok = {"entities": [{"text": "Bob", "label": "person"}]}
+    jsonschema.validate(ok, js)
+    for bad in ({"entities": [{"text": "Bob", "label": "dog"}]},
+                {"entities": [{"text": "Bob", "label": "person", "x": 1}]},
+                {"entities": [], "extra": 1}, {}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, js)
+
+
+def test_prompt_variables(small_schema):
+    v = small_schema.prompt_variables()
+    assert v["names"] == ["person", "city"]
+    assert v["entity_types"][0]["label"] == "person name"
+    assert v["entity_types"][1]["description"] == "a city"
+
+
+def test_round_trip_json_and_yaml(tmp_path, small_schema):
+    for suffix in (".json", ".yaml"):
+        p = tmp_path / f"s{suffix}"
+        small_schema.save(p)
+        assert Schema.load(p) == small_schema
+
+
+@pytest.mark.parametrize("content, needle", [
+    ('{"name": "x", "entity_types": [{"name": "a"}, {"name": "a"}]}',
+     "duplicate entity type name 'a'"),
+    ('{"name": "x", "entity_types": [{"name": "a", "label": "L"}, {"name": "b", "label": "l"}]}',
+     "duplicate entity type label"),
+    ('{"name": "x", "entity_types": []}', "/entity_types"),
+    ('{"name": "x", "entity_types": [{"name": "a", "colour": 1}]}', "/entity_types/0"),
+    ('{"name": "x", "entity_types": [{"name": "a", "threshold": 2}]}', "/entity_types/0/threshold"),
+    ('{"name": "x", "entity_types": [{"name": "a"}], "options": {"overlap": "any"}}',
+     "/options/overlap"),
+    ('{"name": "x", "entity_types": [{"name": " a"}]}', "/entity_types/0/name"),
+    ('{"name": "x", "entity_types": [{"name": "a"}],}', "invalid JSON at line 1"),
+    ('[1, 2]', "a schema must be an object"),
+])
+def test_malformed_schema_files_name_the_problem(tmp_path, content, needle):
+    p = tmp_path / "bad.json"
+    p.write_text(content)
+    with pytest.raises(SchemaError) as err:
+        Schema.load(p)
+    assert needle in str(err.value)
+    assert str(p) in str(err.value)
+
+
+def test_non_utf8_and_missing_and_yaml_errors(tmp_path):
+    p = tmp_path / "latin1.json"
+    p.write_bytes(b'{"name": "caf\xe9", "entity_types": [{"name": "a"}]}')
+    with pytest.raises(SchemaError, match="not UTF-8"):
+        Schema.load(p)
+    with pytest.raises(SchemaError, match="not found"):
+        Schema.load(tmp_path / "nope.json")
+    y = tmp_path / "bad.yaml"
+    y.write_text("name: x\nentity_types: [\n")
+    with pytest.raises(SchemaError, match="invalid YAML at line"):
+        Schema.load(y)
+    with pytest.raises(SchemaError, match="no bundled schema named 'nosuch'"):
+        Schema.load("nosuch")
+
+
+def test_unknown_label_error(small_schema):
+    with pytest.raises(UnknownLabelError, match=r"unknown label 'dog'.*'person'"):
+        small_schema["dog"]
+    with pytest.raises(SchemaError):
+        Schema.from_labels("person")
+
+
+def test_coerce():
+    assert Schema.coerce(["a"]).names == ("a",)
+    assert Schema.coerce("news").name == "news"
+    assert Schema.coerce({"a": "desc"})["a"].description == "desc"

@@ -1,0 +1,39 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
+from zeroshot.core.text import TokenizedText
+
+
+def test_regex_tokenizer_keeps_offsets():
+    text = "The U.S. team met Dr. O'Neil in 1982. Done!"
+    t = TokenizedText.from_text(text)
+    assert t.tokens == ["The", "U.S.", "team", "met", "Dr.", "O'Neil", "in", "1982", ".",
+                        "Done", "!"]
+    for i, tok in enumerate(t.tokens):
+        assert text[t.starts[i]:t.ends[i]] == tok
+
+
+def test_pre_tokenised_round_trip():
+    t = TokenizedText.from_tokens(["New", "York", "City", "."])
+    assert t.text == "New York City ."
+    assert t.token_span_to_char(0, 3) == (0, 13)
+    assert t.char_span_to_token(0, 8) == (0, 2, False)
+    assert t.char_span_to_token(1, 8) == (0, 2, True)  # starts inside "New": snapped
+    assert t.char_span_to_token(3, 4) is None  # only a space
+    assert t.token_at(4) == 1 and t.token_at(3) is None
+
+
+@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Zs", "Cc")), min_size=1,
+                        max_size=6), max_size=20))
+def test_from_tokens_offsets_property(tokens):
+    t = TokenizedText.from_tokens(tokens)
+    assert t.tokens == tokens
+    for i in range(len(tokens)):
+        assert t.char_span_to_token(*t.token_span_to_char(i, i + 1)) == (i, i + 1, False)
+
+
+@given(st.text(max_size=200))
+def test_from_text_never_overlaps(text):
+    t = TokenizedText.from_text(text)
+    for s, e in zip(t.starts, t.ends, strict=True):
+        assert text[s:e] and not text[s:e].isspace()
