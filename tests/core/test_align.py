@@ -1,5 +1,3 @@
-import time
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -84,20 +82,14 @@ def test_offsets_always_match_reported_text(text, queries, snap):
                 assert m.text == m.generated.strip()
 
 
-def test_fast_and_bounded_on_long_texts():
+def test_bounded_on_long_texts():
+    """A 1.4 M-character text: every stage answers, oversized strings skip fuzzy.
+
+    Speed is measured by eval/bench_aligner.py (results in eval/results/), not here.
+    """
     sentence = "The quick brown fox met Ada Lovelace near the river Thames in London. "
-    long_text = sentence * 20_000  # 1.4 M characters
-    aligner = Aligner(long_text)
-    t0 = time.perf_counter()
-    out = aligner.align([("Ada Lovelace", "p"), ("river thames", "l"), ("Ada Lovelac", "p"),
-                         ("zzzz qqqq", "x"), ("x" * 5000, "x")])
-    assert time.perf_counter() - t0 < 30
-    assert [m.status for m in out[:2]] == [S.EXACT, S.NORMALIZED]
-    assert out[3].status is S.UNALIGNED and out[4].status is S.UNALIGNED
-    # thousands of extractions per second on sentence-sized texts
-    items = [("Ada Lovelace", "p"), ("London", "l"), ("Thames", "l"), ("fox", "a")]
-    t0 = time.perf_counter()
-    n = 0
-    for _ in range(500):
-        n += len(Aligner(sentence).align(items))
-    assert n / (time.perf_counter() - t0) > 1000
+    long_text = sentence * 20_000
+    out = Aligner(long_text).align([("Ada Lovelace", "p"), ("river thames", "l"),
+                                    ("Ada Lovelac", "p"), ("zzzz qqqq", "x"), ("x" * 5000, "x")])
+    assert [m.status for m in out] == [S.EXACT, S.NORMALIZED, S.EXACT, S.UNALIGNED, S.UNALIGNED]
+    assert out[2].snapped and out[2].text == "Ada Lovelace"

@@ -1,7 +1,7 @@
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from nervaluate import Evaluator
 from seqeval.metrics import f1_score, precision_score, recall_score
@@ -31,6 +31,7 @@ def spans_of(tags):
     return [tuple(s) for s in decode(tags, "bio", "raise").spans]
 
 
+@settings(max_examples=2000, deadline=None)
 @given(corpus())
 def test_strict_agrees_with_seqeval(data):
     gold, pred = data
@@ -45,6 +46,7 @@ def test_strict_agrees_with_seqeval(data):
 NERVALUATE_MODE = {"strict": "strict", "exact": "exact", "partial": "partial", "type": "ent_type"}
 
 
+@settings(max_examples=2000, deadline=None)
 @given(corpus())
 def test_four_modes_agree_with_nervaluate(data):
     gold, pred = data
