@@ -93,3 +93,8 @@ def test_bounded_on_long_texts():
                                     ("Ada Lovelac", "p"), ("zzzz qqqq", "x"), ("x" * 5000, "x")])
     assert [m.status for m in out] == [S.EXACT, S.NORMALIZED, S.EXACT, S.UNALIGNED, S.UNALIGNED]
     assert out[2].snapped and out[2].text == "Ada Lovelace"
+
+
+def test_empty_text():
+    (m,) = align("", [("x", "a")])
+    assert m.status is S.UNALIGNED

@@ -87,3 +87,9 @@ def test_all_occurrences_keeps_item_indices(small_schema):
                           aligner_config=AlignerConfig(all_occurrences=True))
     assert [s.start for s in r.spans if s.label == "city"] == [0, 16, 37]
     assert [i.index for i in r.issues] == [2]
+
+
+def test_empty_text_gives_unaligned_not_errors(small_schema):
+    r = v.validate_output('{"entities": [{"text": "Ada", "label": "person"}]}', "", small_schema)
+    assert r.spans == () and r.issue_counts() == {v.UNALIGNED: 1}
+    assert v.validate_output('{"entities": []}', "", small_schema).issues == ()
