@@ -1,0 +1,193 @@
+"""GLiNER label-encoding engine: a thin adapter over the ``gliner`` package.
+
+* Labels come from the schema (``label`` strings); predictions map back to type
+  names, per-type thresholds apply, and the schema's overlap policy is applied by
+  the core (:mod:`zeroshot.core.overlap`), so both engines share one policy.
+* gliner sees exactly our tokens (a words-splitter that serves our tokenisation),
+  so spans always fall on token boundaries, also for pre-tokenised input.
+* Long texts are cut into overlapping windows by :mod:`zeroshot.core.chunking`
+  and merged back; nothing is truncated silently, and each document reports how
+  many windows it needed.
+* Models load offline from a local directory. A hub id is tried only when asked,
+  and a failure says so plainly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from zeroshot.core.chunking import chunk_tokens, merge_chunk_spans
+from zeroshot.core.errors import ZeroshotError
+from zeroshot.core.schema import Schema
+from zeroshot.core.spans import DocumentResult, Issue, Span
+from zeroshot.core.text import TokenizedText
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL_ENV = "ZEROSHOT_GLINER_MODEL"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "gliner-minilm-fewnerd"
+ENGINE_ERROR = "engine_error"
+WINDOWED = "windowed"
+
+
+class ModelLoadError(ZeroshotError):
+    """A GLiNER model could not be loaded; the message says why and what to do."""
+
+
+def default_model_path() -> Path:
+    return Path(os.environ.get(DEFAULT_MODEL_ENV, DEFAULT_MODEL_DIR))
+
+
+class _OurWords:
+    """gliner words-splitter that yields the tokens we decided on, with offsets."""
+
+    def __init__(self) -> None:
+        self.current: dict[str, TokenizedText] = {}
+
+    def __call__(self, text: str):
+        tok = self.current.get(text) or TokenizedText.from_text(text)
+        for s, e in zip(tok.starts, tok.ends, strict=True):
+            yield text[s:e], s, e
+
+
+def load_gliner(model: str | Path, *, allow_hub: bool = True, map_location: str = "cpu"):
+    """Load a GLiNER checkpoint from a directory, or from the hub where allowed."""
+    try:
+        from gliner import GLiNER
+    except ImportError as exc:  # pragma: no cover - exercised without the extra
+        raise ModelLoadError(
+            "the GLiNER engine needs the 'gliner' extra: pip install torch==2.13.0 "
+            "'zeroshot[gliner]'") from exc
+    path = Path(model)
+    if path.exists():
+        if not (path / "gliner_config.json").is_file():
+            raise ModelLoadError(f"{path} is not a GLiNER model directory (no gliner_config.json)")
+        return GLiNER.from_pretrained(str(path), local_files_only=True, load_tokenizer=True,
+                                      map_location=map_location)
+    looks_local = str(model).startswith((".", "/", "~")) or str(model).count("/") != 1
+    if looks_local or not allow_hub:
+        raise ModelLoadError(f"model directory {model} not found" + (
+            "" if looks_local else " (hub ids are disabled here)"))
+    try:
+        return GLiNER.from_pretrained(str(model), map_location=map_location)
+    except Exception as exc:  # network errors come in many types
+        raise ModelLoadError(
+            f"could not load {model!r} from the Hugging Face hub ({type(exc).__name__}: {exc}). "
+            "Without a network, pass a local model directory.") from None
+
+
+class GlinerEngine:
+    """Extract spans with a GLiNER model under a schema.
+
+    Args:
+        model: a model directory, a loaded ``gliner.GLiNER``, or a hub id
+            (network needed). Default: the project's model
+            (``$ZEROSHOT_GLINER_MODEL`` or ``models/gliner-minilm-fewnerd``).
+        batch_size: windows per forward pass.
+        window: window size in words (default: the model's ``max_len``).
+        window_overlap: words shared by consecutive windows.
+        threads: torch CPU threads (None leaves torch's setting).
+        device: ``"cpu"`` or ``"cuda"``.
+    """
+
+    name = "gliner"
+
+    def __init__(self, model: Any = None, *, batch_size: int = 16, window: int | None = None,
+                 window_overlap: int = 32, threads: int | None = None, device: str = "cpu",
+                 allow_hub: bool = True):
+        import torch
+
+        if threads is not None:
+            torch.set_num_threads(threads)
+        if model is None or isinstance(model, (str, Path)):
+            model = load_gliner(model if model is not None else default_model_path(),
+                                allow_hub=allow_hub)
+        self.model = model.to(device)
+        self.model.eval()
+        self.batch_size = batch_size
+        max_len = int(getattr(self.model.config, "max_len", 384))
+        self.window = window or max_len
+        if self.window > max_len:
+            raise ValueError(f"window {self.window} exceeds the model's max_len {max_len}")
+        self.window_overlap = min(window_overlap, self.window // 2)
+        self._words = _OurWords()
+        self.model.data_processor.words_splitter = self._words
+
+    def extract(self, texts: Sequence[str | Sequence[str]], schema: Schema, *,
+                ids: Sequence[str] | None = None) -> list[DocumentResult]:
+        """One result per input; str inputs are tokenised, lists are pre-tokenised."""
+        import torch
+
+        docs = [TokenizedText.from_text(t) if isinstance(t, str) else
+                TokenizedText.from_tokens(list(t)) for t in texts]
+        labels = schema.labels()
+        thresholds = schema.thresholds()
+        floor = min(thresholds.values())
+        windows: list[tuple[int, Any, TokenizedText]] = []  # (doc index, chunk, local tokens)
+        chunks_of: list[list[Any]] = []
+        for d, doc in enumerate(docs):
+            chunks = chunk_tokens(doc, self.window, self.window_overlap) if len(doc) else []
+            chunks_of.append(chunks)
+            for c in chunks:
+                local = TokenizedText(c.text, tuple(s - c.start_char for s in
+                                                    doc.starts[c.start_token:c.end_token]),
+                                      tuple(e - c.start_char for e in
+                                            doc.ends[c.start_token:c.end_token]))
+                windows.append((d, c, local))
+        predicted: list[list[dict[str, Any]] | Exception] = [[] for _ in windows]
+        for lo in range(0, len(windows), self.batch_size):
+            batch = windows[lo:lo + self.batch_size]
+            for out_i, result in zip(range(lo, lo + len(batch)),
+                                     self._predict(batch, labels, floor, torch), strict=True):
+                predicted[out_i] = result
+        per_doc: list[list[list[Span]]] = [[] for _ in docs]
+        errors: list[list[Issue]] = [[] for _ in docs]
+        for (d, _chunk, local), ents in zip(windows, predicted, strict=True):
+            if isinstance(ents, Exception):
+                errors[d].append(Issue(ENGINE_ERROR, f"{type(ents).__name__}: {ents}"))
+                per_doc[d].append([])
+                continue
+            spans = []
+            for ent in ents:
+                name = schema.name_for_label(ent["label"])
+                if ent["score"] < thresholds[name]:
+                    continue
+                hit = local.char_span_to_token(ent["start"], ent["end"])
+                ts, te = (hit[0], hit[1]) if hit else (None, None)
+                spans.append(Span(ent["start"], ent["end"], name,
+                                  local.text[ent["start"]:ent["end"]], score=float(ent["score"]),
+                                  token_start=ts, token_end=te, engine=self.name))
+            per_doc[d].append(spans)
+        results = []
+        for d, doc in enumerate(docs):
+            spans = merge_chunk_spans(doc, chunks_of[d], per_doc[d], schema.options.overlap) \
+                if chunks_of[d] else []
+            issues = list(errors[d])
+            if len(chunks_of[d]) > 1:
+                issues.append(Issue(WINDOWED, f"{len(doc)} tokens read in {len(chunks_of[d])} "
+                                    f"windows of {self.window}", repair=True))
+            results.append(DocumentResult(
+                text=doc.text, spans=tuple(spans), id=ids[d] if ids else None, engine=self.name,
+                issues=tuple(issues), tokens=tuple(doc.tokens)))
+        return results
+
+    def _predict(self, batch, labels, threshold, torch) -> list[Any]:
+        """gliner predictions for a batch of windows; a failing batch is retried one
+        window at a time so one bad record cannot sink the others."""
+        self._words.current = {local.text: local for _, _, local in batch}
+        texts = [local.text for _, _, local in batch]
+        try:
+            with torch.inference_mode():
+                return self.model.inference(texts, labels, flat_ner=False, multi_label=True,
+                                            threshold=threshold, batch_size=len(texts))
+        except Exception as exc:
+            if len(batch) == 1:
+                logger.warning("GLiNER failed on one window: %s", exc)
+                return [exc]
+            return [r for item in batch for r in self._predict([item], labels, threshold, torch)]
+        finally:
+            self._words.current = {}
