@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import os
+
+# No test may touch a model hub: set before anything imports huggingface_hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from pathlib import Path
 
 import pytest
