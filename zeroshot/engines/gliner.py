@@ -126,6 +126,7 @@ class GlinerEngine:
                 TokenizedText.from_tokens(list(t)) for t in texts]
         labels = schema.labels()
         thresholds = schema.thresholds()
+        name_of = {t.label: t.name for t in schema}  # labels are unique per schema
         floor = min(thresholds.values())
         windows: list[tuple[int, Any, TokenizedText]] = []  # (doc index, chunk, local tokens)
         chunks_of: list[list[Any]] = []
@@ -153,7 +154,7 @@ class GlinerEngine:
                 continue
             spans = []
             for ent in ents:
-                name = schema.name_for_label(ent["label"])
+                name = name_of[ent["label"]]
                 if ent["score"] < thresholds[name]:
                     continue
                 hit = local.char_span_to_token(ent["start"], ent["end"])
