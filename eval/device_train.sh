@@ -7,7 +7,7 @@
 #   bash eval/device_train.sh wait OUT  # waits for both, copies summaries + best model
 set -euo pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-  --target /tmp/site .carry/whl/*.whl >/dev/null 2>&1 || true
+  --target /tmp/site .carry/whl/*.whl >/dev/null
 export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
 export ZEROSHOT_FEWNERD_DIR=$PWD/.carry/fewnerd
 # the repo layout installs schemas/ and prompts/ as zeroshot.schemas/.prompts
