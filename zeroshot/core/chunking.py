@@ -57,6 +57,15 @@ def chunk_tokens(doc: TokenizedText, max_tokens: int, overlap: int = 0) -> list[
         start += step
 
 
+def chunk_tokenized(doc: TokenizedText, chunk: TextChunk) -> TokenizedText:
+    """The chunk as a text of its own, with window-local token offsets."""
+    return TokenizedText(
+        chunk.text,
+        tuple(s - chunk.start_char for s in doc.starts[chunk.start_token:chunk.end_token]),
+        tuple(e - chunk.start_char for e in doc.ends[chunk.start_token:chunk.end_token]),
+    )
+
+
 def merge_chunk_spans(doc: TokenizedText, chunks: Sequence[TextChunk],
                       spans_per_chunk: Sequence[Sequence[Span]],
                       policy: OverlapPolicy | str = OverlapPolicy.FLAT) -> list[Span]:

@@ -75,6 +75,22 @@ class EntityType:
 
 
 @dataclasses.dataclass(frozen=True)
+class Demonstration:
+    """A worked example for few-shot prompts: a text and the entities in it.
+
+    ``entities`` are ``(text, name)`` pairs; every text must occur in the
+    demonstration's text and every name must be a type of the schema.
+    """
+
+    text: str
+    entities: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text,
+                "entities": [{"text": t, "label": n} for t, n in self.entities]}
+
+
+@dataclasses.dataclass(frozen=True)
 class SchemaOptions:
     overlap: OverlapPolicy = OverlapPolicy.FLAT
     threshold: float = 0.5
@@ -127,9 +143,11 @@ class Schema:
     entity_types: tuple[EntityType, ...]
     description: str = ""
     options: SchemaOptions = dataclasses.field(default_factory=SchemaOptions)
+    demonstrations: tuple[Demonstration, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "entity_types", tuple(self.entity_types))
+        object.__setattr__(self, "demonstrations", tuple(self.demonstrations))
         if not self.entity_types:
             raise SchemaError(f"schema {self.name!r} has no entity types")
         for what, values in (
@@ -144,6 +162,15 @@ class Schema:
                         f"at /entity_types/{seen[v]} and /entity_types/{i}"
                     )
                 seen[v] = i
+        names = {t.name for t in self.entity_types}
+        for i, demo in enumerate(self.demonstrations):
+            for text, name in demo.entities:
+                if name not in names:
+                    raise SchemaError(f"schema {self.name!r}: /demonstrations/{i}: unknown "
+                                      f"entity type {name!r}")
+                if text not in demo.text:
+                    raise SchemaError(f"schema {self.name!r}: /demonstrations/{i}: entity "
+                                      f"{text!r} does not occur in the demonstration text")
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -197,12 +224,17 @@ class Schema:
             max_entities=o.get("max_entities", 64),
             max_span_chars=o.get("max_span_chars", 200),
         )
+        demonstrations = tuple(
+            Demonstration(d["text"], tuple((e["text"], e["label"]) for e in d["entities"]))
+            for d in data.get("demonstrations", ())
+        )
         try:
             return cls(
                 name=data["name"],
                 description=data.get("description", ""),
                 entity_types=types,
                 options=options,
+                demonstrations=demonstrations,
             )
         except SchemaError as exc:
             raise SchemaError(f"{source}: {exc}") from None
@@ -318,27 +350,38 @@ class Schema:
         return dataclasses.replace(self, options=dataclasses.replace(self.options, **changes))
 
     # -- conversions for engines --------------------------------------------------
-    def json_schema(self) -> dict[str, Any]:
+    def json_schema(self, *, label_key: str = "name",
+                    text_enum: Sequence[str] | None = None) -> dict[str, Any]:
         """JSON Schema for grammar-constrained decoding of ``{"entities": [...]}``.
 
         Every object is closed (``additionalProperties: false``), ``label`` is an
-        enum of the type names, and sizes are bounded so a grammar stays finite.
+        enum of the type names (``label_key="label"``: of the natural-language
+        labels), and sizes are bounded so a grammar stays finite and a generation
+        always ends. ``text_enum`` replaces the free string of ``text`` with a
+        fixed choice (grounded decoding: only spans of the input can be written).
         """
+        if label_key not in ("name", "label"):
+            raise ValueError(f"label_key must be 'name' or 'label', not {label_key!r}")
+        labels = list(self.names) if label_key == "name" else self.labels()
+        text: dict[str, Any] = {
+            "type": "string", "minLength": 1, "maxLength": self.options.max_span_chars,
+        }
+        max_items = self.options.max_entities
+        if text_enum is not None:
+            choices = list(dict.fromkeys(text_enum))
+            text = {"type": "string", "enum": choices} if choices else text
+            max_items = max_items if choices else 0  # nothing to copy: only [] is valid
         return {
             "type": "object",
             "properties": {
                 "entities": {
                     "type": "array",
-                    "maxItems": self.options.max_entities,
+                    "maxItems": max_items,
                     "items": {
                         "type": "object",
                         "properties": {
-                            "text": {
-                                "type": "string",
-                                "minLength": 1,
-                                "maxLength": self.options.max_span_chars,
-                            },
-                            "label": {"type": "string", "enum": list(self.names)},
+                            "text": text,
+                            "label": {"type": "string", "enum": labels},
                         },
                         "required": ["text", "label"],
                         "additionalProperties": False,
@@ -365,6 +408,12 @@ class Schema:
                 for t in self.entity_types
             ],
             "max_entities": self.options.max_entities,
+            "demonstrations": [
+                {"text": d.text,
+                 "entities": [{"text": t, "name": n, "label": self[n].label}
+                              for t, n in d.entities]}
+                for d in self.demonstrations
+            ],
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -373,6 +422,8 @@ class Schema:
             out["description"] = self.description
         out["entity_types"] = [t.to_dict() for t in self.entity_types]
         out["options"] = self.options.to_dict()
+        if self.demonstrations:
+            out["demonstrations"] = [d.to_dict() for d in self.demonstrations]
         return out
 
     def save(self, path: str | Path) -> None:

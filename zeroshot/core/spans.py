@@ -175,6 +175,7 @@ class DocumentResult:
     unaligned: tuple[Mention, ...] = ()
     issues: tuple[Issue, ...] = ()
     tokens: tuple[str, ...] | None = None
+    usage: Mapping[str, int] | None = None  # LLM engines: prompt/completion tokens, requests
 
     def __post_init__(self) -> None:
         for span in self.spans:
@@ -198,6 +199,7 @@ class DocumentResult:
             "unaligned": [m.to_dict() for m in self.unaligned],
             "issues": [i.to_dict() for i in self.issues],
             "tokens": list(self.tokens) if self.tokens is not None else None,
+            **({"usage": dict(self.usage)} if self.usage is not None else {}),
         }
 
     @classmethod
@@ -214,6 +216,7 @@ class DocumentResult:
             unaligned=unaligned,
             issues=tuple(Issue(**i) for i in data.get("issues") or ()),
             tokens=tuple(data["tokens"]) if data.get("tokens") is not None else None,
+            usage=dict(data["usage"]) if data.get("usage") is not None else None,
         )
 
 

@@ -73,6 +73,15 @@ class TokenizedText:
             ends.append(pos)
         return cls(sep.join(tokens), tuple(starts), tuple(ends))
 
+    @classmethod
+    def coerce(cls, value: TokenizedText | str | Sequence[str]) -> TokenizedText:
+        """A text (tokenised here), a list of tokens (joined with spaces), or as is."""
+        if isinstance(value, TokenizedText):
+            return value
+        if isinstance(value, str):
+            return cls.from_text(value)
+        return cls.from_tokens(list(value))
+
     # -- access -------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.starts)

@@ -127,6 +127,8 @@ def validate_output(
     tokens: TokenizedText | None = None,
     lenient: bool = False,
     map_labels: bool = True,
+    label_key: str = "name",
+    json_schema: Mapping[str, Any] | None = None,
     aligner_config: AlignerConfig | None = None,
     engine: str | None = None,
 ) -> ValidationResult:
@@ -137,6 +139,11 @@ def validate_output(
         lenient: recover the first JSON object from prose (unconstrained mode).
         map_labels: accept a type's label (or a case variant of its name) for
             its name, reported as ``label_mapped``; otherwise ``unknown_label``.
+        label_key: ``"label"`` when the model was asked for the natural-language
+            labels (``schema.json_schema(label_key="label")``): an exact label is
+            then read as its type without a repair.
+        json_schema: the schema the output was constrained to, when it is not
+            ``schema.json_schema(label_key=label_key)`` (grounded decoding).
     """
     issues: list[Issue] = []
     if isinstance(output, Mapping):
@@ -148,7 +155,10 @@ def validate_output(
             return ValidationResult((), (), tuple(issues), parsed=False)
         data = parsed.data
 
-    validator = _validator_for(json.dumps(schema.json_schema(), sort_keys=True))
+    if json_schema is None:
+        json_schema = schema.json_schema(label_key=label_key)
+    validator = _validator_for(json.dumps(json_schema, sort_keys=True))
+    by_label = {t.label: t.name for t in schema} if label_key == "label" else {}
     for error in validator.iter_errors(data):
         where = "/" + "/".join(str(p) for p in error.absolute_path)
         issues.append(Issue(SCHEMA_VIOLATION, f"{where}: {error.message}"))
@@ -171,8 +181,12 @@ def validate_output(
             issues.append(Issue(EMPTY_TEXT, "entity text is empty", index=i))
             continue
         label = entity["label"]
-        resolved = schema.resolve_label(label) if map_labels else (
-            (label, False) if label in schema else None)
+        if label in by_label:
+            resolved: tuple[str, bool] | None = (by_label[label], False)
+        elif map_labels:
+            resolved = schema.resolve_label(label)
+        else:
+            resolved = (label, False) if label in schema else None
         if resolved is None:
             issues.append(Issue(UNKNOWN_LABEL, f"unknown label {label!r}", index=i))
             continue

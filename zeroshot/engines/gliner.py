@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from zeroshot.core.chunking import chunk_tokens, merge_chunk_spans
+from zeroshot.core.chunking import chunk_tokenized, chunk_tokens, merge_chunk_spans
+from zeroshot.core.engine import ENGINE_ERROR, WINDOWED
 from zeroshot.core.errors import ZeroshotError
 from zeroshot.core.schema import Schema
 from zeroshot.core.spans import DocumentResult, Issue, Span
@@ -30,8 +31,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_ENV = "ZEROSHOT_GLINER_MODEL"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "gliner-minilm-fewnerd"
-ENGINE_ERROR = "engine_error"
-WINDOWED = "windowed"
 
 
 class ModelLoadError(ZeroshotError):
@@ -117,13 +116,12 @@ class GlinerEngine:
         self._words = _OurWords()
         self.model.data_processor.words_splitter = self._words
 
-    def extract(self, texts: Sequence[str | Sequence[str]], schema: Schema, *,
+    def extract(self, texts: Sequence[str | Sequence[str] | TokenizedText], schema: Schema, *,
                 ids: Sequence[str] | None = None) -> list[DocumentResult]:
         """One result per input; str inputs are tokenised, lists are pre-tokenised."""
         import torch
 
-        docs = [TokenizedText.from_text(t) if isinstance(t, str) else
-                TokenizedText.from_tokens(list(t)) for t in texts]
+        docs = [TokenizedText.coerce(t) for t in texts]
         labels = schema.labels()
         thresholds = schema.thresholds()
         name_of = {t.label: t.name for t in schema}  # labels are unique per schema
@@ -133,12 +131,7 @@ class GlinerEngine:
         for d, doc in enumerate(docs):
             chunks = chunk_tokens(doc, self.window, self.window_overlap) if len(doc) else []
             chunks_of.append(chunks)
-            for c in chunks:
-                local = TokenizedText(c.text, tuple(s - c.start_char for s in
-                                                    doc.starts[c.start_token:c.end_token]),
-                                      tuple(e - c.start_char for e in
-                                            doc.ends[c.start_token:c.end_token]))
-                windows.append((d, c, local))
+            windows.extend((d, c, chunk_tokenized(doc, c)) for c in chunks)
         predicted: list[list[dict[str, Any]] | Exception] = [[] for _ in windows]
         for lo in range(0, len(windows), self.batch_size):
             batch = windows[lo:lo + self.batch_size]

@@ -1,0 +1,143 @@
+"""Real backends on a tiny random model: vLLM offline, a vLLM server, outlines.
+
+Random weights write noise, so these tests check what the grammar guarantees:
+every constrained answer parses and satisfies the schema, grounded answers
+align exactly, and failures (no server, timeouts, garbage without a grammar)
+come back as counted issues, not exceptions. vLLM tests carry the ``vllm``
+marker; CI runs them.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import TEXTS, need
+
+from zeroshot.core.schema import Schema
+from zeroshot.core.spans import AlignmentStatus
+from zeroshot.engines.llm import (
+    BackendError,
+    LLMEngine,
+    OutlinesBackend,
+    PromptBuilder,
+    VLLMOfflineBackend,
+    VLLMServerBackend,
+)
+from zeroshot.engines.llm.server import ServerError, VLLMServer, free_port
+
+GRAMMAR_FAILURES = {"invalid_json", "schema_violation", "malformed_entity", "unknown_label",
+                    "truncated", "engine_error"}
+
+
+def assert_constrained_ok(docs, texts):
+    assert len(docs) == len(texts)
+    for doc, text in zip(docs, texts, strict=True):
+        assert doc.text == text
+        bad = GRAMMAR_FAILURES & set(doc.issue_counts())
+        assert not bad, (doc.text, doc.issues)
+        for span in doc.spans:
+            assert text[span.start:span.end] == span.text
+            assert span.alignment is not AlignmentStatus.UNALIGNED
+        assert doc.usage["completion_tokens"] > 0
+
+
+def assert_grounded_exact(docs):
+    for doc in docs:
+        assert doc.unaligned == () and "unaligned" not in doc.issue_counts()
+        assert all(s.alignment is AlignmentStatus.EXACT and not s.snapped for s in doc.spans)
+
+
+@pytest.fixture(scope="module")
+def vllm_offline(tiny_llm_dir):
+    need("vllm")
+    backend = VLLMOfflineBackend(tiny_llm_dir, max_model_len=1024, kv_cache_gib=1,
+                                 enforce_eager=True)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="module")
+def vllm_server(tiny_llm_dir):
+    need("vllm")
+    server = VLLMServer(tiny_llm_dir, max_model_len=1024, kv_cache_gib=1, enforce_eager=True)
+    server.start(timeout=600)
+    yield server
+    server.stop()
+
+
+@pytest.mark.vllm
+@pytest.mark.parametrize("shots", [0, 1])
+def test_vllm_offline_constrained_is_schema_valid(vllm_offline, tiny_schema: Schema, shots):
+    engine = LLMEngine(vllm_offline, prompts=PromptBuilder(shots=shots), max_tokens=256)
+    assert_constrained_ok(engine.extract(TEXTS, tiny_schema), TEXTS)
+
+
+@pytest.mark.vllm
+def test_vllm_offline_grounded_aligns_exactly(vllm_offline, tiny_schema: Schema):
+    docs = LLMEngine(vllm_offline, mode="grounded", max_tokens=256).extract(TEXTS, tiny_schema)
+    assert_constrained_ok(docs, TEXTS)
+    assert_grounded_exact(docs)
+
+
+@pytest.mark.vllm
+def test_vllm_offline_unconstrained_garbage_is_counted(vllm_offline, tiny_schema: Schema):
+    docs = LLMEngine(vllm_offline, mode="unconstrained", max_tokens=48).extract(
+        TEXTS, tiny_schema)
+    assert len(docs) == len(TEXTS)
+    # a random model writes no JSON: each record says so instead of raising
+    assert all("invalid_json" in d.issue_counts() for d in docs)
+
+
+@pytest.mark.vllm
+def test_vllm_server_constrained_and_grounded(vllm_server, tiny_schema: Schema):
+    backend = VLLMServerBackend(vllm_server.base_url, concurrency=4)
+    assert backend.model == vllm_server.served_name
+    docs = LLMEngine(backend, max_tokens=256).extract(TEXTS, tiny_schema)
+    assert_constrained_ok(docs, TEXTS)
+    grounded = LLMEngine(backend, mode="grounded", max_tokens=256).extract(TEXTS, tiny_schema)
+    assert_constrained_ok(grounded, TEXTS)
+    assert_grounded_exact(grounded)
+
+
+@pytest.mark.vllm
+def test_vllm_server_timeout_is_a_record_error(vllm_server, tiny_schema: Schema):
+    backend = VLLMServerBackend(vllm_server.base_url, timeout=0.001, max_retries=1)
+    docs = LLMEngine(backend, max_tokens=256).extract(TEXTS[:2], tiny_schema)
+    assert all(d.issue_counts() == {"engine_error": 1} for d in docs)
+    assert "timed out" in docs[0].issues[0].message
+
+
+@pytest.mark.vllm
+def test_vllm_server_wrong_model_name(vllm_server):
+    with pytest.raises(BackendError, match="not 'other'"):
+        VLLMServerBackend(vllm_server.base_url, model="other")
+
+
+def test_server_down_is_a_clear_error():
+    need("openai")
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    with pytest.raises(BackendError, match="no LLM server answers at"):
+        VLLMServerBackend(url, max_retries=0, timeout=2)
+
+
+def test_server_that_cannot_start_says_why(tmp_path):
+    need("vllm")
+    bad = tmp_path / "not-a-model"
+    bad.mkdir()
+    with pytest.raises(ServerError, match="exited with code"):
+        VLLMServer(bad, enforce_eager=True).start(timeout=300)
+
+
+def test_missing_model_dir_is_a_clear_error(tmp_path):
+    need("outlines")
+    with pytest.raises(BackendError, match="not found"):
+        OutlinesBackend(tmp_path / "nope")
+
+
+def test_outlines_constrained_and_grounded(tiny_llm_dir, tiny_schema: Schema):
+    need("outlines")
+    backend = OutlinesBackend(tiny_llm_dir)
+    docs = LLMEngine(backend, max_tokens=256).extract(TEXTS, tiny_schema)
+    assert_constrained_ok(docs, TEXTS)
+    grounded = LLMEngine(backend, mode="grounded", max_tokens=256).extract(TEXTS, tiny_schema)
+    assert_constrained_ok(grounded, TEXTS)
+    assert_grounded_exact(grounded)
