@@ -64,3 +64,13 @@ def test_schema_command(tmp_path, capsys):
 def test_errors_are_clean(capsys):
     assert main(["sanity", "--data", "/nonexistent.txt"]) == 2
     assert "error: /nonexistent.txt: file not found" in capsys.readouterr().err
+
+
+def test_prepare_model_unknown_name(tmp_path, capsys):
+    assert main(["prepare-model", "gpt-9", "--cache-dir", str(tmp_path)]) == 2
+    assert "unknown model 'gpt-9'" in capsys.readouterr().err
+
+
+def test_serve_missing_model_dir(tmp_path, capsys):
+    assert main(["serve", str(tmp_path / "nope"), "--port", "0"]) == 2
+    assert "not found" in capsys.readouterr().err

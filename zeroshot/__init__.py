@@ -1,5 +1,6 @@
 """zeroshot: zero-shot, schema-driven entity extraction with exact character offsets."""
 
+from zeroshot.api import Extractor, build_engine, extract
 from zeroshot.core.align import Aligner, AlignerConfig, align
 from zeroshot.core.codecs import RepairPolicy, Scheme, decode, encode
 from zeroshot.core.engine import Engine
@@ -21,8 +22,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Aligner", "AlignerConfig", "AlignmentStatus", "DataFormatError", "DocumentResult",
-    "Engine", "EntityType", "Example", "InvalidTagError", "Issue", "Mention", "OverlapPolicy",
-    "RepairPolicy", "Schema", "SchemaError", "Scheme", "Span", "TokenizedText",
-    "UnknownLabelError", "ZeroshotError", "align", "decode", "encode", "evaluate", "read_conll",
-    "read_examples", "read_fewnerd", "read_jsonl", "validate_output",
+    "Engine", "EntityType", "Example", "Extractor", "InvalidTagError", "Issue", "Mention",
+    "OverlapPolicy", "RepairPolicy", "Schema", "SchemaError", "Scheme", "Span",
+    "TokenizedText", "UnknownLabelError", "ZeroshotError", "align", "build_engine", "decode",
+    "encode", "evaluate", "extract", "read_conll", "read_examples", "read_fewnerd", "read_jsonl",
+    "validate_output",
 ]

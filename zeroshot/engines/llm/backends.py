@@ -30,6 +30,20 @@ logger = logging.getLogger(__name__)
 
 STRUCTURED_BACKEND = "guidance"
 
+# How constrained JSON is laid out: the separators of ``json.dumps`` and no other
+# whitespace. Models write ``{"entities": [`` with spaces; a grammar that forbids
+# them (vLLM's ``disable_any_whitespace``) leaves ``[]`` as the likeliest
+# continuation and an instruction model answers "no entities" to everything
+# (measured: Qwen 0.5B, 40 of 40 Few-NERD sentences). A grammar that allows any
+# whitespace lets a weak model fill its budget with it. llguidance reads this
+# from the schema's ``x-guidance`` key.
+GUIDANCE_LAYOUT = {"item_separator": ", ", "key_separator": ": ", "whitespace_flexible": False}
+
+
+def with_layout(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON Schema with the layout llguidance should enforce."""
+    return {**schema, "x-guidance": GUIDANCE_LAYOUT}
+
 
 class BackendError(ZeroshotError):
     """A backend cannot run at all: missing package, model or server."""
@@ -118,7 +132,7 @@ class VLLMOfflineBackend:
         params = [
             SamplingParams(
                 temperature=0.0, max_tokens=r.max_tokens,
-                structured_outputs=(StructuredOutputsParams(json=dict(r.json_schema))
+                structured_outputs=(StructuredOutputsParams(json=with_layout(r.json_schema))
                                     if r.json_schema is not None else None),
             )
             for r in requests
@@ -205,7 +219,7 @@ class VLLMServerBackend:
         if request.json_schema is not None:
             kwargs["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": "entities", "schema": dict(request.json_schema),
+                "json_schema": {"name": "entities", "schema": with_layout(request.json_schema),
                                 "strict": True},
             }
         try:
@@ -269,8 +283,9 @@ class OutlinesBackend:
         key = json.dumps(schema, sort_keys=True) if schema is not None else ""
         gen = self._generators.get(key)
         if gen is None:
-            # no free whitespace: a weak model can fill its budget with it
-            output_type = (self._outlines.types.JsonSchema(dict(schema), whitespace_pattern="")
+            # at most one space between tokens (see GUIDANCE_LAYOUT)
+            output_type = (self._outlines.types.JsonSchema(dict(schema),
+                                                           whitespace_pattern="[ ]?")
                            if schema is not None else None)
             gen = self._outlines.Generator(self._model, output_type,
                                            backend=self._structured_backend)

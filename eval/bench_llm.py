@@ -1,0 +1,227 @@
+"""LLM engine on Few-NERD INTER test: quality, validity, alignment, speed, memory.
+
+    python eval/bench_llm.py                         # 500 seeded sentences, all variants
+    python eval/bench_llm.py --limit 60 --variants constrained-0shot,grounded-0shot
+    python eval/bench_llm.py --server http://127.0.0.1:8000/v1   # a running vLLM server
+
+Every variant (mode x prompt) runs on the same seeded sample with one engine
+start, so rows compare side by side. Writes ``llm_inter_test.{json,md}`` and an
+evidence card for the best variant to ``--out`` (default eval/results).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import random
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from zeroshot.core.evidence import render_evidence_card
+from zeroshot.core.loaders import find_fewnerd, read_fewnerd
+from zeroshot.core.metrics import evaluate
+from zeroshot.core.schema import Schema
+from zeroshot.engines.llm import LLMEngine, PromptBuilder, VLLMOfflineBackend, VLLMServerBackend
+from zeroshot.engines.llm.model_prep import default_model_dir
+
+# name: (mode, shots, describe, label_key)
+VARIANTS = {
+    "constrained-0shot-bare": ("constrained", 0, False, "label"),
+    "constrained-0shot": ("constrained", 0, True, "label"),
+    "constrained-0shot-names": ("constrained", 0, True, "name"),
+    "unconstrained-0shot": ("unconstrained", 0, True, "label"),
+    "constrained-1shot": ("constrained", 1, True, "label"),
+    "constrained-3shot": ("constrained", 3, True, "label"),
+    "grounded-0shot": ("grounded", 0, True, "label"),
+    "grounded-3shot": ("grounded", 3, True, "label"),
+}
+DEFAULT_VARIANTS = ("constrained-0shot-bare,constrained-0shot,unconstrained-0shot,"
+                    "constrained-3shot,grounded-0shot,grounded-3shot")
+FAILURES = ("invalid_json", "json_recovered", "schema_violation", "malformed_entity",
+            "unknown_label", "label_mapped", "unaligned", "duplicate", "truncated",
+            "engine_error", "windowed")
+
+
+class PeakRSS:
+    """Peak resident memory of this process and its children (vLLM's workers)."""
+
+    def __init__(self, every: float = 0.5) -> None:
+        import psutil
+
+        self.proc = psutil.Process()
+        self.peak = 0
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        total = 0
+        for p in [self.proc, *self.proc.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                total += p.memory_info().rss
+        self.peak = max(self.peak, total)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self._sample()
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+
+def run_variant(backend, name: str, examples, schema: Schema, max_tokens: int) -> dict:
+    mode, shots, describe, label_key = VARIANTS[name]
+    engine = LLMEngine(backend, mode=mode, max_tokens=max_tokens,
+                       prompts=PromptBuilder(shots=shots, describe=describe,
+                                             label_key=label_key))
+    t0 = time.perf_counter()
+    docs = engine.extract([e.tokens for e in examples], schema, ids=[e.id for e in examples])
+    seconds = time.perf_counter() - t0
+    gold = [e.spans for e in examples]
+    report = evaluate(gold, [d.spans for d in docs], labels=schema.names)
+    counts = {k: 0 for k in FAILURES}
+    for d in docs:
+        for k, v in d.issue_counts().items():
+            counts[k] = counts.get(k, 0) + v
+    n = len(docs)
+    json_ok = sum(1 for d in docs if "invalid_json" not in d.issue_counts())
+    valid = sum(1 for d in docs if not {"invalid_json", "schema_violation",
+                                        "engine_error"} & set(d.issue_counts()))
+    generated = sum(len(d.spans) for d in docs) + sum(len(d.unaligned) for d in docs) \
+        + counts["duplicate"]
+    completion = sum(d.usage["completion_tokens"] for d in docs)
+    row = {
+        "variant": name, "mode": mode, "shots": shots, "describe": describe,
+        "label_key": label_key, "sentences": n, "seconds": seconds,
+        "sentences_per_s": n / seconds, "generated_tokens_per_s": completion / seconds,
+        "completion_tokens": completion,
+        "prompt_tokens": sum(d.usage["prompt_tokens"] for d in docs),
+        "json_ok_pct": 100 * json_ok / n, "schema_valid_pct": 100 * valid / n,
+        "generated_strings": generated,
+        "unaligned_pct": 100 * counts["unaligned"] / generated if generated else 0.0,
+        "empty_answers_pct": 100 * sum(1 for d in docs if not d.spans and not d.unaligned) / n,
+        "issues": counts, "metrics": report.to_dict(),
+    }
+    return row, docs, report
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", help="Few-NERD file (default: INTER test from ../shared)")
+    ap.add_argument("--limit", type=int, default=500, help="seeded sample size (default 500)")
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--variants", default=DEFAULT_VARIANTS,
+                    help=f"comma-separated, from: {', '.join(VARIANTS)}")
+    ap.add_argument("--model", help="model directory (default: the prepared Qwen 0.5B)")
+    ap.add_argument("--server", help="OpenAI-compatible base URL instead of vLLM offline")
+    ap.add_argument("--max-tokens", type=int, default=384)
+    ap.add_argument("--eager", action="store_true", help="vLLM without torch.compile")
+    ap.add_argument("--out", default="eval/results")
+    ap.add_argument("--name", default="llm_inter_test", help="output file stem")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = Path(args.data) if args.data else find_fewnerd("inter/test")
+    everything = list(read_fewnerd(path))
+    idx = sorted(random.Random(args.seed).sample(range(len(everything)),
+                                                 min(args.limit, len(everything))))
+    examples = [everything[i] for i in idx]
+    schema = Schema.load("fewnerd_inter_test")
+    model = args.model or str(default_model_dir())
+
+    with PeakRSS() as rss:
+        t0 = time.perf_counter()
+        if args.server:
+            backend = VLLMServerBackend(args.server)
+        else:
+            backend = VLLMOfflineBackend(model, max_model_len=4096, enforce_eager=args.eager)
+        start_s = time.perf_counter() - t0
+        rows, kept = [], {}
+        for name in args.variants.split(","):
+            row, docs, report = run_variant(backend, name, examples, schema, args.max_tokens)
+            rows.append(row)
+            kept[name] = (docs, report)
+            s = report["strict"].micro
+            print(f"{name}: strict F1 {100 * s.f1:.1f}, {row['sentences_per_s']:.2f} sent/s, "
+                  f"valid {row['schema_valid_pct']:.1f}%, unaligned {row['unaligned_pct']:.1f}%",
+                  flush=True)
+        backend.close()
+
+    result = {
+        "command": "python eval/bench_llm.py " + " ".join(
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+            if v not in (None, False) and k not in ("out",)),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, no GPU",
+        "backend": backend.name, "model": Path(model).name if not args.server else backend.model,
+        "data": path.name, "sample_seed": args.seed, "sentences": len(examples),
+        "gold_spans": sum(len(e.spans) for e in examples),
+        "engine_start_s": start_s, "peak_rss_mib_all_processes": rss.peak / 2**20,
+        "variants": rows,
+    }
+    (out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    best = max(rows, key=lambda r: r["metrics"]["strict"]["micro"]["f1"])
+    docs, report = kept[best["variant"]]
+    card = render_evidence_card(schema, [e.spans for e in examples], docs, report=report,
+                                title=f"Evidence card: LLM engine ({best['variant']}, "
+                                      f"{result['model']}) on Few-NERD INTER test")
+    (out / f"{args.name}_card.md").write_text(card)
+    (out / f"{args.name}.md").write_text(render_markdown(result, best["variant"]))
+    print(render_markdown(result, best["variant"]))
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def render_markdown(result: dict, best: str) -> str:
+    lines = ["# LLM engine on Few-NERD INTER test", "",
+             f"Command: `{result['command']}`  ",
+             f"Machine: {result['machine']}; backend {result['backend']}, model "
+             f"{result['model']}  ",
+             f"Sample: {result['sentences']} sentences (seed {result['sample_seed']}), "
+             f"{result['gold_spans']} gold spans, 17 unseen types  ",
+             f"Engine start: {result['engine_start_s']:.0f} s; peak RSS of all processes: "
+             f"{result['peak_rss_mib_all_processes'] / 1024:.1f} GiB", "",
+             "| variant | JSON ok % | schema-valid % | unaligned % | empty % | strict P / R / F1 "
+             "| strict F1 95% CI | partial F1 | sent/s | gen tok/s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in result["variants"]:
+        s = r["metrics"]["strict"]["micro"]
+        p = r["metrics"]["partial"]["micro"]
+        lo, hi = s["ci"]["f1"]
+        lines.append(
+            f"| {r['variant']} | {r['json_ok_pct']:.1f} | {r['schema_valid_pct']:.1f} | "
+            f"{r['unaligned_pct']:.1f} | {r['empty_answers_pct']:.1f} | {_pct(s['precision'])} / "
+            f"{_pct(s['recall'])} / {_pct(s['f1'])} | {_pct(lo)}–{_pct(hi)} | {_pct(p['f1'])} | "
+            f"{r['sentences_per_s']:.2f} | {r['generated_tokens_per_s']:.1f} |")
+    lines += ["", "Variants: mode, shots (demonstrations from the schema file), `bare` = "
+              "labels without descriptions and examples, `names` = the model writes type names "
+              "instead of natural-language labels.", "",
+              "Issue counts per variant:", "",
+              "| variant | " + " | ".join(FAILURES) + " |",
+              "|---|" + "---|" * len(FAILURES)]
+    for r in result["variants"]:
+        lines.append(f"| {r['variant']} | " + " | ".join(str(r["issues"].get(k, 0))
+                                                          for k in FAILURES) + " |")
+    lines += ["", f"Evidence card (best strict F1: {best}): `{Path('x').stem and ''}"
+              "llm_inter_test_card.md`."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

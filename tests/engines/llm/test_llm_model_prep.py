@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+
+import pytest
+
+from zeroshot.engines.llm import model_prep
+from zeroshot.engines.llm.model_prep import GGUFRecipe, ModelPrepError, join_parts, verify
+
+
+@pytest.fixture
+def fake_parts(tmp_path, monkeypatch):
+    """Two installed 'packages' holding the halves of a file."""
+    blobs = [b"GGUF" + b"a" * 100, b"b" * 57]
+    for i, blob in enumerate(blobs, 1):
+        pkg = tmp_path / "site" / f"fake_part{i}"
+        (pkg / "data").mkdir(parents=True)
+        (pkg / "__init__.py").write_text("")
+        (pkg / "data" / f"part0{i}.bin").write_bytes(blob)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    for name in ("fake_part1", "fake_part2"):
+        sys.modules.pop(name, None)
+    whole = b"".join(blobs)
+    return GGUFRecipe(name="fake", parts=(("fake_part1", "data/part01.bin"),
+                                          ("fake_part2", "data/part02.bin")),
+                      sha256=hashlib.sha256(whole).hexdigest(), size=len(whole),
+                      upstream="test", license="test", install="pip install fake"), whole
+
+
+def test_join_checks_the_checksum(fake_parts, tmp_path):
+    recipe, whole = fake_parts
+    out = tmp_path / "joined.gguf"
+    assert join_parts(recipe, out) == recipe.sha256
+    assert out.read_bytes() == whole
+    bad = GGUFRecipe(**{**recipe.__dict__, "sha256": "0" * 64})
+    with pytest.raises(ModelPrepError, match="expected 0000"):
+        join_parts(bad, out)
+
+
+def test_missing_packages_are_named_with_the_install_command(tmp_path):
+    recipe = GGUFRecipe(name="x", parts=(("no_such_pkg_zs1", "a"), ("no_such_pkg_zs2", "b")),
+                        sha256="0" * 64, size=0, upstream="", license="",
+                        install="pip install 'zeroshot[qwen]'")
+    with pytest.raises(ModelPrepError, match=r"no-such-pkg-zs1, no-such-pkg-zs2.*zeroshot\[qwen\]"):
+        join_parts(recipe, tmp_path / "x.gguf")
+
+
+def test_verify_detects_changed_and_missing_files(tmp_path):
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    digest = hashlib.sha256(b"weights").hexdigest()
+    (tmp_path / model_prep.MANIFEST).write_text(json.dumps(
+        {"files": {"model.safetensors": digest}}))
+    assert verify(tmp_path)["files"]["model.safetensors"] == digest
+    (tmp_path / "model.safetensors").write_bytes(b"tampered")
+    with pytest.raises(ModelPrepError, match="does not match its checksum"):
+        verify(tmp_path)
+    (tmp_path / "model.safetensors").unlink()
+    with pytest.raises(ModelPrepError, match="missing"):
+        verify(tmp_path)
+
+
+def test_unprepared_dir_and_unknown_model(tmp_path):
+    with pytest.raises(ModelPrepError, match="not prepared by zeroshot"):
+        verify(tmp_path)
+    with pytest.raises(ModelPrepError, match="unknown model 'gpt-9'"):
+        model_prep.prepare_model("gpt-9", cache_dir=tmp_path)
+
+
+def test_prepared_model_is_verified_not_rebuilt(tmp_path):
+    target = model_prep.default_model_dir(model_prep.DEFAULT_MODEL, tmp_path)
+    target.mkdir(parents=True)
+    (target / "config.json").write_text("{}")
+    (target / model_prep.MANIFEST).write_text(json.dumps(
+        {"files": {"config.json": hashlib.sha256(b"{}").hexdigest()}}))
+    assert model_prep.prepare_model(cache_dir=tmp_path) == target

@@ -1,0 +1,108 @@
+"""The Python API on ad-hoc labels with both engines (the committed GLiNER model,
+and the LLM engine on a tiny random model through outlines), and conversions."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+import zeroshot
+from zeroshot import Extractor, Schema
+from zeroshot.convert import to_conll, to_spacy, to_tags
+from zeroshot.core.spans import DocumentResult, Span
+
+sys.path.insert(0, str(Path(__file__).parent / "engines" / "llm"))
+from tiny_llm import build_tiny_llm
+
+SENT = "Serena Williams beat Venus Williams at the 2002 Wimbledon Championships ."
+
+
+def need(module: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{module} is not installed in CI")
+        pytest.skip(f"{module} not installed")
+
+
+@pytest.fixture(scope="module")
+def gliner_extractor():
+    need("gliner")
+    return Extractor("gliner", threads=2)
+
+
+def test_one_call_with_ad_hoc_labels(gliner_extractor):
+    docs = gliner_extractor.extract(SENT, ["athlete", "sports event"], threshold=0.3)
+    assert len(docs) == 1
+    got = {(s.text, s.label) for s in docs[0].spans}
+    assert ("Venus Williams", "athlete") in got
+    for s in docs[0].spans:
+        assert SENT[s.start:s.end] == s.text and s.token_start is not None
+        assert 0.3 <= s.score <= 1
+
+
+def test_many_texts_pretokenised_and_labels_with_descriptions(gliner_extractor):
+    docs = gliner_extractor.extract(
+        [SENT, SENT.split(), ""], {"athlete": "a sportsperson", "sports event": "a tournament"},
+        threshold=0.3, ids=["a", "b", "c"])
+    assert [d.id for d in docs] == ["a", "b", "c"]
+    assert [s.key for s in docs[0].spans] == [s.key for s in docs[1].spans]
+    assert docs[2].spans == ()
+
+
+def test_module_level_extract_with_a_bundled_schema():
+    need("gliner")
+    (doc,) = zeroshot.extract([SENT.split()], "fewnerd_inter_test", threshold=0.3, threads=2)
+    assert any(s.label == "person-athlete" for s in doc.spans)
+
+
+def test_llm_engine_through_the_same_api(tmp_path):
+    need("outlines")
+    tiny = build_tiny_llm(tmp_path / "tiny")
+    schema = Schema.from_labels(["person", "city"], max_entities=2, max_span_chars=12)
+    with Extractor("llm", backend="outlines", model=tiny, mode="grounded",
+                   max_tokens=128) as ex:
+        docs = ex.extract(["Ada lives in Paris .", "Bob met Ada ."], schema)
+    assert len(docs) == 2
+    for d in docs:
+        assert d.engine == "llm-grounded" and d.unaligned == ()
+        assert all(d.text[s.start:s.end] == s.text for s in d.spans)
+
+
+def test_errors_name_the_problem():
+    with pytest.raises(ValueError, match="unknown engine 'spacy'"):
+        zeroshot.build_engine("spacy")
+    with pytest.raises(ValueError, match="unknown LLM backend"):
+        zeroshot.build_engine("llm", backend="ollama")
+
+
+DOC = DocumentResult(
+    text="Ada Lovelace met Charles Babbage in London .",
+    spans=(Span(0, 12, "person", "Ada Lovelace", token_start=0, token_end=2),
+           Span(4, 12, "surname", "Lovelace", token_start=1, token_end=2),
+           Span(36, 42, "city", "London", token_start=6, token_end=7)),
+    id="d1", tokens=("Ada", "Lovelace", "met", "Charles", "Babbage", "in", "London", "."))
+
+
+def test_tags_flatten_overlaps():
+    assert to_tags(DOC) == [("Ada", "B-person"), ("Lovelace", "I-person"), ("met", "O"),
+                            ("Charles", "O"), ("Babbage", "O"), ("in", "O"),
+                            ("London", "B-city"), (".", "O")]
+    assert to_conll([DOC], "io").splitlines()[:2] == ["Ada\tI-person", "Lovelace\tI-person"]
+
+
+def test_dict_round_trip():
+    assert DocumentResult.from_dict(DOC.to_dict()) == DOC
+
+
+def test_spacy_doc_ents():
+    need("spacy")
+    from spacy.vocab import Vocab
+
+    sdoc = to_spacy(DOC, Vocab())
+    assert sdoc.text == DOC.text
+    assert [(e.text, e.label_) for e in sdoc.ents] == [("Ada Lovelace", "person"),
+                                                       ("London", "city")]

@@ -1,0 +1,150 @@
+"""The Python API: one call for the common case, an object for many calls.
+
+    >>> import zeroshot
+    >>> docs = zeroshot.extract("Ada Lovelace was born in London.", ["person", "city"])
+    >>> [(s.text, s.label, s.start, s.end) for s in docs[0].spans]
+
+``extract`` builds an engine each time; :class:`Extractor` loads the model once
+and is reused. Engines: ``"gliner"`` (the project's model, or ``model=``),
+``"llm"`` (a vLLM server with ``server=``, vLLM in this process, or outlines with
+``backend="outlines"``), or any object with the engine protocol.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from zeroshot.core.engine import Engine
+from zeroshot.core.schema import Schema
+from zeroshot.core.spans import DocumentResult
+from zeroshot.core.text import TokenizedText
+
+logger = logging.getLogger(__name__)
+
+ENGINES = ("gliner", "llm")
+LLM_BACKENDS = ("server", "vllm", "outlines")
+
+TextInput = str | Sequence[str] | TokenizedText
+SchemaInput = Schema | str | Path | Iterable[str] | Mapping[str, Any]
+
+
+def build_engine(engine: str | Engine = "gliner", **options: Any) -> Engine:
+    """An engine by name, with its options.
+
+    ``gliner``: ``model`` (dir or hub id), ``batch_size``, ``window``, ``threads``,
+    ``device``. ``llm``: ``backend`` (``server`` if ``server=URL`` is given, else
+    ``vllm``; or ``outlines``), ``model`` (dir; default the prepared Qwen 0.5B),
+    ``mode`` (constrained / grounded / unconstrained), ``shots``, ``describe``,
+    ``max_tokens``, ``window``; backend options such as ``concurrency``,
+    ``timeout``.
+    """
+    if not isinstance(engine, str):
+        if options:
+            raise TypeError("options apply to engines given by name, not to engine objects")
+        return engine
+    if engine == "gliner":
+        from zeroshot.engines.gliner import GlinerEngine
+
+        return GlinerEngine(options.pop("model", None), **options)
+    if engine == "llm":
+        return _build_llm(**options)
+    raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)} "
+                     f"or pass an engine object")
+
+
+def _build_llm(*, backend: str | None = None, model: str | Path | None = None,
+               server: str | None = None, mode: str = "constrained", shots: int = 0,
+               describe: bool = True, label_key: str = "label", prompts_dir: str | None = None,
+               max_tokens: int = 512, window: int = 200, window_overlap: int = 20,
+               batch_size: int = 512, **backend_options: Any) -> Engine:
+    from zeroshot.engines.llm import (
+        LLMEngine,
+        OutlinesBackend,
+        PromptBuilder,
+        VLLMOfflineBackend,
+        VLLMServerBackend,
+    )
+    from zeroshot.engines.llm.model_prep import default_model_dir
+
+    backend = backend or ("server" if server else "vllm")
+    if backend not in LLM_BACKENDS:
+        raise ValueError(f"unknown LLM backend {backend!r}; use one of {', '.join(LLM_BACKENDS)}")
+    if backend == "server":
+        be: Any = VLLMServerBackend(server or "http://127.0.0.1:8000/v1",
+                                    str(model) if model else None, **backend_options)
+    elif backend == "vllm":
+        be = VLLMOfflineBackend(model or default_model_dir(), **backend_options)
+    else:
+        be = OutlinesBackend(model or default_model_dir(), **backend_options)
+    prompts = PromptBuilder(shots=shots, describe=describe, label_key=label_key,
+                            template_dir=Path(prompts_dir) if prompts_dir else None)
+    return LLMEngine(be, mode=mode, prompts=prompts, max_tokens=max_tokens, window=window,
+                     window_overlap=window_overlap, batch_size=batch_size)
+
+
+class Extractor:
+    """Loads an engine once; call :meth:`extract` as often as you like.
+
+    >>> ex = Extractor("gliner", threads=2)
+    >>> ex.extract(["Serena Williams won Wimbledon."], ["athlete", "sports event"])
+    """
+
+    def __init__(self, engine: str | Engine = "gliner", schema: SchemaInput | None = None,
+                 **options: Any) -> None:
+        self.engine = build_engine(engine, **options)
+        self.schema = Schema.coerce(schema) if schema is not None else None
+
+    def extract(self, texts: TextInput | Sequence[TextInput],
+                schema: SchemaInput | None = None, *, ids: Sequence[str] | None = None,
+                threshold: float | None = None) -> list[DocumentResult]:
+        """One :class:`DocumentResult` per text (a single text gives a list of one)."""
+        resolved = Schema.coerce(schema) if schema is not None else self.schema
+        if resolved is None:
+            raise ValueError("no schema: pass one here or to Extractor(...)")
+        if threshold is not None:
+            resolved = resolved.with_options(threshold=threshold)
+        batch = _as_batch(texts)
+        return self.engine.extract(batch, resolved, ids=ids)  # type: ignore[call-arg]
+
+    def close(self) -> None:
+        close = getattr(self.engine, "close", None)
+        if callable(close):
+            close()
+
+    def __enter__(self) -> Extractor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _as_batch(texts: TextInput | Sequence[TextInput]) -> list[TextInput]:
+    """One string or TokenizedText is one document; a list is many (a list of
+    token lists is many pre-tokenised sentences)."""
+    if isinstance(texts, (str, TokenizedText)):
+        return [texts]
+    return list(texts)
+
+
+def extract(texts: TextInput | Sequence[TextInput], schema: SchemaInput,
+            engine: str | Engine = "gliner", *, threshold: float | None = None,
+            **options: Any) -> list[DocumentResult]:
+    """Extract typed spans from one text or many under ``schema``.
+
+    Args:
+        texts: a string, a list of strings, or pre-tokenised sentences (lists of
+            tokens) / :class:`TokenizedText`.
+        schema: a :class:`Schema`, a schema file or bundled name, a list of labels,
+            or ``{label: description}``.
+        engine: ``"gliner"``, ``"llm"`` or an engine object.
+        threshold: score threshold for the encoder (overrides the schema's).
+        options: engine options (see :func:`build_engine`).
+
+    Returns one :class:`DocumentResult` per text, with spans (char and token
+    offsets, label, score or alignment status) and any issues.
+    """
+    with Extractor(engine, **options) as ex:
+        return ex.extract(texts, schema, threshold=threshold)

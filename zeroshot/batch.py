@@ -1,0 +1,290 @@
+"""Batch extraction over files: streaming, resumable, one JSONL record per document.
+
+* Inputs stream (constant memory): TXT (one document per line, or per file),
+  JSONL (id and text fields configurable; a ``tokens`` list is used as is),
+  CoNLL / Few-NERD (token per line, blank line between sentences).
+* Output is JSONL, one :class:`~zeroshot.core.spans.DocumentResult` per line plus
+  ``error`` (null, or why the record failed). Each batch is written and fsynced
+  before the next starts; a record is one ``write`` of one line.
+* Resume: records whose id is already in the output are skipped. A line torn by
+  a kill is cut off first, so a restarted run neither loses nor repeats work.
+* A bad record (not UTF-8, not JSON, empty, too long, the model failing on it)
+  is written with its error and the batch goes on; the summary counts them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from zeroshot.core.engine import Engine
+from zeroshot.core.errors import DataFormatError, ZeroshotError
+from zeroshot.core.loaders import read_examples
+from zeroshot.core.schema import Schema
+from zeroshot.core.spans import DocumentResult
+from zeroshot.core.text import TokenizedText
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("txt", "jsonl", "conll", "fewnerd")
+DEFAULT_MAX_CHARS = 200_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """One input document, or the reason it could not be read."""
+
+    id: str
+    text: str | TokenizedText | None
+    error: str | None = None
+
+
+@dataclasses.dataclass
+class Summary:
+    documents: int = 0
+    skipped: int = 0  # already in the output (resume)
+    failed: int = 0
+    spans: int = 0
+    seconds: float = 0.0
+
+    @property
+    def docs_per_s(self) -> float:
+        return self.documents / self.seconds if self.seconds else 0.0
+
+    def line(self) -> str:
+        return (f"{self.documents} documents ({self.failed} failed, {self.skipped} already done), "
+                f"{self.spans} spans, {self.seconds:.1f} s, {self.docs_per_s:.1f} docs/s")
+
+
+def guess_format(path: Path) -> str:
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    if name.endswith((".conll", ".bio", ".iob", ".iob2")):
+        return "conll"
+    return "txt"
+
+
+def _decode(raw: bytes, where: str) -> tuple[str | None, str | None]:
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        return None, f"{where}: not UTF-8 (bad byte at offset {exc.start})"
+
+
+def _read_txt(path: Path, per_file: bool) -> Iterator[Record]:
+    if per_file:
+        text, err = _decode(path.read_bytes(), str(path))
+        yield Record(path.name, text, err)
+        return
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            raw = raw.rstrip(b"\r\n")
+            if not raw.strip():
+                continue  # blank lines separate documents
+            text, err = _decode(raw, f"{path}:{n}")
+            yield Record(f"{path.name}:{n}", text, err)
+
+
+def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[Record]:
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            fallback = f"{path.name}:{n}"
+            line, err = _decode(raw, f"{path}:{n}")
+            if err:
+                yield Record(fallback, None, err)
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield Record(fallback, None, f"{path}:{n}: invalid JSON: {exc.msg}")
+                continue
+            if not isinstance(obj, dict):
+                yield Record(fallback, None, f"{path}:{n}: not a JSON object")
+                continue
+            rid = str(obj[id_field]) if obj.get(id_field) is not None else fallback
+            tokens = obj.get("tokens")
+            if isinstance(tokens, list) and tokens and all(isinstance(t, str) and t
+                                                           for t in tokens):
+                yield Record(rid, TokenizedText.from_tokens(tokens))
+            elif isinstance(obj.get(text_field), str):
+                yield Record(rid, obj[text_field])
+            else:
+                yield Record(rid, None, f"{path}:{n}: no string field {text_field!r}")
+
+
+def _read_columns(path: Path, fmt: str) -> Iterator[Record]:
+    try:
+        for ex in read_examples(path, fmt=fmt):
+            yield Record(f"{path.name}:{ex.id}", ex.tokens)
+    except DataFormatError as exc:
+        yield Record(f"{path.name}:error", None, str(exc))
+
+
+def read_inputs(paths: Sequence[str | Path], *, fmt: str | None = None,
+                text_field: str = "text", id_field: str = "id",
+                per_file: bool = False) -> Iterator[Record]:
+    """Stream records from files in order; ``fmt`` None guesses from each name."""
+    for p in map(Path, paths):
+        if not p.is_file():
+            raise ZeroshotError(f"{p}: input file not found")
+        f = fmt or guess_format(p)
+        if f not in FORMATS:
+            raise ZeroshotError(f"unknown input format {f!r}; use one of {', '.join(FORMATS)}")
+        if f == "txt":
+            yield from _read_txt(p, per_file)
+        elif f == "jsonl":
+            yield from _read_jsonl(p, text_field, id_field)
+        else:
+            yield from _read_columns(p, f)
+
+
+def finished_ids(out: Path) -> set[str]:
+    """Ids already written to ``out``; a torn last line is cut off first."""
+    done: set[str] = set()
+    if not out.exists():
+        return done
+    good_end = 0
+    with out.open("rb+") as fh:
+        for raw in fh:
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                done.add(str(json.loads(raw)["id"]))
+            except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
+                break
+            good_end += len(raw)
+        size = fh.seek(0, os.SEEK_END)
+        if good_end < size:
+            logger.warning("%s: cut %d bytes of a torn or invalid record at the end",
+                           out, size - good_end)
+            fh.truncate(good_end)
+    return done
+
+
+def _error_record(rec: Record, message: str, engine: str) -> dict[str, Any]:
+    text = rec.text.text if isinstance(rec.text, TokenizedText) else (rec.text or "")
+    return {"id": rec.id, "text": text, "engine": engine, "spans": [], "unaligned": [],
+            "issues": [], "tokens": None, "error": message}
+
+
+class BatchRunner:
+    """Runs an engine over records into a JSONL file, ``batch_size`` at a time."""
+
+    def __init__(self, engine: Engine, schema: Schema, *, batch_size: int = 32,
+                 max_chars: int = DEFAULT_MAX_CHARS, progress: bool = True) -> None:
+        self.engine = engine
+        self.schema = schema
+        self.batch_size = max(1, batch_size)
+        self.max_chars = max_chars
+        self.progress = progress
+
+    def _check(self, rec: Record) -> str | None:
+        if rec.error:
+            return rec.error
+        text = rec.text.text if isinstance(rec.text, TokenizedText) else rec.text
+        if text is None or not text.strip():
+            return "empty text"
+        if len(text) > self.max_chars:
+            return f"text too long: {len(text)} characters (limit {self.max_chars})"
+        return None
+
+    def _extract(self, batch: list[Record]) -> list[dict[str, Any]]:
+        """Results for a batch; if the engine raises, each record alone, so one
+        bad record fails only itself."""
+        try:
+            docs = self.engine.extract([r.text for r in batch], self.schema,  # type: ignore
+                                       ids=[r.id for r in batch])
+            return [{**d.to_dict(), "error": None} for d in docs]
+        except Exception as exc:
+            if len(batch) == 1:
+                logger.warning("record %s failed: %s", batch[0].id, exc)
+                return [_error_record(batch[0], f"{type(exc).__name__}: {exc}",
+                                      self.engine.name)]
+            return [r for rec in batch for r in self._extract([rec])]
+
+    def run(self, records: Iterable[Record], out: str | Path, *, resume: bool = True
+            ) -> Summary:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not resume and out.exists():
+            out.unlink()
+        done = finished_ids(out)
+        summary = Summary()
+        seen: dict[str, int] = {}
+        t0 = time.perf_counter()
+        bar = _progress(self.progress)
+        with out.open("a", encoding="utf-8") as fh:
+            def write(rows: list[dict[str, Any]]) -> None:
+                for row in rows:
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    summary.documents += 1
+                    summary.spans += len(row["spans"])
+                    summary.failed += row["error"] is not None
+                fh.flush()
+                os.fsync(fh.fileno())
+                bar.update(len(rows))
+
+            pending: list[Record] = []
+            for rec in records:
+                n = seen.get(rec.id, 0)
+                seen[rec.id] = n + 1
+                if n:  # the same id twice in the input: keep both, told apart
+                    rec = dataclasses.replace(rec, id=f"{rec.id}#{n + 1}")
+                    logger.warning("duplicate input id; this one is written as %s", rec.id)
+                if rec.id in done:
+                    summary.skipped += 1
+                    continue
+                problem = self._check(rec)
+                if problem:
+                    write([_error_record(rec, problem, self.engine.name)])
+                    continue
+                pending.append(rec)
+                if len(pending) >= self.batch_size:
+                    write(self._extract(pending))
+                    pending = []
+            if pending:
+                write(self._extract(pending))
+        bar.close()
+        summary.seconds = time.perf_counter() - t0
+        return summary
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _NoBar()
+    return tqdm(unit="doc", desc="extract", dynamic_ncols=True)
+
+
+def read_results(path: str | Path) -> Iterator[tuple[DocumentResult, str | None]]:
+    """Stream ``(result, error)`` pairs back from an output file."""
+    with Path(path).open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                yield DocumentResult.from_dict(row), row.get("error")
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise DataFormatError(f"not a result record: {exc}", path=str(path),
+                                      line=n) from None
