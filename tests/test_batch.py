@@ -106,7 +106,8 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
     SIGKILL mid-run, then restarted with the same arguments."""
     if importlib.util.find_spec("gliner") is None and not os.environ.get("CI"):
         pytest.skip("gliner not installed")
-    words = ["Serena", "Williams", "won", "the", "2002", "Wimbledon", "Championships", "in", "London"]
+    words = ["Serena", "Williams", "won", "the", "2002", "Wimbledon", "Championships", "in",
+             "London"]
     src = tmp_path / "in.jsonl"
     with src.open("w") as fh:
         for i in range(240):
