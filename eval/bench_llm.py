@@ -42,8 +42,8 @@ VARIANTS = {
     "grounded-0shot": ("grounded", 0, True, "label"),
     "grounded-3shot": ("grounded", 3, True, "label"),
 }
-DEFAULT_VARIANTS = ("constrained-0shot-bare,constrained-0shot,unconstrained-0shot,"
-                    "constrained-3shot,grounded-0shot,grounded-3shot")
+DEFAULT_VARIANTS = ("constrained-0shot,unconstrained-0shot,grounded-0shot,constrained-3shot,"
+                    "grounded-3shot")
 FAILURES = ("invalid_json", "json_recovered", "schema_violation", "malformed_entity",
             "unknown_label", "label_mapped", "unaligned", "duplicate", "truncated",
             "engine_error", "windowed")
@@ -160,6 +160,7 @@ def main() -> None:
             print(f"{name}: strict F1 {100 * s.f1:.1f}, {row['sentences_per_s']:.2f} sent/s, "
                   f"valid {row['schema_valid_pct']:.1f}%, unaligned {row['unaligned_pct']:.1f}%",
                   flush=True)
+            (out / f"{args.name}.partial.json").write_text(json.dumps(rows, indent=2) + "\n")
         backend.close()
 
     result = {
@@ -203,7 +204,7 @@ def render_markdown(result: dict, best: str) -> str:
     for r in result["variants"]:
         s = r["metrics"]["strict"]["micro"]
         p = r["metrics"]["partial"]["micro"]
-        lo, hi = s["ci"]["f1"]
+        lo, hi = s["ci95"]["f1"]
         lines.append(
             f"| {r['variant']} | {r['json_ok_pct']:.1f} | {r['schema_valid_pct']:.1f} | "
             f"{r['unaligned_pct']:.1f} | {r['empty_answers_pct']:.1f} | {_pct(s['precision'])} / "

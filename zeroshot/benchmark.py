@@ -1,0 +1,234 @@
+"""Head-to-head benchmark: every engine on the same sentences, the same metrics.
+
+:func:`run_benchmark` samples a dataset deterministically (seed), runs each
+engine through the resumable batch runner (per-sentence predictions cached in
+``predictions_<engine>.jsonl``, so a killed run continues where it stopped),
+times it, samples peak memory of the engine's processes, scores it with the
+core metrics and counts every failure kind. The report module renders the
+result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import platform
+import random
+import statistics
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from zeroshot.api import build_engine
+from zeroshot.batch import BatchRunner, Record, read_results
+from zeroshot.core.evidence import compare_spans
+from zeroshot.core.loaders import Example, read_examples
+from zeroshot.core.metrics import evaluate
+from zeroshot.core.schema import Schema
+from zeroshot.core.spans import DocumentResult
+
+logger = logging.getLogger(__name__)
+
+FAILURE_KINDS = ("invalid_json", "json_recovered", "schema_violation", "malformed_entity",
+                 "unknown_label", "label_mapped", "unaligned", "duplicate", "truncated",
+                 "engine_error", "windowed")
+
+
+class PeakRSS:
+    """Peak resident memory of this process and its children (vLLM's workers),
+    sampled every ``every`` seconds while the block runs."""
+
+    def __init__(self, every: float = 0.5) -> None:
+        import psutil
+
+        self._proc = psutil.Process()
+        self.peak = 0
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> None:
+        import psutil
+
+        total = 0
+        for p in [self._proc, *self._proc.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                total += p.memory_info().rss
+        self.peak = max(self.peak, total)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            self.sample()
+
+    def __enter__(self) -> PeakRSS:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineSpec:
+    """An engine to benchmark: a display name, an engine name, its options."""
+
+    name: str
+    engine: str
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    limit: int | None = None  # a smaller seeded subset for slow engines
+
+
+def sample(examples: Sequence[Example], limit: int | None, seed: int) -> list[Example]:
+    """``limit`` examples chosen with ``seed``, in corpus order (all when None)."""
+    if limit is None or limit >= len(examples):
+        return list(examples)
+    idx = sorted(random.Random(seed).sample(range(len(examples)), limit))
+    return [examples[i] for i in idx]
+
+
+def _machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
+
+
+def _latency(engine: Any, examples: Sequence[Example], schema: Schema, n: int) -> list[float]:
+    out = []
+    for ex in examples[:n]:
+        t0 = time.perf_counter()
+        engine.extract([ex.tokens], schema)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def run_engine(spec: EngineSpec, examples: Sequence[Example], schema: Schema, out: Path, *,
+               batch_size: int = 32, latency_samples: int = 20, progress: bool = True
+               ) -> dict[str, Any]:
+    """Run (or resume) one engine; returns its row of ``results.json``."""
+    preds = out / f"predictions_{spec.name}.jsonl"
+    speed_file = out / f"speed_{spec.name}.json"
+    records = [Record(ex.id, ex.tokens) for ex in examples]
+    with PeakRSS() as rss:
+        t0 = time.perf_counter()
+        engine = build_engine(spec.engine, **dict(spec.options))
+        start_s = time.perf_counter() - t0
+        try:
+            summary = BatchRunner(engine, schema, batch_size=batch_size,
+                                  progress=progress).run(records, preds)
+            lat = _latency(engine, examples, schema, latency_samples) if latency_samples else []
+        finally:
+            close = getattr(engine, "close", None)
+            if callable(close):
+                close()
+    speed: dict[str, Any] = {}
+    if summary.documents:  # measured now; kept for runs that only resume
+        per_s = summary.documents / summary.seconds
+        avg_tokens = sum(len(ex.tokens) for ex in examples) / max(1, len(examples))
+        speed = {
+            "sentences_timed": summary.documents,
+            "sentences_per_s": per_s,
+            "tokens_per_s": avg_tokens * per_s,
+            "engine_start_s": start_s,
+            "peak_rss_mib": rss.peak / 2**20,
+        }
+        if lat:
+            speed["latency_p50_ms"] = 1000 * statistics.median(lat)
+            speed["latency_p95_ms"] = 1000 * (statistics.quantiles(lat, n=20)[18]
+                                              if len(lat) > 1 else lat[0])
+        speed_file.write_text(json.dumps(speed, indent=2) + "\n")
+    elif speed_file.exists():
+        speed = json.loads(speed_file.read_text())
+        speed["resumed"] = True
+    by_id: dict[str, tuple[DocumentResult, str | None]] = {
+        d.id: (d, err) for d, err in read_results(preds)}
+    docs = [by_id[ex.id][0] if ex.id in by_id else DocumentResult(ex.text, id=ex.id)
+            for ex in examples]
+    errors = sum(1 for ex in examples if ex.id in by_id and by_id[ex.id][1])
+    gold = [ex.spans for ex in examples]
+    report = evaluate(gold, [d.spans for d in docs], labels=schema.names)
+    failures = Counter({k: 0 for k in FAILURE_KINDS})
+    for d in docs:
+        failures.update(d.issue_counts())
+    verdicts: Counter[str] = Counter()
+    confusion: Counter[tuple[str, str]] = Counter()
+    for i, (g, d) in enumerate(zip(gold, docs, strict=True)):
+        for row in compare_spans(list(g), list(d.spans), i):
+            verdicts[row.verdict] += 1
+            if row.verdict == "type":
+                confusion[(row.gold.label, row.pred.label)] += 1  # type: ignore[union-attr]
+    generated = sum(len(d.spans) + len(d.unaligned) for d in docs)
+    return {
+        "engine": spec.name, "kind": spec.engine,
+        "options": {k: str(v) for k, v in spec.options.items()},
+        "sentences": len(examples), "gold_spans": sum(len(g) for g in gold),
+        "predicted_spans": sum(len(d.spans) for d in docs),
+        "record_errors": errors, "failures": dict(failures),
+        "unaligned_pct": 100 * failures["unaligned"] / generated if generated else 0.0,
+        "verdicts": dict(verdicts),
+        "confusion": [[g, p, n] for (g, p), n in confusion.most_common()],
+        "speed": speed, "metrics": report.to_dict(),
+        "predictions": preds.name,
+    }
+
+
+def disagreements(examples: Sequence[Example], out: Path, engines: Sequence[str],
+                  limit: int = 15) -> list[dict[str, Any]]:
+    """Sentences where the engines' strict span sets differ, most different first."""
+    per_engine = {}
+    for name in engines:
+        per_engine[name] = {d.id: d for d, _ in read_results(out / f"predictions_{name}.jsonl")}
+    rows = []
+    for ex in examples:
+        if not all(ex.id in per_engine[e] for e in engines):
+            continue
+        sets = {e: {s.key for s in per_engine[e][ex.id].spans} for e in engines}
+        union = set().union(*sets.values())
+        common = set.intersection(*sets.values()) if sets else set()
+        if union == common:
+            continue
+        gold = {s.key for s in ex.spans}
+        rows.append({
+            "id": ex.id, "text": ex.text, "difference": len(union - common),
+            "gold": [[s.text, s.label] for s in ex.spans],
+            "engines": {e: [[ex.text[a:b], lab, (a, b, lab) in gold] for a, b, lab in
+                            sorted(sets[e])] for e in engines},
+        })
+    rows.sort(key=lambda r: (-r["difference"], r["id"]))
+    return rows[:limit]
+
+
+def run_benchmark(data: Path, schema: Schema, engines: Sequence[EngineSpec], out: Path, *,
+                  limit: int | None = None, seed: int = 13, fmt: str | None = None,
+                  batch_size: int = 32, latency_samples: int = 20, progress: bool = True,
+                  command: str = "") -> dict[str, Any]:
+    """Run every engine on one seeded sample and write ``results.json`` to ``out``.
+
+    An engine's own ``limit`` takes a seeded subset of the shared sample (the same
+    seed), so a slow engine still reads sentences every other engine read.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    everything = list(read_examples(data, fmt=fmt))
+    examples = sample(everything, limit, seed)
+    rows = []
+    for spec in engines:
+        subset = sample(examples, spec.limit, seed)
+        logger.info("engine %s on %d sentences", spec.name, len(subset))
+        rows.append(run_engine(spec, subset, schema, out, batch_size=batch_size,
+                               latency_samples=latency_samples, progress=progress))
+    shared = sample(examples, min((s.limit or len(examples)) for s in engines), seed)
+    result = {
+        "command": command, "machine": _machine(), "data": str(data),
+        "data_sentences": len(everything), "sample_seed": seed, "sentences": len(examples),
+        "schema": schema.name, "types": list(schema.names), "engines": rows,
+        "disagreements": disagreements(shared, out, [s.name for s in engines])
+        if len(engines) > 1 else [],
+    }
+    (out / "results.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    return result
