@@ -12,18 +12,17 @@ evidence card for the best variant to ``--out`` (default eval/results).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
 import random
-import threading
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from zeroshot.benchmark import PeakRSS
 from zeroshot.core.evidence import render_evidence_card
 from zeroshot.core.loaders import find_fewnerd, read_fewnerd
 from zeroshot.core.metrics import evaluate
@@ -47,41 +46,6 @@ DEFAULT_VARIANTS = ("constrained-0shot,unconstrained-0shot,grounded-0shot,constr
 FAILURES = ("invalid_json", "json_recovered", "schema_violation", "malformed_entity",
             "unknown_label", "label_mapped", "unaligned", "duplicate", "truncated",
             "engine_error", "windowed")
-
-
-class PeakRSS:
-    """Peak resident memory of this process and its children (vLLM's workers)."""
-
-    def __init__(self, every: float = 0.5) -> None:
-        import psutil
-
-        self.proc = psutil.Process()
-        self.peak = 0
-        self.every = every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _sample(self) -> None:
-        import psutil
-
-        total = 0
-        for p in [self.proc, *self.proc.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):
-                total += p.memory_info().rss
-        self.peak = max(self.peak, total)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            self._sample()
-
-    def __enter__(self) -> PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
 
 
 def run_variant(backend, name: str, examples, schema: Schema, max_tokens: int) -> dict:

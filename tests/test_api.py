@@ -3,8 +3,6 @@ and the LLM engine on a tiny random model through outlines), and conversions."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import sys
 from pathlib import Path
 
@@ -16,16 +14,9 @@ from zeroshot.convert import to_conll, to_spacy, to_tags
 from zeroshot.core.spans import DocumentResult, Span
 
 sys.path.insert(0, str(Path(__file__).parent / "engines" / "llm"))
-from tiny_llm import build_tiny_llm
+from tiny_llm import build_tiny_llm, need
 
 SENT = "Serena Williams beat Venus Williams at the 2002 Wimbledon Championships ."
-
-
-def need(module: str) -> None:
-    if importlib.util.find_spec(module) is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{module} is not installed in CI")
-        pytest.skip(f"{module} not installed")
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,7 @@ after an interruption, and the report agreeing with results.json."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -19,15 +17,7 @@ from zeroshot.data import FEWNERD_SAMPLE, path
 from zeroshot.report import pct, render_markdown, summary_rows, write_report
 
 sys.path.insert(0, str(Path(__file__).parent / "engines" / "llm"))
-from tiny_llm import build_tiny_llm  # noqa: E402
-
-
-def need(*modules: str) -> None:
-    for module in modules:
-        if importlib.util.find_spec(module) is None:
-            if os.environ.get("CI"):
-                pytest.fail(f"{module} is not installed in CI")
-            pytest.skip(f"{module} not installed")
+from tiny_llm import build_tiny_llm, need
 
 
 @pytest.fixture(scope="module")

@@ -1,24 +1,14 @@
 from __future__ import annotations
 
-import importlib.util
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny_llm import build_tiny_llm
+from tiny_llm import build_tiny_llm, need
 
 from zeroshot.core.schema import Schema
-
-
-def need(module: str) -> None:
-    """Skip without ``module`` locally; in CI a missing engine library is a failure."""
-    if importlib.util.find_spec(module) is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{module} is not installed in CI")
-        pytest.skip(f"{module} not installed")
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,21 @@ under a grammar they must still be schema-valid JSON, which is what tests check.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 from pathlib import Path
+
+import pytest
+
+
+def need(*modules: str) -> None:
+    """Skip without an engine library locally; in CI a missing one is a failure."""
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            if os.environ.get("CI"):
+                pytest.fail(f"{module} is not installed in CI")
+            pytest.skip(f"{module} not installed")
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
