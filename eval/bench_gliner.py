@@ -12,6 +12,7 @@ the same thread count.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -32,16 +33,30 @@ from zeroshot.core.schema import Schema
 from zeroshot.engines.gliner import GlinerEngine, default_model_path
 
 
-def bare_encoder_rate(engine: GlinerEngine, sentences: list[list[str]], batch: int) -> float:
+def _autocast(device: str, fp16: bool):
+    if device.startswith("cuda") and fp16:
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def bare_encoder_rate(engine: GlinerEngine, sentences: list[list[str]], batch: int,
+                      device: str = "cpu", fp16: bool = False) -> float:
     """Sentences/s of the encoder alone (tokenise + forward, no labels, no decoding)."""
     tok = engine.model.data_processor.transformer_tokenizer
     encoder = engine.model.model.token_rep_layer.bert_layer.model
+    _sync(device)
     t0 = time.perf_counter()
-    with torch.inference_mode():
+    with torch.inference_mode(), _autocast(device, fp16):
         for i in range(0, len(sentences), batch):
             enc = tok(sentences[i:i + batch], is_split_into_words=True, padding=True,
-                      truncation=True, max_length=512, return_tensors="pt")
+                      truncation=True, max_length=512, return_tensors="pt").to(device)
             encoder(**enc)
+    _sync(device)
     return len(sentences) / (time.perf_counter() - t0)
 
 
@@ -56,6 +71,11 @@ def main() -> None:
     ap.add_argument("--roof-limit", type=int, default=2000,
                     help="sentences for the bare-encoder roof and the batched speed run")
     ap.add_argument("--model", default=None)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--fp16", action="store_true", help="CUDA: autocast to fp16")
+    ap.add_argument("--roof-batch", type=int, help="batch of the bare-encoder roof "
+                    "(default: --batch-size)")
+    ap.add_argument("--name", default="gliner_inter_test", help="output file stem")
     ap.add_argument("--out", default="eval/results")
     args = ap.parse_args()
     out = Path(args.out)
@@ -65,13 +85,16 @@ def main() -> None:
     schema = Schema.load("fewnerd_inter_test").with_options(threshold=args.threshold)
 
     t0 = time.perf_counter()
-    engine = GlinerEngine(args.model, batch_size=args.batch_size, threads=args.threads)
+    engine = GlinerEngine(args.model, batch_size=args.batch_size, threads=args.threads,
+                          device=args.device)
     start_s = time.perf_counter() - t0
 
     # 1. quality: every sentence
     t0 = time.perf_counter()
-    results = engine.extract([e.tokens.tokens for e in examples], schema,
-                             ids=[e.id for e in examples])
+    with _autocast(args.device, args.fp16):
+        results = engine.extract([e.tokens.tokens for e in examples], schema,
+                                 ids=[e.id for e in examples])
+    _sync(args.device)
     full_s = time.perf_counter() - t0
     gold = [e.spans for e in examples]
     report = evaluate(gold, [r.spans for r in results], labels=schema.names)
@@ -79,9 +102,12 @@ def main() -> None:
     # 2. speed, side by side with the roof, on the same sentences
     speed_set = [e.tokens.tokens for e in examples[: args.roof_limit]]
     t0 = time.perf_counter()
-    engine.extract(speed_set, schema)
+    with _autocast(args.device, args.fp16):
+        engine.extract(speed_set, schema)
+    _sync(args.device)
     engine_rate = len(speed_set) / (time.perf_counter() - t0)
-    roof_rate = bare_encoder_rate(engine, speed_set, args.batch_size)
+    roof_rate = bare_encoder_rate(engine, speed_set, args.roof_batch or args.batch_size,
+                                  args.device, args.fp16)
     lat = []
     for toks in speed_set[: args.latency_samples]:
         t0 = time.perf_counter()
@@ -93,10 +119,13 @@ def main() -> None:
     n_tokens = sum(len(t) for t in speed_set)
     result = {
         "command": "python eval/bench_gliner.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-            if v is not None and k not in ("out",)),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch "
-                   f"{torch.__version__}, {args.threads} threads",
+            f"--{k.replace('_', '-')}" if v is True else f"--{k.replace('_', '-')} {v}"
+            for k, v in vars(args).items() if v not in (None, False) and k != "out"),
+        "machine": (f"{torch.cuda.get_device_name()}, torch {torch.__version__}"
+                    + (", fp16 autocast" if args.fp16 else ", fp32")
+                    if args.device.startswith("cuda") else
+                    f"{platform.machine()}, {os.cpu_count()} cores, torch "
+                    f"{torch.__version__}, {args.threads} threads"),
         "model": str(args.model or default_model_path().name),
         "data": path.name, "sentences": len(examples),
         "gold_spans": sum(len(g) for g in gold),
@@ -111,15 +140,17 @@ def main() -> None:
         "ratio_to_bare_encoder": engine_rate / roof_rate,
         "latency_p50_ms": 1000 * statistics.median(lat), "latency_p95_ms": 1000 * q[18],
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_gpu_mib": (torch.cuda.max_memory_allocated() / 2**20
+                         if args.device.startswith("cuda") else None),
         "windows_used": sum(1 for r in results for i in r.issues if i.kind == "windowed"),
         "engine_errors": sum(1 for r in results for i in r.issues if i.kind == "engine_error"),
         "metrics": report.to_dict(),
     }
-    (out / "gliner_inter_test.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
     card = render_evidence_card(schema, gold, results, report=report,
                                 title="Evidence card: GLiNER (project model) on Few-NERD "
                                       "INTER test")
-    (out / "gliner_inter_test_card.md").write_text(card)
+    (out / f"{args.name}_card.md").write_text(card)
     lines = ["# GLiNER engine on Few-NERD INTER test", "",
              f"Command: `{result['command']}`  ", f"Machine: {result['machine']}", "",
              "| mode | P | R | F1 | F1 95% CI | macro F1 |", "|---|---|---|---|---|---|"]
@@ -139,8 +170,8 @@ def main() -> None:
     lines += ["", "Per type (strict F1): " + ", ".join(
         f"{t} {100 * s.f1:.1f}" for t, s in sorted(report["strict"].per_type.items(),
                                                    key=lambda kv: -kv[1].f1)),
-              "", "Evidence card: `gliner_inter_test_card.md`."]
-    (out / "gliner_inter_test.md").write_text("\n".join(lines) + "\n")
+              "", f"Evidence card: `{args.name}_card.md`."]
+    (out / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
