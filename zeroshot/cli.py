@@ -170,7 +170,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from zeroshot.core.loaders import find_fewnerd, read_examples
     from zeroshot.report import write_report
 
-    data = Path(args.data) if args.data else find_fewnerd("inter/test")
+    if args.data:
+        data = Path(args.data)
+    else:
+        try:
+            data = find_fewnerd("inter/test")
+        except FileNotFoundError as exc:
+            from zeroshot import data as bundled
+
+            data = bundled.path(bundled.FEWNERD_SAMPLE)
+            logger.warning("%s; using the bundled 200-sentence sample %s", exc, data.name)
     schema = Schema.load(args.schema)
     if args.threshold is not None:
         schema = schema.with_options(threshold=args.threshold)
@@ -360,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm-limit", type=int,
                    help="the LLM reads a seeded subset of the sample of this size")
     p.add_argument("--quick", action="store_true",
-                   help="200 sentences, 20 of them for the LLM (a smoke run)")
+                   help="200 sentences, 20 of them for the LLM (a run of a few minutes)")
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--threshold", type=float, default=0.4, help="GLiNER threshold (default 0.4)")
     p.add_argument("--gliner-model", help="GLiNER model directory")
