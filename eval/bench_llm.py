@@ -41,8 +41,7 @@ VARIANTS = {
     "grounded-0shot": ("grounded", 0, True, "label"),
     "grounded-3shot": ("grounded", 3, True, "label"),
 }
-DEFAULT_VARIANTS = ("constrained-0shot,unconstrained-0shot,grounded-0shot,constrained-3shot,"
-                    "grounded-3shot")
+DEFAULT_VARIANTS = "constrained-0shot,unconstrained-0shot,grounded-0shot,constrained-3shot"
 FAILURES = ("invalid_json", "json_recovered", "schema_violation", "malformed_entity",
             "unknown_label", "label_mapped", "unaligned", "duplicate", "truncated",
             "engine_error", "windowed")
@@ -93,10 +92,12 @@ def main() -> None:
                     help=f"comma-separated, from: {', '.join(VARIANTS)}")
     ap.add_argument("--model", help="model directory (default: the prepared Qwen 0.5B)")
     ap.add_argument("--server", help="OpenAI-compatible base URL instead of vLLM offline")
-    ap.add_argument("--max-tokens", type=int, default=384)
+    ap.add_argument("--max-tokens", type=int, default=512)
     ap.add_argument("--eager", action="store_true", help="vLLM without torch.compile")
     ap.add_argument("--out", default="eval/results")
     ap.add_argument("--name", default="llm_inter_test", help="output file stem")
+    ap.add_argument("--all-cores", action="store_true",
+                    help="let vLLM's CPU worker use every core (VLLM_CPU_NUM_OF_RESERVED_CPU=0)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -108,6 +109,8 @@ def main() -> None:
     schema = Schema.load("fewnerd_inter_test")
     model = args.model or str(default_model_dir())
 
+    if args.all_cores:
+        os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] = "0"
     with PeakRSS() as rss:
         t0 = time.perf_counter()
         if args.server:

@@ -93,3 +93,12 @@ def test_empty_text_gives_unaligned_not_errors(small_schema):
     r = v.validate_output('{"entities": [{"text": "Ada", "label": "person"}]}', "", small_schema)
     assert r.spans == () and r.issue_counts() == {v.UNALIGNED: 1}
     assert v.validate_output('{"entities": []}', "", small_schema).issues == ()
+
+
+def test_repair_truncated_keeps_complete_entities_only():
+    from zeroshot.core.validate import repair_truncated
+
+    cut = '{"entities": [{"text": "A}\\"b", "label": "x"}, {"text": "Bo'
+    assert repair_truncated(cut) == '{"entities": [{"text": "A}\\"b", "label": "x"}]}'
+    assert repair_truncated('{"entities": [{"te') is None
+    assert repair_truncated("no json at all") is None

@@ -350,8 +350,9 @@ class Schema:
         return dataclasses.replace(self, options=dataclasses.replace(self.options, **changes))
 
     # -- conversions for engines --------------------------------------------------
-    def json_schema(self, *, label_key: str = "name",
-                    text_enum: Sequence[str] | None = None) -> dict[str, Any]:
+    def json_schema(self, *, label_key: str = "name", text_enum: Sequence[str] | None = None,
+                    max_items: int | None = None, max_chars: int | None = None
+                    ) -> dict[str, Any]:
         """JSON Schema for grammar-constrained decoding of ``{"entities": [...]}``.
 
         Every object is closed (``additionalProperties: false``), ``label`` is an
@@ -359,14 +360,17 @@ class Schema:
         labels), and sizes are bounded so a grammar stays finite and a generation
         always ends. ``text_enum`` replaces the free string of ``text`` with a
         fixed choice (grounded decoding: only spans of the input can be written).
+        ``max_items`` / ``max_chars`` tighten the schema's bounds for one request
+        (never loosen them), so a long answer ends inside its token budget.
         """
         if label_key not in ("name", "label"):
             raise ValueError(f"label_key must be 'name' or 'label', not {label_key!r}")
         labels = list(self.names) if label_key == "name" else self.labels()
         text: dict[str, Any] = {
-            "type": "string", "minLength": 1, "maxLength": self.options.max_span_chars,
+            "type": "string", "minLength": 1,
+            "maxLength": min(self.options.max_span_chars, max_chars or self.options.max_span_chars),
         }
-        max_items = self.options.max_entities
+        max_items = min(self.options.max_entities, max_items or self.options.max_entities)
         if text_enum is not None:
             choices = list(dict.fromkeys(text_enum))
             text = {"type": "string", "enum": choices} if choices else text

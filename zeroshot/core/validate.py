@@ -91,6 +91,38 @@ def parse_json(raw: str | bytes, *, lenient: bool = False) -> ParseResult:
     return ParseResult(False, None, (strict_error,))
 
 
+def repair_truncated(raw: str) -> str | None:
+    """Close ``{"entities": [...`` cut off by a token budget after its last
+    complete entity; None when no complete entity came before the cut.
+
+    The caller reports the repair (issue ``truncated``); entities after the cut
+    are lost, never guessed.
+    """
+    depth, in_string, escaped, last = 0, False, False, None
+    for i, ch in enumerate(raw):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            continue
+        if ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth == 2 and ch == "}":
+                last = i + 1
+            if depth < 0:
+                return None
+    if last is None or not raw.lstrip().startswith("{"):
+        return None
+    return raw[:last] + "]}"
+
+
 @lru_cache(maxsize=64)
 def _validator_for(schema_json: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(json.loads(schema_json))

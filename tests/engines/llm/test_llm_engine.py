@@ -44,7 +44,8 @@ def test_spans_statuses_and_issues(tiny_schema: Schema):
     assert doc.issue_counts() == {"unaligned": 1, "duplicate": 1}
     assert doc.usage == {"requests": 1, "prompt_tokens": 10, "completion_tokens": 5}
     req = backend.requests[0]
-    assert req.json_schema == tiny_schema.json_schema(label_key="label")
+    # 6 tokens: at most 4 entities (a power of two >= half the tokens), labels as words
+    assert req.json_schema == tiny_schema.json_schema(label_key="label", max_items=4)
 
 
 def test_grounded_mode_sends_the_texts_ngrams(tiny_schema: Schema):
@@ -79,12 +80,18 @@ def test_backend_errors_and_truncation_stay_on_their_record(tiny_schema: Schema)
             return Generation(error="server answered 500: oops")
         if "long" in text:
             return Generation('{"entities": [{"text": "Ad', finish_reason="length")
+        if "cut" in text:
+            return Generation('{"entities": [{"text": "Ada", "label": "person name"}, {"te',
+                              finish_reason="length")
         return _json(("Ada", "person name"))
 
-    docs = LLMEngine(Scripted(answer)).extract(["boom", "a long one", "Ada"], tiny_schema)
+    docs = LLMEngine(Scripted(answer)).extract(["boom", "a long one", "Ada", "Ada was cut"],
+                                               tiny_schema)
     assert docs[0].issue_counts() == {"engine_error": 1}
     assert docs[1].issue_counts() == {"truncated": 1, "invalid_json": 1}
     assert [s.text for s in docs[2].spans] == ["Ada"]
+    assert [s.text for s in docs[3].spans] == ["Ada"]  # complete entities survive a cut
+    assert docs[3].issue_counts() == {"truncated": 1} and docs[3].issues[0].repair
 
 
 def test_a_backend_that_raises_loses_no_other_batch(tiny_schema: Schema):

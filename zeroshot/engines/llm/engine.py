@@ -27,7 +27,7 @@ from zeroshot.core.grounding import candidate_spans
 from zeroshot.core.schema import Schema
 from zeroshot.core.spans import DocumentResult, Issue, Mention, Span
 from zeroshot.core.text import TokenizedText
-from zeroshot.core.validate import validate_output
+from zeroshot.core.validate import repair_truncated, validate_output
 from zeroshot.engines.llm.backends import Backend, Generation, Request
 from zeroshot.engines.llm.prompts import PromptBuilder
 
@@ -72,15 +72,23 @@ class LLMEngine:
 
     # -- requests ---------------------------------------------------------------
     def _json_schema(self, schema: Schema, local: TokenizedText) -> dict[str, Any] | None:
+        """The request's grammar. Bounds follow the window: no more entities than a
+        power of two at or above its token count, no string longer than the window;
+        so a model that starts listing everything stops on the grammar, not on
+        the token budget (measured: 7 of 500 Few-NERD sentences ran out at 384
+        tokens under the schema's own bound of 64 entities)."""
         if self.mode == "unconstrained":
             return None
+        half = (len(local) + 1) // 2  # entities are mostly separated by a token
+        bucket = 1 << max(2, (half - 1).bit_length())  # 4, 8, 16, ... (few grammars)
         text_enum = None
         if self.mode == "grounded":
             text_enum = candidate_spans(local, self.grounded_max_width,
                                         max_chars=schema.options.max_span_chars)
             if not text_enum:  # no word in the window: only the empty answer is possible
                 text_enum = []
-        return schema.json_schema(label_key=self.prompts.label_key, text_enum=text_enum)
+        return schema.json_schema(label_key=self.prompts.label_key, text_enum=text_enum,
+                                  max_items=bucket)
 
     def extract(self, texts: Sequence[str | Sequence[str] | TokenizedText], schema: Schema, *,
                 ids: Sequence[str] | None = None) -> list[DocumentResult]:
@@ -124,11 +132,15 @@ class LLMEngine:
                 issues[d].append(Issue(ENGINE_ERROR, gen.error + where))
                 per_doc[d].append([])
                 continue
+            text = gen.text
             if gen.finish_reason == "length":
+                repaired = repair_truncated(text)
+                kept = "; kept the complete entities before the cut" if repaired else ""
                 issues[d].append(Issue(TRUNCATED, f"answer cut at {request.max_tokens} "
-                                                  f"tokens{where}"))
+                                                  f"tokens{where}{kept}", repair=bool(repaired)))
+                text = repaired or text
             result = validate_output(
-                gen.text, local.text, schema, tokens=local,
+                text, local.text, schema, tokens=local,
                 lenient=self.mode == "unconstrained", label_key=self.prompts.label_key,
                 json_schema=request.json_schema, engine=self.name)
             per_doc[d].append(list(result.spans))
