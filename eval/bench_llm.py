@@ -132,8 +132,8 @@ def main() -> None:
 
     result = {
         "command": "python eval/bench_llm.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-            if v not in (None, False) and k not in ("out",)),
+            f"--{k.replace('_', '-')}" if v is True else f"--{k.replace('_', '-')} {v}"
+            for k, v in vars(args).items() if v not in (None, False) and k != "out"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, no GPU",
         "backend": backend.name, "model": Path(model).name if not args.server else backend.model,
         "data": path.name, "sample_seed": args.seed, "sentences": len(examples),
@@ -177,9 +177,11 @@ def render_markdown(result: dict, best: str) -> str:
             f"{r['unaligned_pct']:.1f} | {r['empty_answers_pct']:.1f} | {_pct(s['precision'])} / "
             f"{_pct(s['recall'])} / {_pct(s['f1'])} | {_pct(lo)}–{_pct(hi)} | {_pct(p['f1'])} | "
             f"{r['sentences_per_s']:.2f} | {r['generated_tokens_per_s']:.1f} |")
-    lines += ["", "Variants: mode, shots (demonstrations from the schema file), `bare` = "
-              "labels without descriptions and examples, `names` = the model writes type names "
-              "instead of natural-language labels.", "",
+    lines += ["", "Variants: mode (constrained / grounded / unconstrained) and shots "
+              "(demonstrations from the schema file). JSON ok: the answer parses (strictly, or "
+              "after lenient recovery from prose); schema-valid: it satisfies the schema as "
+              "written, with no repair. Unaligned: generated strings found nowhere in the "
+              "sentence, of all strings generated.", "",
               "Issue counts per variant:", "",
               "| variant | " + " | ".join(FAILURES) + " |",
               "|---|" + "---|" * len(FAILURES)]
