@@ -82,3 +82,6 @@ def test_bench_cli_quick_gliner_only(tmp_path, capsys):
     assert result["command"].startswith("zeroshot bench --data")
     assert result["sentences"] == 6 and (tmp_path / "card_gliner.md").exists()
     assert "| gliner | 6 |" in capsys.readouterr().out
+    (tmp_path / "report.md").unlink()
+    assert main(["bench", "--report-only", "--out", str(tmp_path)]) == 0
+    assert "| gliner | 6 |" in (tmp_path / "report.md").read_text()

@@ -205,10 +205,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     out = Path(args.out)
     import shlex
 
-    result = run_benchmark(data, schema, specs, out, limit=limit, seed=args.seed,
-                           latency_samples=args.latency_samples, progress=not args.quiet,
-                           command="zeroshot " + shlex.join(args.argv))
-    examples = {ex.id: ex for ex in read_examples(data)}
+    from zeroshot.report import load
+
+    if args.report_only:
+        result = load(out / "results.json")
+    else:
+        result = run_benchmark(data, schema, specs, out, limit=limit, seed=args.seed,
+                               latency_samples=args.latency_samples, progress=not args.quiet,
+                               command="zeroshot " + shlex.join(args.argv))
+    examples = {ex.id: ex for ex in read_examples(result["data"])}
     cards = {}
     from zeroshot.batch import read_results
 
@@ -383,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-samples", type=int, default=20,
                    help="single-sentence calls timed per engine (default 20)")
     p.add_argument("--out", default="bench-out", help="output directory (default bench-out)")
+    p.add_argument("--report-only", action="store_true",
+                   help="render the report again from --out/results.json; run nothing")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_bench)
 

@@ -125,15 +125,17 @@ def plots(result: Mapping[str, Any], out: Path) -> list[Path]:
     fig.savefig(paths[-1], dpi=110)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(8, 0.6 * len(engines) + 1.6))
+    fig, ax = plt.subplots(figsize=(8, 0.6 * len(engines) + 2.2))
     left = [0.0] * len(engines)
+    totals = [max(1, sum(r["verdicts"].values())) for r in engines]
     for v in VERDICTS:
-        vals = [r["verdicts"].get(v, 0) for r in engines]
+        vals = [100 * r["verdicts"].get(v, 0) / t for r, t in zip(engines, totals, strict=True)]
         ax.barh(names, vals, left=left, label=v)
         left = [a + b for a, b in zip(left, vals, strict=True)]
-    ax.set_xlabel("spans (gold and predicted, paired)")
-    ax.set_title("Outcomes: correct, wrong type, wrong boundary, both, missed, spurious")
-    ax.legend(ncol=3, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.12))
+    ax.set_xlabel("% of paired gold / predicted spans")
+    ax.set_title("Outcomes: correct, wrong type, wrong boundary, both, missed, spurious",
+                 fontsize=10)
+    ax.legend(ncol=6, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3))
     fig.tight_layout()
     paths.append(out / "error_breakdown.png")
     fig.savefig(paths[-1], dpi=110)
