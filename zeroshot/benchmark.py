@@ -168,6 +168,7 @@ def run_engine(spec: EngineSpec, examples: Sequence[Example], schema: Schema, ou
         "engine": spec.name, "kind": spec.engine,
         "options": {k: str(v) for k, v in spec.options.items()},
         "sentences": len(examples), "gold_spans": sum(len(g) for g in gold),
+        "gold_bio_repairs": sum(ex.repairs for ex in examples),
         "predicted_spans": sum(len(d.spans) for d in docs),
         "record_errors": errors, "failures": dict(failures),
         "unaligned_pct": 100 * failures["unaligned"] / generated if generated else 0.0,
