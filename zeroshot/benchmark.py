@@ -85,6 +85,7 @@ class EngineSpec:
     engine: str
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     limit: int | None = None  # a smaller seeded subset for slow engines
+    batch_size: int | None = None  # documents per engine call (LLMs: large, vLLM batches them)
 
 
 def sample(examples: Sequence[Example], limit: int | None, seed: int) -> list[Example]:
@@ -221,7 +222,7 @@ def run_benchmark(data: Path, schema: Schema, engines: Sequence[EngineSpec], out
     for spec in engines:
         subset = sample(examples, spec.limit, seed)
         logger.info("engine %s on %d sentences", spec.name, len(subset))
-        rows.append(run_engine(spec, subset, schema, out, batch_size=batch_size,
+        rows.append(run_engine(spec, subset, schema, out, batch_size=spec.batch_size or batch_size,
                                latency_samples=latency_samples, progress=progress))
     shared = sample(examples, min((s.limit or len(examples)) for s in engines), seed)
     result = {
