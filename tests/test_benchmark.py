@@ -66,6 +66,9 @@ def test_runner_report_and_resume(setup):
         s = e["metrics"]["strict"]["micro"]
         assert f"{pct(s['precision'])} / {pct(s['recall'])} / {pct(s['f1'])}" in md
     assert "not measured here" in md and "67.13" in md
+    assert again["shared"]["sentences"] == 4 and "On the 4 sentences every engine read" in md
+    shared = again["shared"]["engines"]["llm"]["strict"]
+    assert f"{pct(shared['precision'])} / {pct(shared['recall'])} / {pct(shared['f1'])}" in md
     assert all(p.exists() and p.stat().st_size > 0 for p in files)
     assert (out / "per_type_f1.png").read_bytes()[:4] == b"\x89PNG"
     assert "data:image/png;base64," in (out / "report.html").read_text()

@@ -206,6 +206,21 @@ def disagreements(examples: Sequence[Example], out: Path, engines: Sequence[str]
     return rows[:limit]
 
 
+def shared_scores(examples: Sequence[Example], out: Path, engines: Sequence[str],
+                  labels: Sequence[str]) -> dict[str, Any]:
+    """Every engine scored on the sentences all of them read (a slow engine reads a
+    subset of the sample), so the quality comparison is like for like."""
+    per_engine = {e: {d.id: d for d, _ in read_results(out / f"predictions_{e}.jsonl")}
+                  for e in engines}
+    shared = [ex for ex in examples if all(ex.id in per_engine[e] for e in engines)]
+    scores = {}
+    for e in engines:
+        report = evaluate([ex.spans for ex in shared],
+                          [per_engine[e][ex.id].spans for ex in shared], labels=labels)
+        scores[e] = {m: report[m].micro.to_dict() for m in ("strict", "partial")}
+    return {"sentences": len(shared), "engines": scores}
+
+
 def run_benchmark(data: Path, schema: Schema, engines: Sequence[EngineSpec], out: Path, *,
                   limit: int | None = None, seed: int = 13, fmt: str | None = None,
                   batch_size: int = 32, latency_samples: int = 20, progress: bool = True,
@@ -231,6 +246,7 @@ def run_benchmark(data: Path, schema: Schema, engines: Sequence[EngineSpec], out
         "schema": schema.name, "types": list(schema.names), "engines": rows,
         "disagreements": disagreements(shared, out, [s.name for s in engines])
         if len(engines) > 1 else [],
+        "shared": shared_scores(shared, out, [s.name for s in engines], schema.names),
     }
     (out / "results.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     return result

@@ -210,6 +210,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     if args.report_only:
         result = load(out / "results.json")
+        if "shared" not in result and len(result["engines"]) > 1:  # results of older runs
+            from zeroshot.benchmark import shared_scores
+
+            examples_all = list(read_examples(result["data"]))
+            result["shared"] = shared_scores(
+                examples_all, out, [r["engine"] for r in result["engines"]], result["types"])
+            (out / "results.json").write_text(json.dumps(result, indent=2, ensure_ascii=False)
+                                              + "\n", encoding="utf-8")
     else:
         result = run_benchmark(data, schema, specs, out, limit=limit, seed=args.seed,
                                latency_samples=args.latency_samples, progress=not args.quiet,

@@ -162,8 +162,19 @@ def render_markdown(result: Mapping[str, Any], images: Sequence[str] = ()) -> st
              f"Data: `{Path(result['data']).name}` ({result['data_sentences']} sentences), "
              f"seeded sample of {result['sentences']} (seed {result['sample_seed']}); schema "
              f"`{result['schema']}` ({len(result['types'])} types)", "",
-             *_md_table(HEADER, summary_rows(result)), "",
-             "Reference (published, **not measured here**):", ""]
+             *_md_table(HEADER, summary_rows(result)), ""]
+    shared = result.get("shared")
+    if shared and len(result["engines"]) > 1:
+        lines += [f"On the {shared['sentences']} sentences every engine read:", ""]
+        rows = []
+        for name, sc in shared["engines"].items():
+            s, p = sc["strict"], sc["partial"]
+            lo, hi = s["ci95"]["f1"]
+            rows.append([name, f"{pct(s['precision'])} / {pct(s['recall'])} / {pct(s['f1'])}",
+                         f"{pct(lo)}–{pct(hi)}", pct(p["f1"])])
+        lines += [*_md_table(["engine", "strict P / R / F1", "strict F1 95% CI", "partial F1"],
+                             rows), ""]
+    lines += ["Reference (published, **not measured here**):", ""]
     lines += _md_table(["reference", "result", "source"],
                        [[r["engine"], r["note"], r["source"]] for r in REFERENCES])
     header, rows = failure_rows(result)
