@@ -36,7 +36,7 @@ def setup(tmp_path_factory):
 def test_runner_report_and_resume(setup):
     tmp, schema, specs = setup
     out = tmp / "run"
-    result = run_benchmark(path(FEWNERD_SAMPLE), schema, specs, out, limit=12, seed=3,
+    result, _ = run_benchmark(path(FEWNERD_SAMPLE), schema, specs, out, limit=12, seed=3,
                            latency_samples=2, progress=False, command="test")
     gliner, llm = result["engines"]
     assert (gliner["sentences"], llm["sentences"]) == (12, 4)
@@ -51,13 +51,14 @@ def test_runner_report_and_resume(setup):
     preds = out / "predictions_gliner.jsonl"
     lines = preds.read_text().splitlines(keepends=True)
     preds.write_text("".join(lines[:5]) + lines[5][:20])
-    again = run_benchmark(path(FEWNERD_SAMPLE), schema, specs, out, limit=12, seed=3,
+    again, cards = run_benchmark(path(FEWNERD_SAMPLE), schema, specs, out, limit=12, seed=3,
                           latency_samples=0, progress=False, command="test")
     assert again["engines"][0]["metrics"] == gliner["metrics"]
     assert again["engines"][1]["speed"]["resumed"] is True
     ids = [json.loads(x)["id"] for x in preds.open()]
     assert len(ids) == len(set(ids)) == 12
 
+    assert set(cards) == {"gliner", "llm"} and "Evidence card: llm" in cards["llm"]
     files = write_report(again, out, {"gliner": "card g", "llm": "card l"})
     md = (out / "report.md").read_text()
     for row in summary_rows(again):

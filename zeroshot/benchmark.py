@@ -27,7 +27,7 @@ from typing import Any
 
 from zeroshot.api import build_engine
 from zeroshot.batch import BatchRunner, Record, read_results
-from zeroshot.core.evidence import compare_spans
+from zeroshot.core.evidence import compare_spans, render_evidence_card
 from zeroshot.core.loaders import Example, read_examples
 from zeroshot.core.metrics import evaluate
 from zeroshot.core.schema import Schema
@@ -109,10 +109,19 @@ def _latency(engine: Any, examples: Sequence[Example], schema: Schema, n: int) -
     return out
 
 
+Predictions = dict[str, tuple[DocumentResult, "str | None"]]  # id -> (result, record error)
+
+
+def load_predictions(out: Path, engine: str) -> Predictions:
+    """An engine's cached predictions, by document id."""
+    return {d.id: (d, err) for d, err in read_results(out / f"predictions_{engine}.jsonl")}
+
+
 def run_engine(spec: EngineSpec, examples: Sequence[Example], schema: Schema, out: Path, *,
                batch_size: int = 32, latency_samples: int = 20, progress: bool = True
-               ) -> dict[str, Any]:
-    """Run (or resume) one engine; returns its row of ``results.json``."""
+               ) -> tuple[dict[str, Any], Predictions]:
+    """Run (or resume) one engine; returns its row of ``results.json`` and its
+    predictions."""
     preds = out / f"predictions_{spec.name}.jsonl"
     speed_file = out / f"speed_{spec.name}.json"
     records = [Record(ex.id, ex.tokens) for ex in examples]
@@ -147,8 +156,7 @@ def run_engine(spec: EngineSpec, examples: Sequence[Example], schema: Schema, ou
     elif speed_file.exists():
         speed = json.loads(speed_file.read_text())
         speed["resumed"] = True
-    by_id: dict[str, tuple[DocumentResult, str | None]] = {
-        d.id: (d, err) for d, err in read_results(preds)}
+    by_id = load_predictions(out, spec.name)
     docs = [by_id[ex.id][0] if ex.id in by_id else DocumentResult(ex.text, id=ex.id)
             for ex in examples]
     errors = sum(1 for ex in examples if ex.id in by_id and by_id[ex.id][1])
@@ -177,20 +185,18 @@ def run_engine(spec: EngineSpec, examples: Sequence[Example], schema: Schema, ou
         "confusion": [[g, p, n] for (g, p), n in confusion.most_common()],
         "speed": speed, "metrics": report.to_dict(),
         "predictions": preds.name,
-    }
+    }, by_id
 
 
-def disagreements(examples: Sequence[Example], out: Path, engines: Sequence[str],
+def disagreements(examples: Sequence[Example], per_engine: Mapping[str, Predictions],
                   limit: int = 15) -> list[dict[str, Any]]:
     """Sentences where the engines' strict span sets differ, most different first."""
-    per_engine = {}
-    for name in engines:
-        per_engine[name] = {d.id: d for d, _ in read_results(out / f"predictions_{name}.jsonl")}
+    engines = list(per_engine)
     rows = []
     for ex in examples:
         if not all(ex.id in per_engine[e] for e in engines):
             continue
-        sets = {e: {s.key for s in per_engine[e][ex.id].spans} for e in engines}
+        sets = {e: {s.key for s in per_engine[e][ex.id][0].spans} for e in engines}
         union = set().union(*sets.values())
         common = set.intersection(*sets.values()) if sets else set()
         if union == common:
@@ -206,47 +212,59 @@ def disagreements(examples: Sequence[Example], out: Path, engines: Sequence[str]
     return rows[:limit]
 
 
-def shared_scores(examples: Sequence[Example], out: Path, engines: Sequence[str],
+def shared_scores(examples: Sequence[Example], per_engine: Mapping[str, Predictions],
                   labels: Sequence[str]) -> dict[str, Any]:
     """Every engine scored on the sentences all of them read (a slow engine reads a
     subset of the sample), so the quality comparison is like for like."""
-    per_engine = {e: {d.id: d for d, _ in read_results(out / f"predictions_{e}.jsonl")}
-                  for e in engines}
-    shared = [ex for ex in examples if all(ex.id in per_engine[e] for e in engines)]
+    shared = [ex for ex in examples if all(ex.id in p for p in per_engine.values())]
     scores = {}
-    for e in engines:
+    for e, preds in per_engine.items():
         report = evaluate([ex.spans for ex in shared],
-                          [per_engine[e][ex.id].spans for ex in shared], labels=labels)
+                          [preds[ex.id][0].spans for ex in shared], labels=labels)
         scores[e] = {m: report[m].micro.to_dict() for m in ("strict", "partial")}
     return {"sentences": len(shared), "engines": scores}
+
+
+def evidence_cards(schema: Schema, examples: Sequence[Example],
+                   per_engine: Mapping[str, Predictions], data_name: str) -> dict[str, str]:
+    """One evidence card per engine, over the documents it predicted."""
+    by_id = {ex.id: ex for ex in examples}
+    cards = {}
+    for e, preds in per_engine.items():
+        docs = [d for d, _ in preds.values() if d.id in by_id]
+        cards[e] = render_evidence_card(schema, [by_id[d.id].spans for d in docs], docs,
+                                        title=f"Evidence card: {e} on {data_name}")
+    return cards
 
 
 def run_benchmark(data: Path, schema: Schema, engines: Sequence[EngineSpec], out: Path, *,
                   limit: int | None = None, seed: int = 13, fmt: str | None = None,
                   batch_size: int = 32, latency_samples: int = 20, progress: bool = True,
-                  command: str = "") -> dict[str, Any]:
+                  command: str = "") -> tuple[dict[str, Any], dict[str, str]]:
     """Run every engine on one seeded sample and write ``results.json`` to ``out``.
 
     An engine's own ``limit`` takes a seeded subset of the shared sample (the same
     seed), so a slow engine still reads sentences every other engine read.
+    Returns the results and an evidence card per engine.
     """
     out.mkdir(parents=True, exist_ok=True)
     everything = list(read_examples(data, fmt=fmt))
     examples = sample(everything, limit, seed)
-    rows = []
+    rows, per_engine = [], {}
     for spec in engines:
         subset = sample(examples, spec.limit, seed)
         logger.info("engine %s on %d sentences", spec.name, len(subset))
-        rows.append(run_engine(spec, subset, schema, out, batch_size=spec.batch_size or batch_size,
-                               latency_samples=latency_samples, progress=progress))
+        row, per_engine[spec.name] = run_engine(
+            spec, subset, schema, out, batch_size=spec.batch_size or batch_size,
+            latency_samples=latency_samples, progress=progress)
+        rows.append(row)
     shared = sample(examples, min((s.limit or len(examples)) for s in engines), seed)
     result = {
         "command": command, "machine": _machine(), "data": str(data),
         "data_sentences": len(everything), "sample_seed": seed, "sentences": len(examples),
         "schema": schema.name, "types": list(schema.names), "engines": rows,
-        "disagreements": disagreements(shared, out, [s.name for s in engines])
-        if len(engines) > 1 else [],
-        "shared": shared_scores(shared, out, [s.name for s in engines], schema.names),
+        "disagreements": disagreements(shared, per_engine) if len(engines) > 1 else [],
+        "shared": shared_scores(shared, per_engine, schema.names),
     }
     (out / "results.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    return result
+    return result, evidence_cards(schema, examples, per_engine, data.name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -165,10 +166,15 @@ def _cmd_view(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from zeroshot.benchmark import EngineSpec, run_benchmark
-    from zeroshot.core.evidence import render_evidence_card
+    from zeroshot.benchmark import (
+        EngineSpec,
+        evidence_cards,
+        load_predictions,
+        run_benchmark,
+        shared_scores,
+    )
     from zeroshot.core.loaders import find_fewnerd, read_examples
-    from zeroshot.report import write_report
+    from zeroshot.report import load, write_report
 
     if args.data:
         data = Path(args.data)
@@ -204,33 +210,20 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         else:
             raise ZeroshotError(f"unknown engine {name!r} in --engines; use gliner,llm")
     out = Path(args.out)
-    import shlex
-
-    from zeroshot.report import load
-
     if args.report_only:
         result = load(out / "results.json")
-        if "shared" not in result and len(result["engines"]) > 1:  # results of older runs
-            from zeroshot.benchmark import shared_scores
-
-            examples_all = list(read_examples(result["data"]))
-            result["shared"] = shared_scores(
-                examples_all, out, [r["engine"] for r in result["engines"]], result["types"])
+        examples = list(read_examples(result["data"]))
+        per_engine = {r["engine"]: load_predictions(out, r["engine"]) for r in result["engines"]}
+        if "shared" not in result and len(per_engine) > 1:  # results of older runs
+            result["shared"] = shared_scores(examples, per_engine, result["types"])
             (out / "results.json").write_text(json.dumps(result, indent=2, ensure_ascii=False)
                                               + "\n", encoding="utf-8")
+        cards = evidence_cards(schema, examples, per_engine, Path(result["data"]).name)
     else:
-        result = run_benchmark(data, schema, specs, out, limit=limit, seed=args.seed,
-                               latency_samples=args.latency_samples, progress=not args.quiet,
-                               command="zeroshot " + shlex.join(args.argv))
-    examples = {ex.id: ex for ex in read_examples(result["data"])}
-    cards = {}
-    from zeroshot.batch import read_results
-
-    for row in result["engines"]:
-        docs = [d for d, _ in read_results(out / row["predictions"])]
-        gold = [examples[d.id].spans for d in docs]
-        cards[row["engine"]] = render_evidence_card(
-            schema, gold, docs, title=f"Evidence card: {row['engine']} on {data.name}")
+        result, cards = run_benchmark(
+            data, schema, specs, out, limit=limit, seed=args.seed,
+            latency_samples=args.latency_samples, progress=not args.quiet,
+            command="zeroshot " + shlex.join(args.argv))
     for path in write_report(result, out, cards):
         logger.info("wrote %s", path)
     print((out / "report.md").read_text(encoding="utf-8").split("\n## ")[0])
