@@ -22,13 +22,14 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from zeroshot.benchmark import PeakRSS
+from zeroshot.benchmark import FAILURE_KINDS, PeakRSS
 from zeroshot.core.evidence import render_evidence_card
 from zeroshot.core.loaders import find_fewnerd, read_fewnerd
 from zeroshot.core.metrics import evaluate
 from zeroshot.core.schema import Schema
 from zeroshot.engines.llm import LLMEngine, PromptBuilder, VLLMOfflineBackend, VLLMServerBackend
 from zeroshot.engines.llm.model_prep import default_model_dir
+from zeroshot.report import pct
 
 # name: (mode, shots, describe, label_key)
 VARIANTS = {
@@ -42,9 +43,6 @@ VARIANTS = {
     "grounded-3shot": ("grounded", 3, True, "label"),
 }
 DEFAULT_VARIANTS = "constrained-0shot,unconstrained-0shot,grounded-0shot,constrained-3shot"
-FAILURES = ("invalid_json", "json_recovered", "schema_violation", "malformed_entity",
-            "unknown_label", "label_mapped", "unaligned", "duplicate", "truncated",
-            "engine_error", "windowed")
 
 
 def run_variant(backend, name: str, examples, schema: Schema, max_tokens: int) -> dict:
@@ -57,7 +55,7 @@ def run_variant(backend, name: str, examples, schema: Schema, max_tokens: int) -
     seconds = time.perf_counter() - t0
     gold = [e.spans for e in examples]
     report = evaluate(gold, [d.spans for d in docs], labels=schema.names)
-    counts = {k: 0 for k in FAILURES}
+    counts = {k: 0 for k in FAILURE_KINDS}
     for d in docs:
         for k, v in d.issue_counts().items():
             counts[k] = counts.get(k, 0) + v
@@ -152,10 +150,6 @@ def main() -> None:
     print(render_markdown(result, best["variant"]))
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}"
-
-
 def render_markdown(result: dict, best: str) -> str:
     lines = ["# LLM engine on Few-NERD INTER test", "",
              f"Command: `{result['command']}`  ",
@@ -174,8 +168,8 @@ def render_markdown(result: dict, best: str) -> str:
         lo, hi = s["ci95"]["f1"]
         lines.append(
             f"| {r['variant']} | {r['json_ok_pct']:.1f} | {r['schema_valid_pct']:.1f} | "
-            f"{r['unaligned_pct']:.1f} | {r['empty_answers_pct']:.1f} | {_pct(s['precision'])} / "
-            f"{_pct(s['recall'])} / {_pct(s['f1'])} | {_pct(lo)}–{_pct(hi)} | {_pct(p['f1'])} | "
+            f"{r['unaligned_pct']:.1f} | {r['empty_answers_pct']:.1f} | {pct(s['precision'])} / "
+            f"{pct(s['recall'])} / {pct(s['f1'])} | {pct(lo)}–{pct(hi)} | {pct(p['f1'])} | "
             f"{r['sentences_per_s']:.2f} | {r['generated_tokens_per_s']:.1f} |")
     lines += ["", "Variants: mode (constrained / grounded / unconstrained) and shots "
               "(demonstrations from the schema file). JSON ok: the answer parses (strictly, or "
@@ -183,13 +177,12 @@ def render_markdown(result: dict, best: str) -> str:
               "written, with no repair. Unaligned: generated strings found nowhere in the "
               "sentence, of all strings generated.", "",
               "Issue counts per variant:", "",
-              "| variant | " + " | ".join(FAILURES) + " |",
-              "|---|" + "---|" * len(FAILURES)]
+              "| variant | " + " | ".join(FAILURE_KINDS) + " |",
+              "|---|" + "---|" * len(FAILURE_KINDS)]
     for r in result["variants"]:
         lines.append(f"| {r['variant']} | " + " | ".join(str(r["issues"].get(k, 0))
-                                                          for k in FAILURES) + " |")
-    lines += ["", f"Evidence card (best strict F1: {best}): `{Path('x').stem and ''}"
-              "llm_inter_test_card.md`."]
+                                                          for k in FAILURE_KINDS) + " |")
+    lines += ["", f"Evidence card (best strict F1: {best}): `llm_inter_test_card.md`."]
     return "\n".join(lines) + "\n"
 
 

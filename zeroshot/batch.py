@@ -172,8 +172,7 @@ def finished_ids(out: Path) -> set[str]:
 
 def _error_record(rec: Record, message: str, engine: str) -> dict[str, Any]:
     text = rec.text.text if isinstance(rec.text, TokenizedText) else (rec.text or "")
-    return {"id": rec.id, "text": text, "engine": engine, "spans": [], "unaligned": [],
-            "issues": [], "tokens": None, "error": message}
+    return {**DocumentResult(text, id=rec.id, engine=engine).to_dict(), "error": message}
 
 
 class BatchRunner:

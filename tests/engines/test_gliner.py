@@ -7,8 +7,9 @@ import pytest
 if not os.environ.get("CI"):
     pytest.importorskip("gliner")  # in CI a missing engine must fail, not skip
 
+from zeroshot.core.engine import WINDOWED
 from zeroshot.core.schema import Schema
-from zeroshot.engines.gliner import WINDOWED, GlinerEngine, ModelLoadError, load_gliner
+from zeroshot.engines.gliner import GlinerEngine, ModelLoadError, load_gliner
 
 SENTENCE = ["Blackburn", "and", "Guzan", "kept", "clean", "sheets", "for", "the", "club", ",",
             "while", "Nikola", "Kalinić", "scored", "twice", "."]

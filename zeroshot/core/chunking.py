@@ -12,9 +12,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from zeroshot.core.engine import WINDOWED
 from zeroshot.core.overlap import resolve_overlaps
 from zeroshot.core.schema import OverlapPolicy
-from zeroshot.core.spans import Span
+from zeroshot.core.spans import Issue, Span
 from zeroshot.core.text import TokenizedText
 
 
@@ -89,3 +90,21 @@ def merge_chunk_spans(doc: TokenizedText, chunks: Sequence[TextChunk],
             if old is None or (moved.score or 0.0) > (old.score or 0.0):
                 best[moved.key] = moved
     return resolve_overlaps(best.values(), policy)
+
+
+def document_windows(doc: TokenizedText, max_tokens: int, overlap: int = 0) -> list[TextChunk]:
+    """The windows an engine reads for ``doc``: none when it has no tokens."""
+    return chunk_tokens(doc, max_tokens, overlap) if len(doc) else []
+
+
+def merge_windows(doc: TokenizedText, chunks: Sequence[TextChunk],
+                  spans_per_chunk: Sequence[Sequence[Span]], policy: OverlapPolicy | str,
+                  window: int) -> tuple[list[Span], list[Issue]]:
+    """Document spans from per-window spans, and a ``windowed`` issue (a counted
+    repair) when the document took more than one window."""
+    spans = merge_chunk_spans(doc, chunks, spans_per_chunk, policy) if chunks else []
+    issues = []
+    if len(chunks) > 1:
+        issues.append(Issue(WINDOWED, f"{len(doc)} tokens read in {len(chunks)} windows of "
+                                      f"{window}", repair=True))
+    return spans, issues

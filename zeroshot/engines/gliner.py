@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from zeroshot.core.chunking import chunk_tokenized, chunk_tokens, merge_chunk_spans
-from zeroshot.core.engine import ENGINE_ERROR, WINDOWED
+from zeroshot.core.chunking import chunk_tokenized, document_windows, merge_windows
+from zeroshot.core.engine import ENGINE_ERROR
 from zeroshot.core.errors import ZeroshotError
 from zeroshot.core.schema import Schema
 from zeroshot.core.spans import DocumentResult, Issue, Span
@@ -129,7 +129,7 @@ class GlinerEngine:
         windows: list[tuple[int, Any, TokenizedText]] = []  # (doc index, chunk, local tokens)
         chunks_of: list[list[Any]] = []
         for d, doc in enumerate(docs):
-            chunks = chunk_tokens(doc, self.window, self.window_overlap) if len(doc) else []
+            chunks = document_windows(doc, self.window, self.window_overlap)
             chunks_of.append(chunks)
             windows.extend((d, c, chunk_tokenized(doc, c)) for c in chunks)
         predicted: list[list[dict[str, Any]] | Exception] = [[] for _ in windows]
@@ -158,12 +158,9 @@ class GlinerEngine:
             per_doc[d].append(spans)
         results = []
         for d, doc in enumerate(docs):
-            spans = merge_chunk_spans(doc, chunks_of[d], per_doc[d], schema.options.overlap) \
-                if chunks_of[d] else []
-            issues = list(errors[d])
-            if len(chunks_of[d]) > 1:
-                issues.append(Issue(WINDOWED, f"{len(doc)} tokens read in {len(chunks_of[d])} "
-                                    f"windows of {self.window}", repair=True))
+            spans, windowed = merge_windows(doc, chunks_of[d], per_doc[d], schema.options.overlap,
+                                            self.window)
+            issues = errors[d] + windowed
             results.append(DocumentResult(
                 text=doc.text, spans=tuple(spans), id=ids[d] if ids else None, engine=self.name,
                 issues=tuple(issues), tokens=tuple(doc.tokens)))

@@ -21,8 +21,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from zeroshot.core.chunking import TextChunk, chunk_tokenized, chunk_tokens, merge_chunk_spans
-from zeroshot.core.engine import ENGINE_ERROR, TRUNCATED, WINDOWED
+from zeroshot.core.chunking import TextChunk, chunk_tokenized, document_windows, merge_windows
+from zeroshot.core.engine import ENGINE_ERROR, TRUNCATED
 from zeroshot.core.grounding import candidate_spans
 from zeroshot.core.schema import Schema
 from zeroshot.core.spans import DocumentResult, Issue, Mention, Span
@@ -83,10 +83,9 @@ class LLMEngine:
         bucket = 1 << max(2, (half - 1).bit_length())  # 4, 8, 16, ... (few grammars)
         text_enum = None
         if self.mode == "grounded":
+            # no word in the window: an empty enum, and the schema allows only []
             text_enum = candidate_spans(local, self.grounded_max_width,
                                         max_chars=schema.options.max_span_chars)
-            if not text_enum:  # no word in the window: only the empty answer is possible
-                text_enum = []
         return schema.json_schema(label_key=self.prompts.label_key, text_enum=text_enum,
                                   max_items=bucket)
 
@@ -99,7 +98,7 @@ class LLMEngine:
         work: list[tuple[int, TextChunk, TokenizedText, Request]] = []
         chunks_of: list[list[TextChunk]] = []
         for d, doc in enumerate(docs):
-            chunks = chunk_tokens(doc, self.window, self.window_overlap) if len(doc) else []
+            chunks = document_windows(doc, self.window, self.window_overlap)
             chunks_of.append(chunks)
             for c in chunks:
                 local = chunk_tokenized(doc, c)
@@ -149,11 +148,9 @@ class LLMEngine:
 
         results = []
         for d, doc in enumerate(docs):
-            spans = merge_chunk_spans(doc, chunks_of[d], per_doc[d], schema.options.overlap) \
-                if chunks_of[d] else []
-            if len(chunks_of[d]) > 1:
-                issues[d].append(Issue(WINDOWED, f"{len(doc)} tokens read in {len(chunks_of[d])} "
-                                       f"windows of {self.window}", repair=True))
+            spans, windowed = merge_windows(doc, chunks_of[d], per_doc[d], schema.options.overlap,
+                                            self.window)
+            issues[d].extend(windowed)
             results.append(DocumentResult(
                 text=doc.text, spans=tuple(spans), id=ids[d] if ids else None, engine=self.name,
                 unaligned=tuple(unaligned[d]), issues=tuple(issues[d]),
