@@ -172,13 +172,17 @@ class VLLMServerBackend:
     Requests run ``concurrency`` at a time so the server can batch them.
     Timeouts and connection errors are retried ``max_retries`` times with
     exponential backoff; what still fails comes back as a per-request error.
+    ``timeout`` bounds each generation request; the start-up check that lists
+    the served models has its own ``check_timeout``, so a tight generation
+    timeout does not make a live server look absent.
     """
 
     name = "vllm-server"
 
     def __init__(self, base_url: str = "http://127.0.0.1:8000/v1", model: str | None = None, *,
                  api_key: str | None = None, concurrency: int = 64, timeout: float = 120.0,
-                 max_retries: int = 3, check: bool = True) -> None:
+                 max_retries: int = 3, check: bool = True,
+                 check_timeout: float = 30.0) -> None:
         try:
             import openai
         except ImportError as exc:
@@ -191,13 +195,16 @@ class VLLMServerBackend:
                                      timeout=timeout, max_retries=max_retries)
         self.model = model or ""
         if check or not model:
-            self.model = self._check(model)
+            self.model = self._check(model, check_timeout)
 
-    def _check(self, model: str | None) -> str:
+    def _check(self, model: str | None, timeout: float) -> str:
         import openai
 
         try:
-            served = [m.id for m in self._client.models.list()]
+            served = [m.id for m in self._client.with_options(timeout=timeout).models.list()]
+        except openai.APITimeoutError:
+            raise BackendError(f"the LLM server at {self.base_url} did not list its models "
+                               f"within {timeout:g} s") from None
         except openai.APIConnectionError as exc:
             raise BackendError(f"no LLM server answers at {self.base_url} ({exc}); start one "
                                f"with `zeroshot serve MODEL_DIR` or pass --server URL") from None
