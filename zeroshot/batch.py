@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,20 @@ class Record:
     id: str
     text: str | TokenizedText | None
     error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types (token boundaries kept), e.g. to ship to a worker."""
+        if isinstance(self.text, TokenizedText):
+            return {"id": self.id, "text": self.text.text, "starts": list(self.text.starts),
+                    "ends": list(self.text.ends), "error": self.error}
+        return {"id": self.id, "text": self.text, "error": self.error}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Record:
+        text = data.get("text")
+        if "starts" in data:
+            text = TokenizedText(text, tuple(data["starts"]), tuple(data["ends"]))
+        return cls(str(data["id"]), text, data.get("error"))
 
 
 @dataclasses.dataclass
@@ -170,17 +184,37 @@ def finished_ids(out: Path) -> set[str]:
     return done
 
 
-def _error_record(rec: Record, message: str, engine: str) -> dict[str, Any]:
+def error_record(rec: Record, message: str, engine: str) -> dict[str, Any]:
+    """The output row of a record that failed: no spans, and why."""
     text = rec.text.text if isinstance(rec.text, TokenizedText) else (rec.text or "")
     return {**DocumentResult(text, id=rec.id, engine=engine).to_dict(), "error": message}
 
 
+def extract_rows(engine: Engine, schema: Schema, batch: Sequence[Record]) -> list[dict[str, Any]]:
+    """Output rows for a batch; if the engine raises, each record alone, so one
+    bad record fails only itself."""
+    try:
+        docs = engine.extract([r.text for r in batch], schema,  # type: ignore[misc]
+                              ids=[r.id for r in batch])
+        return [{**d.to_dict(), "error": None} for d in docs]
+    except Exception as exc:
+        if len(batch) == 1:
+            logger.warning("record %s failed: %s", batch[0].id, exc)
+            return [error_record(batch[0], f"{type(exc).__name__}: {exc}", engine.name)]
+        return [r for rec in batch for r in extract_rows(engine, schema, [rec])]
+
+
 class BatchRunner:
-    """Runs an engine over records into a JSONL file, ``batch_size`` at a time."""
+    """Runs an engine over records into a JSONL file, ``batch_size`` at a time.
+
+    Subclasses change where the extraction runs (:meth:`_execute`); reading,
+    checking, resuming and writing stay here.
+    """
 
     def __init__(self, engine: Engine, schema: Schema, *, batch_size: int = 32,
                  max_chars: int = DEFAULT_MAX_CHARS, progress: bool = True) -> None:
         self.engine = engine
+        self.engine_name = engine.name
         self.schema = schema
         self.batch_size = max(1, batch_size)
         self.max_chars = max_chars
@@ -196,19 +230,37 @@ class BatchRunner:
             return f"text too long: {len(text)} characters (limit {self.max_chars})"
         return None
 
-    def _extract(self, batch: list[Record]) -> list[dict[str, Any]]:
-        """Results for a batch; if the engine raises, each record alone, so one
-        bad record fails only itself."""
-        try:
-            docs = self.engine.extract([r.text for r in batch], self.schema,  # type: ignore
-                                       ids=[r.id for r in batch])
-            return [{**d.to_dict(), "error": None} for d in docs]
-        except Exception as exc:
-            if len(batch) == 1:
-                logger.warning("record %s failed: %s", batch[0].id, exc)
-                return [_error_record(batch[0], f"{type(exc).__name__}: {exc}",
-                                      self.engine.name)]
-            return [r for rec in batch for r in self._extract([rec])]
+    def _todo(self, records: Iterable[Record], done: set[str], summary: Summary,
+              write: Callable[[list[dict[str, Any]]], None]) -> Iterator[Record]:
+        """The records still to extract: duplicate ids told apart, finished ones
+        skipped, unreadable ones written at once as error rows."""
+        seen: dict[str, int] = {}
+        for rec in records:
+            n = seen.get(rec.id, 0)
+            seen[rec.id] = n + 1
+            if n:  # the same id twice in the input: keep both, told apart
+                rec = dataclasses.replace(rec, id=f"{rec.id}#{n + 1}")
+                logger.warning("duplicate input id; this one is written as %s", rec.id)
+            if rec.id in done:
+                summary.skipped += 1
+                continue
+            problem = self._check(rec)
+            if problem:
+                write([error_record(rec, problem, self.engine_name)])
+                continue
+            yield rec
+
+    def _execute(self, todo: Iterator[Record],
+                 write: Callable[[list[dict[str, Any]]], None]) -> None:
+        """Extract ``todo`` in this process, one batch at a time."""
+        pending: list[Record] = []
+        for rec in todo:
+            pending.append(rec)
+            if len(pending) >= self.batch_size:
+                write(extract_rows(self.engine, self.schema, pending))
+                pending = []
+        if pending:
+            write(extract_rows(self.engine, self.schema, pending))
 
     def run(self, records: Iterable[Record], out: str | Path, *, resume: bool = True
             ) -> Summary:
@@ -218,7 +270,6 @@ class BatchRunner:
             out.unlink()
         done = finished_ids(out)
         summary = Summary()
-        seen: dict[str, int] = {}
         t0 = time.perf_counter()
         bar = _progress(self.progress)
         with out.open("a", encoding="utf-8") as fh:
@@ -232,26 +283,7 @@ class BatchRunner:
                 os.fsync(fh.fileno())
                 bar.update(len(rows))
 
-            pending: list[Record] = []
-            for rec in records:
-                n = seen.get(rec.id, 0)
-                seen[rec.id] = n + 1
-                if n:  # the same id twice in the input: keep both, told apart
-                    rec = dataclasses.replace(rec, id=f"{rec.id}#{n + 1}")
-                    logger.warning("duplicate input id; this one is written as %s", rec.id)
-                if rec.id in done:
-                    summary.skipped += 1
-                    continue
-                problem = self._check(rec)
-                if problem:
-                    write([_error_record(rec, problem, self.engine.name)])
-                    continue
-                pending.append(rec)
-                if len(pending) >= self.batch_size:
-                    write(self._extract(pending))
-                    pending = []
-            if pending:
-                write(self._extract(pending))
+            self._execute(self._todo(records, done, summary, write), write)
         bar.close()
         summary.seconds = time.perf_counter() - t0
         return summary

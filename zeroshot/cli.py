@@ -141,6 +141,20 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         schema = schema.with_options(threshold=args.threshold)
     records = read_inputs(args.inputs, fmt=args.format, text_field=args.text_field,
                           id_field=args.id_field, per_file=args.per_file)
+    if args.ray or args.ray_address:
+        from zeroshot.batch_ray import RayBatchRunner
+
+        opts = _engine_options(args)
+        if args.engine == "gliner":
+            opts.setdefault("threads", 1)  # one torch thread per actor's CPU
+        ray_runner = RayBatchRunner(
+            args.engine, schema, options=opts, batch_size=args.batch_size or 32,
+            max_chars=args.max_chars, progress=not args.quiet, workers=args.workers,
+            cpus_per_worker=float(opts.get("threads", 1)),
+            gpus_per_worker=args.gpus_per_worker, address=args.ray_address)
+        summary = ray_runner.run(records, args.output, resume=not args.overwrite)
+        print(f"{args.output}: {summary.line()}", file=sys.stderr)
+        return 1 if summary.failed else 0
     engine = build_engine(args.engine, **_engine_options(args))
     runner = BatchRunner(engine, schema, batch_size=args.batch_size or 32,
                          max_chars=args.max_chars, progress=not args.quiet)
@@ -351,6 +365,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shots", type=int, help="LLM: demonstrations from the schema (default 0)")
     p.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("Ray Data (pip install 'zeroshot[ray]')")
+    g.add_argument("--ray", action="store_true",
+                   help="run the extraction in a pool of Ray actors (map_batches) on a local "
+                        "Ray instance; output and resume work as without it")
+    g.add_argument("--ray-address", help="join this Ray cluster instead (implies --ray)")
+    g.add_argument("--workers", type=int, default=1,
+                   help="Ray actors, each with its own copy of the model (default 1)")
+    g.add_argument("--gpus-per-worker", type=float, default=0.0,
+                   help="GPUs per Ray actor (default 0)")
     p.set_defaults(func=_cmd_extract)
 
     p = sub.add_parser("view", help="render results JSONL as a self-contained HTML page",
