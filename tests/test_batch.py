@@ -61,6 +61,24 @@ def test_every_input_format(tmp_path):
     assert rec.id == "one.txt" and rec.text == "Line one\nLine two\n"
 
 
+def test_column_files_read_tokens_whatever_the_tags(tmp_path):
+    """Extraction needs only the tokens: IO tags in a .conll file, no tags at all,
+    gzip, -DOCSTART- and a non-UTF-8 line cost at most their own sentence."""
+    import gzip
+
+    (tmp_path / "io.conll").write_text("Paris\tlocation-GPE\nis\tO\n\nOslo\tlocation-GPE\n")
+    (tmp_path / "bare.conll").write_bytes(b"-DOCSTART- -X- O\n\nAda\nran\n\nbad\xff\nline\n\n"
+                                          b"Bob\nwalked\n")
+    with gzip.open(tmp_path / "t.txt.gz", "wb") as fh:
+        fh.write(b"Rome\tlocation-GPE\n\n")
+    recs = list(read_inputs([tmp_path / "io.conll", tmp_path / "bare.conll"]))
+    recs += list(read_inputs([tmp_path / "t.txt.gz"], fmt="fewnerd"))
+    assert [(r.id, r.text.text if r.text else None) for r in recs] == [
+        ("io.conll:0", "Paris is"), ("io.conll:1", "Oslo"), ("bare.conll:0", "Ada ran"),
+        ("bare.conll:1", None), ("bare.conll:2", "Bob walked"), ("t.txt.gz:0", "Rome")]
+    assert "bare.conll:6: not UTF-8" in recs[3].error
+
+
 def test_bad_records_are_written_with_errors(tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_bytes(b'{"id": "ok", "text": "Ada ran"}\n'

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import logging
 import os
@@ -25,7 +26,6 @@ from typing import Any
 
 from zeroshot.core.engine import Engine
 from zeroshot.core.errors import DataFormatError, ZeroshotError
-from zeroshot.core.loaders import read_examples
 from zeroshot.core.schema import Schema
 from zeroshot.core.spans import DocumentResult
 from zeroshot.core.text import TokenizedText
@@ -135,12 +135,37 @@ def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[Record]:
                 yield Record(rid, None, f"{path}:{n}: no string field {text_field!r}")
 
 
-def _read_columns(path: Path, fmt: str) -> Iterator[Record]:
-    try:
-        for ex in read_examples(path, fmt=fmt):
-            yield Record(f"{path.name}:{ex.id}", ex.tokens)
-    except DataFormatError as exc:
-        yield Record(f"{path.name}:error", None, str(exc))
+def _read_columns(path: Path) -> Iterator[Record]:
+    """CoNLL / Few-NERD: the first column of each line, a blank line between
+    sentences. Tags are not needed to extract, so any tag scheme (or none) reads;
+    a sentence with a line that is not UTF-8 is one error record."""
+    with path.open("rb") as probe:
+        gz = probe.read(2) == b"\x1f\x8b"
+    fh = gzip.open(path, "rb") if gz else path.open("rb")
+    words: list[str] = []
+    problem: str | None = None
+    count = 0
+
+    def flush() -> Record:
+        nonlocal words, problem, count
+        rec = (Record(f"{path.name}:{count}", None, problem) if problem
+               else Record(f"{path.name}:{count}", TokenizedText.from_tokens(words)))
+        words, problem, count = [], None, count + 1
+        return rec
+
+    with fh:
+        for n, raw in enumerate(fh, 1):
+            if not raw.strip() or raw.startswith(b"-DOCSTART-"):
+                if words or problem:
+                    yield flush()
+                continue
+            line, err = _decode(raw.rstrip(b"\r\n"), f"{path}:{n}")
+            if err:
+                problem = problem or err
+            else:
+                words.append(line.split()[0])
+        if words or problem:
+            yield flush()
 
 
 def read_inputs(paths: Sequence[str | Path], *, fmt: str | None = None,
@@ -158,7 +183,7 @@ def read_inputs(paths: Sequence[str | Path], *, fmt: str | None = None,
         elif f == "jsonl":
             yield from _read_jsonl(p, text_field, id_field)
         else:
-            yield from _read_columns(p, f)
+            yield from _read_columns(p)
 
 
 def finished_ids(out: Path) -> set[str]:
