@@ -141,7 +141,7 @@ def _read_columns(path: Path) -> Iterator[Record]:
     a sentence with a line that is not UTF-8 is one error record."""
     with path.open("rb") as probe:
         gz = probe.read(2) == b"\x1f\x8b"
-    fh = gzip.open(path, "rb") if gz else path.open("rb")
+    fh = gzip.open(path, "rb") if gz else path.open("rb")  # noqa: SIM115
     words: list[str] = []
     problem: str | None = None
     count = 0
