@@ -126,8 +126,17 @@ def main() -> int:
         raise SystemExit(f"training data contains test types: {leaked}")
     records = to_gliner_records(examples, train_schema)
     lo, hi = cfg["labels_per_prompt"]
+    variants = None
+    if cfg.get("label_variants"):
+        variants = json.loads(Path(cfg["label_variants"]).read_text())
+        variants.pop("_comment", None)
+        test_labels = {t.label.lower() for t in test_schema}
+        clash = sorted(v for vs in variants.values() for v in vs if v.lower() in test_labels)
+        if clash:
+            raise SystemExit(f"label variants name test labels: {clash}")
     dataset = NegativeSamplingDataset(records, train_schema.labels(), min_labels=lo,
-                                      max_labels=hi, seed=seed)
+                                      max_labels=hi, seed=seed, variants=variants,
+                                      variant_rate=cfg.get("variant_rate", 0.5))
     logger.info("%d training sentences, %d spans, %d types", len(records),
                 sum(len(r["ner"]) for r in records), len(train_schema))
 

@@ -5,13 +5,16 @@ prompt holds every type of the schema (17 for Few-NERD INTER test), so training
 prompts must look alike: :class:`NegativeSamplingDataset` gives each example a
 fresh set of negative labels (drawn from all training types) every time it is
 read, so a prompt holds between ``min_labels`` and ``max_labels`` labels, in the
-random order gliner's collator shuffles them into. No torch import here.
+random order gliner's collator shuffles them into. With ``variants`` each label
+is, per read, swapped for one of its paraphrases (``variant_rate`` of the time),
+the same way for positives and negatives, so the encoder meets more than one
+phrase per type. No torch import here.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from zeroshot.core.loaders import Example
@@ -39,9 +42,18 @@ class NegativeSamplingDataset:
     """A sequence of records whose ``ner_negatives`` are re-drawn on every read."""
 
     def __init__(self, records: Sequence[dict[str, Any]], labels: Sequence[str], *,
-                 min_labels: int = 15, max_labels: int = 25, seed: int = 0):
+                 min_labels: int = 15, max_labels: int = 25, seed: int = 0,
+                 variants: Mapping[str, Sequence[str]] | None = None,
+                 variant_rate: float = 0.5):
         if not 1 <= min_labels <= max_labels:
             raise ValueError("need 1 <= min_labels <= max_labels")
+        unknown = sorted(set(variants or {}) - set(labels))
+        if unknown:
+            raise ValueError(f"variants for labels that are not training labels: {unknown}")
+        if not 0.0 <= variant_rate <= 1.0:
+            raise ValueError("variant_rate must be in [0, 1]")
+        self.variants = {k: list(v) for k, v in (variants or {}).items() if v}
+        self.variant_rate = variant_rate
         self.records = list(records)
         self.labels = list(labels)
         self.min_labels, self.max_labels = min_labels, max_labels
@@ -59,4 +71,11 @@ class NegativeSamplingDataset:
         total = rng.randint(self.min_labels, self.max_labels)
         pool = [lab for lab in self.labels if lab not in positives]
         k = max(0, min(len(pool), total - len(positives)))
-        return {**rec, "ner_negatives": rng.sample(pool, k)}
+        negatives = rng.sample(pool, k)
+        if not self.variants:
+            return {**rec, "ner_negatives": negatives}
+        phrase = {lab: (rng.choice(self.variants[lab])
+                        if lab in self.variants and rng.random() < self.variant_rate else lab)
+                  for lab in sorted(positives) + negatives}
+        return {**rec, "ner": [[s, e, phrase[lab]] for s, e, lab in rec["ner"]],
+                "ner_negatives": [phrase[lab] for lab in negatives]}

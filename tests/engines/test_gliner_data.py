@@ -1,0 +1,66 @@
+"""GLiNER training records: token spans, per-read negatives, label paraphrases."""
+
+from __future__ import annotations
+
+import pytest
+
+from zeroshot.core.loaders import Example
+from zeroshot.core.schema import Schema
+from zeroshot.core.spans import Span
+from zeroshot.core.text import TokenizedText
+from zeroshot.engines.gliner_data import NegativeSamplingDataset, to_gliner_records
+
+SCHEMA = Schema.from_dict({"name": "t", "entity_types": [
+    {"name": "person-politician", "label": "politician"},
+    {"name": "location-GPE", "label": "country or city"},
+    *({"name": f"t{i}", "label": f"label {i}"} for i in range(10)),
+]})
+
+
+def _example() -> Example:
+    tok = TokenizedText.from_tokens("Obama visited Paris .".split())
+    return Example("0", tok, (Span(0, 5, "person-politician", "Obama", token_start=0,
+                                   token_end=1),
+                              Span(14, 19, "location-GPE", "Paris", token_start=2,
+                                   token_end=3)))
+
+
+def test_records_use_labels_and_inclusive_token_ends():
+    [rec] = to_gliner_records([_example()], SCHEMA)
+    assert rec == {"tokenized_text": ["Obama", "visited", "Paris", "."],
+                   "ner": [[0, 0, "politician"], [2, 2, "country or city"]]}
+    bad = Example("1", TokenizedText.from_tokens(["x"]), (Span(0, 1, "person-politician", "x"),))
+    with pytest.raises(ValueError, match="no token offsets"):
+        to_gliner_records([bad], SCHEMA)
+
+
+def test_negatives_are_redrawn_per_read_and_exclude_positives():
+    [rec] = to_gliner_records([_example()], SCHEMA)
+    ds = NegativeSamplingDataset([rec], SCHEMA.labels(), min_labels=5, max_labels=8, seed=1)
+    reads = [ds[0] for _ in range(20)]
+    for r in reads:
+        assert r["ner"] == rec["ner"]
+        assert 3 <= len(r["ner_negatives"]) <= 6
+        assert not {"politician", "country or city"} & set(r["ner_negatives"])
+    assert len({tuple(r["ner_negatives"]) for r in reads}) > 1
+
+
+def test_variants_swap_labels_consistently():
+    [rec] = to_gliner_records([_example()], SCHEMA)
+    variants = {"politician": ["statesman"], "label 0": ["zero"]}
+    ds = NegativeSamplingDataset([rec], SCHEMA.labels(), min_labels=12, max_labels=12,
+                                 seed=0, variants=variants, variant_rate=0.5)
+    seen = set()
+    for _ in range(40):
+        r = ds[0]
+        names = [lab for *_, lab in r["ner"]]
+        seen.add(names[0])
+        assert names[1] == "country or city"
+        assert "label 0" not in r["ner_negatives"] or "zero" not in r["ner_negatives"]
+        assert len(r["ner_negatives"]) == 10  # all other labels, each once
+    assert seen == {"politician", "statesman"}
+    always = NegativeSamplingDataset([rec], SCHEMA.labels(), min_labels=12, max_labels=12,
+                                     variants=variants, variant_rate=1.0)[0]
+    assert always["ner"][0][2] == "statesman" and "zero" in always["ner_negatives"]
+    with pytest.raises(ValueError, match="not training labels"):
+        NegativeSamplingDataset([rec], SCHEMA.labels(), variants={"actor": ["thespian"]})
