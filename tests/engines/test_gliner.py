@@ -104,3 +104,25 @@ def test_clear_errors_for_missing_model_and_hub_without_network(tmp_path):
         load_gliner("urchade/gliner_small-v2.1")
     with pytest.raises(ModelLoadError, match="hub ids are disabled"):
         load_gliner("urchade/gliner_small-v2.1", allow_hub=False)
+
+
+def test_fast_scorer_matches_gliner_scorer_in_input_order(inter_test):
+    """The factored span scorer gives gliner's spans and scores; windows are
+    batched by length yet come back in input order."""
+    from zeroshot.engines import gliner_fast
+
+    fast = GlinerEngine(threads=2, batch_size=2)
+    native = GlinerEngine(threads=2, batch_size=2, fast=False)
+    assert fast.fast and not native.fast
+    texts = [SENTENCE, "Then the band played Bohemian Rhapsody .".split(), ["Toyota"],
+             "Obama met Merkel in Berlin before the election .".split(), SENTENCE[:5]]
+    low = inter_test.with_options(threshold=0.05)
+    got, want = fast.extract(texts, low), native.extract(texts, low)
+    assert [d.text for d in got] == [" ".join(t) for t in texts]
+    for g, w in zip(got, want, strict=True):
+        assert [(s.start, s.end, s.label) for s in g.spans] == \
+               [(s.start, s.end, s.label) for s in w.spans]
+        for a, b in zip(g.spans, w.spans, strict=True):
+            assert a.score == pytest.approx(b.score, abs=1e-4)
+    assert sum(len(d.spans) for d in got) >= 5
+    assert not gliner_fast.supports(object())

@@ -18,7 +18,7 @@ SCHEMA = Schema.from_dict({"name": "t", "entity_types": [
 
 
 def _example() -> Example:
-    tok = TokenizedText.from_tokens("Obama visited Paris .".split())
+    tok = TokenizedText.from_tokens(["Obama", "visited", "Paris", "."])
     return Example("0", tok, (Span(0, 5, "person-politician", "Obama", token_start=0,
                                    token_end=1),
                               Span(14, 19, "location-GPE", "Paris", token_start=2,
