@@ -89,3 +89,20 @@ def test_bench_cli_quick_gliner_only(tmp_path, capsys):
     (tmp_path / "report.md").unlink()
     assert main(["bench", "--report-only", "--out", str(tmp_path)]) == 0
     assert "| gliner | 6 |" in (tmp_path / "report.md").read_text()
+
+    # predictions made under another threshold are not reused
+    config = json.loads((tmp_path / "predictions_gliner.config.json").read_text())
+    assert len(config["identity"]["model.safetensors"]) == 64  # the weights' SHA-256
+
+    def n_spans() -> int:
+        rows = [json.loads(x) for x in (tmp_path / "predictions_gliner.jsonl").open()]
+        assert len(rows) == 6
+        return sum(len(r["spans"]) for r in rows)
+
+    before = n_spans()
+    assert main(["bench", "--data", str(path(FEWNERD_SAMPLE)), "--engines", "gliner",
+                 "--limit", "6", "--latency-samples", "1", "--threshold", "0.05",
+                 "--out", str(tmp_path), "-q"]) == 0
+    again = json.loads((tmp_path / "results.json").read_text())["engines"][0]
+    assert "resumed" not in again["speed"]  # measured afresh, not read back
+    assert n_spans() > before

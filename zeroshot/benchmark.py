@@ -117,6 +117,25 @@ def load_predictions(out: Path, engine: str) -> Predictions:
     return {d.id: (d, err) for d, err in read_results(out / f"predictions_{engine}.jsonl")}
 
 
+def _check_cache(preds: Path, meta_file: Path, config: dict[str, Any],
+                 also: Sequence[Path]) -> None:
+    """Predictions cached under another configuration (model weights, options,
+    schema, threshold) are not reused: they are removed, with a warning naming
+    what changed. A cache without a record is kept and the record written."""
+    if preds.exists() and meta_file.exists():
+        old = json.loads(meta_file.read_text())
+        if old != config:
+            changed = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
+            logger.warning("%s was made with another configuration (%s differ); starting "
+                           "afresh", preds.name, ", ".join(changed))
+            for f in (preds, *also):
+                f.unlink(missing_ok=True)
+    elif preds.exists():
+        logger.warning("%s has no record of its configuration; assuming the current one",
+                       preds.name)
+    meta_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def run_engine(spec: EngineSpec, examples: Sequence[Example], schema: Schema, out: Path, *,
                batch_size: int = 32, latency_samples: int = 20, progress: bool = True
                ) -> tuple[dict[str, Any], Predictions]:
@@ -129,6 +148,12 @@ def run_engine(spec: EngineSpec, examples: Sequence[Example], schema: Schema, ou
         t0 = time.perf_counter()
         engine = build_engine(spec.engine, **dict(spec.options))
         start_s = time.perf_counter() - t0
+        identity = getattr(engine, "identity", None)
+        config = {"engine": spec.engine, "options": {k: str(v) for k, v in spec.options.items()},
+                  "schema": schema.to_dict(),
+                  "identity": identity() if callable(identity) else None}
+        _check_cache(preds, out / f"predictions_{spec.name}.config.json", config,
+                     also=[speed_file])
         try:
             summary = BatchRunner(engine, schema, batch_size=batch_size,
                                   progress=progress).run(records, preds)

@@ -114,8 +114,9 @@ def test_fast_scorer_matches_gliner_scorer_in_input_order(inter_test):
     fast = GlinerEngine(threads=2, batch_size=2)
     native = GlinerEngine(threads=2, batch_size=2, fast=False)
     assert fast.fast and not native.fast
-    texts = [SENTENCE, "Then the band played Bohemian Rhapsody .".split(), ["Toyota"],
-             "Obama met Merkel in Berlin before the election .".split(), SENTENCE[:5]]
+    texts = [SENTENCE, ["Then", "the", "band", "played", "Bohemian", "Rhapsody", "."],
+             ["Toyota"], ["Obama", "met", "Merkel", "in", "Berlin", "before", "the", "election"],
+             SENTENCE[:5]]
     low = inter_test.with_options(threshold=0.05)
     got, want = fast.extract(texts, low), native.extract(texts, low)
     assert [d.text for d in got] == [" ".join(t) for t in texts]

@@ -108,6 +108,8 @@ class GlinerEngine:
 
         if threads is not None:
             torch.set_num_threads(threads)
+        self.source = None if model is not None and not isinstance(model, (str, Path)) \
+            else str(model if model is not None else default_model_path())
         if model is None or isinstance(model, (str, Path)):
             model = load_gliner(model if model is not None else default_model_path(),
                                 allow_hub=allow_hub)
@@ -122,6 +124,23 @@ class GlinerEngine:
         self.window_overlap = min(window_overlap, self.window // 2)
         self._words = _OurWords()
         self.model.data_processor.words_splitter = self._words
+
+    def identity(self) -> dict[str, Any]:
+        """What decides this engine's output besides the schema: the model (its
+        weights' SHA-256 when it is a local directory) and the window."""
+        ident: dict[str, Any] = {"engine": self.name, "model": self.source,
+                                 "window": [self.window, self.window_overlap]}
+        if self.source and Path(self.source).is_dir():
+            import hashlib
+
+            for f in sorted(Path(self.source).glob("*.safetensors")) + sorted(
+                    Path(self.source).glob("*.bin")):
+                h = hashlib.sha256()
+                with f.open("rb") as fh:
+                    for block in iter(lambda: fh.read(1 << 22), b""):
+                        h.update(block)
+                ident[f.name] = h.hexdigest()
+        return ident
 
     def extract(self, texts: Sequence[str | Sequence[str] | TokenizedText], schema: Schema, *,
                 ids: Sequence[str] | None = None) -> list[DocumentResult]:

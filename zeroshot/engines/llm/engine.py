@@ -157,5 +157,13 @@ class LLMEngine:
                 tokens=tuple(doc.tokens), usage=usage[d]))
         return results
 
+    def identity(self) -> dict[str, Any]:
+        """What decides this engine's output besides the schema: backend, model,
+        mode, prompt settings, window."""
+        return {"engine": self.name, "backend": self.backend.name,
+                "model": str(getattr(self.backend, "model", "")),
+                "prompts": repr(self.prompts), "window": [self.window, self.window_overlap],
+                "max_tokens": self.max_tokens}
+
     def close(self) -> None:
         self.backend.close()
