@@ -219,6 +219,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                 opts["backend"] = args.llm_backend
                 if args.llm_model:
                     opts["model"] = args.llm_model
+                if args.llm_all_cores and args.llm_backend == "vllm":
+                    opts["reserved_cpus"] = 0
             specs.append(EngineSpec("llm", "llm", opts, limit=llm_limit,
                                     batch_size=args.llm_batch_size))
         else:
@@ -410,6 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm-mode", choices=["constrained", "grounded", "unconstrained"],
                    default="constrained")
     p.add_argument("--llm-shots", type=int, default=3)
+    p.add_argument("--llm-all-cores", action="store_true",
+                   help="vLLM on CPU: use every core for the model instead of keeping one "
+                        "for vLLM's front end (about 2x faster on 2 cores)")
     p.add_argument("--llm-batch-size", type=int, default=512,
                    help="sentences per vLLM call (default 512: vLLM is far faster on large "
                         "batches; each batch is saved before the next)")

@@ -9,6 +9,8 @@ marker; CI runs them.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from conftest import TEXTS, need
 
@@ -51,7 +53,8 @@ def assert_grounded_exact(docs):
 def vllm_offline(tiny_llm_dir):
     need("vllm")
     backend = VLLMOfflineBackend(tiny_llm_dir, max_model_len=1024, kv_cache_gib=1,
-                                 enforce_eager=True)
+                                 enforce_eager=True, reserved_cpus=0)
+    assert os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
     yield backend
     backend.close()
 

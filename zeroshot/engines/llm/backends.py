@@ -97,14 +97,18 @@ class VLLMOfflineBackend:
     """``vllm.LLM`` in this process; all requests of a call go in one batch.
 
     vLLM starts worker processes: scripts that use it need an
-    ``if __name__ == "__main__":`` guard.
+    ``if __name__ == "__main__":`` guard. On CPU, vLLM keeps one core for its
+    front end by default; ``reserved_cpus=0`` gives every core to the model
+    (``VLLM_CPU_NUM_OF_RESERVED_CPU``; on 2 cores: 1.11 instead of 0.6 Few-NERD
+    sentences/s, ``eval/results/llm_inter_test.md``).
     """
 
     name = "vllm-offline"
 
     def __init__(self, model: str | Path, *, max_model_len: int = 4096, seed: int = 0,
                  dtype: str = "auto", kv_cache_gib: int | None = None,
-                 structured_backend: str = STRUCTURED_BACKEND, **llm_kwargs: Any) -> None:
+                 structured_backend: str = STRUCTURED_BACKEND, reserved_cpus: int | None = None,
+                 **llm_kwargs: Any) -> None:
         try:
             import vllm
         except ImportError as exc:
@@ -115,6 +119,8 @@ class VLLMOfflineBackend:
             os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(kv_cache_gib)
         else:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+        if reserved_cpus is not None:  # read by vLLM's CPU worker when it starts
+            os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(reserved_cpus)
         self._llm = vllm.LLM(
             model=self.model, max_model_len=max_model_len, seed=seed, dtype=dtype,
             structured_outputs_config={"backend": structured_backend,
