@@ -64,8 +64,8 @@ def test_llm_engine_through_the_same_api(tmp_path):
 
 
 def test_errors_name_the_problem():
-    with pytest.raises(ValueError, match="unknown engine 'spacy'"):
-        zeroshot.build_engine("spacy")
+    with pytest.raises(ValueError, match="unknown engine 'crf'"):
+        zeroshot.build_engine("crf")
     with pytest.raises(ValueError, match="unknown LLM backend"):
         zeroshot.build_engine("llm", backend="ollama")
 

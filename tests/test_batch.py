@@ -79,6 +79,25 @@ def test_column_files_read_tokens_whatever_the_tags(tmp_path):
     assert "bare.conll:6: not UTF-8" in recs[3].error
 
 
+def test_gzipped_text_and_jsonl_inputs(tmp_path):
+    """``.txt.gz`` and ``.jsonl.gz`` are read decompressed (told by their bytes),
+    like the column formats, not as undecodable bytes."""
+    import gzip
+
+    with gzip.open(tmp_path / "a.txt.gz", "wb") as fh:
+        fh.write("Zoë met Bob\n\nCarl ran\n".encode())
+    with gzip.open(tmp_path / "b.jsonl.gz", "wb") as fh:
+        fh.write(b'{"id": "x1", "text": "Oslo is cold"}\n')
+    with gzip.open(tmp_path / "c.txt.gz", "wb") as fh:
+        fh.write(b"one document\nin two lines\n")
+    recs = list(read_inputs([tmp_path / "a.txt.gz", tmp_path / "b.jsonl.gz"]))
+    assert [(r.id, r.text, r.error) for r in recs] == [
+        ("a.txt.gz:1", "Zoë met Bob", None), ("a.txt.gz:3", "Carl ran", None),
+        ("x1", "Oslo is cold", None)]
+    [rec] = read_inputs([tmp_path / "c.txt.gz"], per_file=True)
+    assert rec.text == "one document\nin two lines\n"
+
+
 def test_bad_records_are_written_with_errors(tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_bytes(b'{"id": "ok", "text": "Ada ran"}\n'

@@ -106,3 +106,31 @@ def test_bench_cli_quick_gliner_only(tmp_path, capsys):
     again = json.loads((tmp_path / "results.json").read_text())["engines"][0]
     assert "resumed" not in again["speed"]  # measured afresh, not read back
     assert n_spans() > before
+
+
+def test_bench_spacy_reference_at_coarse_level(tmp_path):
+    need("gliner", "spacy", "matplotlib")
+    args = ["bench", "--data", str(path(FEWNERD_SAMPLE)), "--engines", "gliner,spacy",
+            "--schema", "fewnerd_coarse", "--limit", "8", "--latency-samples", "1", "-q"]
+    assert main([*args, "--level", "coarse", "--out", str(tmp_path / "coarse")]) == 0
+    result = json.loads((tmp_path / "coarse" / "results.json").read_text())
+    assert result["level"] == "coarse" and result["gold_labels_outside_schema"] == []
+    spacy_row = next(e for e in result["engines"] if e["engine"] == "spacy")
+    assert spacy_row["sentences"] == 8
+    assert spacy_row["metrics"]["strict"]["micro"]["counts"]["correct"] > 0
+    md = (tmp_path / "coarse" / "report.md").read_text()
+    assert "| spacy | 8 |" in md and "coarse level" in md
+    assert "Gold labels outside the schema" not in md
+
+    # fine gold under a coarse schema can only be missed: the report says so
+    assert main([*args, "--engines", "spacy", "--out", str(tmp_path / "fine")]) == 0
+    fine = json.loads((tmp_path / "fine" / "results.json").read_text())
+    assert "person-athlete" in fine["gold_labels_outside_schema"]
+    assert fine["engines"][0]["metrics"]["strict"]["micro"]["counts"]["correct"] == 0
+    assert "Gold labels outside the schema" in (tmp_path / "fine" / "report.md").read_text()
+
+
+def test_bench_rejects_engines_it_does_not_know(tmp_path, capsys):
+    assert main(["bench", "--data", str(path(FEWNERD_SAMPLE)), "--engines", "crf",
+                 "--out", str(tmp_path), "-q"]) == 2
+    assert "unknown engine 'crf'" in capsys.readouterr().err

@@ -24,11 +24,21 @@ from zeroshot.core.text import TokenizedText
 
 logger = logging.getLogger(__name__)
 
-ENGINES = ("gliner", "llm")
+ENGINES = ("gliner", "llm", "spacy")
 LLM_BACKENDS = ("server", "vllm", "outlines")
 
 TextInput = str | Sequence[str] | TokenizedText
 SchemaInput = Schema | str | Path | Iterable[str] | Mapping[str, Any]
+
+
+def engine_name(engine: str, options: Mapping[str, Any] | None = None) -> str:
+    """The name results carry for an engine given by name and options, without
+    building it (``llm`` engines are named after their mode: ``llm-constrained``)."""
+    if engine == "llm":
+        from zeroshot.engines.llm.engine import LLMEngine
+
+        return LLMEngine.name_for(dict(options or {}).get("mode", "constrained"))
+    return engine
 
 
 def build_engine(engine: str | Engine = "gliner", **options: Any) -> Engine:
@@ -39,7 +49,8 @@ def build_engine(engine: str | Engine = "gliner", **options: Any) -> Engine:
     ``vllm``; or ``outlines``), ``model`` (dir; default the prepared Qwen 0.5B),
     ``mode`` (constrained / grounded / unconstrained), ``shots``, ``describe``,
     ``max_tokens``, ``window``; backend options such as ``concurrency``,
-    ``timeout``.
+    ``timeout``. ``spacy`` (fixed-label reference): ``model`` (package name or
+    dir; default ``en_core_web_sm``), ``label_map``, ``batch_size``.
     """
     if not isinstance(engine, str):
         if options:
@@ -51,6 +62,10 @@ def build_engine(engine: str | Engine = "gliner", **options: Any) -> Engine:
         return GlinerEngine(options.pop("model", None), **options)
     if engine == "llm":
         return _build_llm(**options)
+    if engine == "spacy":
+        from zeroshot.engines.spacy_ner import SpacyEngine
+
+        return SpacyEngine(options.pop("model", None), **options)
     raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)} "
                      f"or pass an engine object")
 

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ from typing import Any
 
 from zeroshot.core.engine import Engine
 from zeroshot.core.errors import DataFormatError, ZeroshotError
+from zeroshot.core.loaders import open_bytes
 from zeroshot.core.schema import Schema
 from zeroshot.core.spans import DocumentResult
 from zeroshot.core.text import TokenizedText
@@ -94,10 +94,11 @@ def _decode(raw: bytes, where: str) -> tuple[str | None, str | None]:
 
 def _read_txt(path: Path, per_file: bool) -> Iterator[Record]:
     if per_file:
-        text, err = _decode(path.read_bytes(), str(path))
+        with open_bytes(path) as fh:
+            text, err = _decode(fh.read(), str(path))
         yield Record(path.name, text, err)
         return
-    with path.open("rb") as fh:
+    with open_bytes(path) as fh:
         for n, raw in enumerate(fh, 1):
             raw = raw.rstrip(b"\r\n")
             if not raw.strip():
@@ -107,7 +108,7 @@ def _read_txt(path: Path, per_file: bool) -> Iterator[Record]:
 
 
 def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[Record]:
-    with path.open("rb") as fh:
+    with open_bytes(path) as fh:
         for n, raw in enumerate(fh, 1):
             if not raw.strip():
                 continue
@@ -139,9 +140,7 @@ def _read_columns(path: Path) -> Iterator[Record]:
     """CoNLL / Few-NERD: the first column of each line, a blank line between
     sentences. Tags are not needed to extract, so any tag scheme (or none) reads;
     a sentence with a line that is not UTF-8 is one error record."""
-    with path.open("rb") as probe:
-        gz = probe.read(2) == b"\x1f\x8b"
-    fh = gzip.open(path, "rb") if gz else path.open("rb")  # noqa: SIM115
+    fh = open_bytes(path)
     words: list[str] = []
     problem: str | None = None
     count = 0
@@ -239,7 +238,12 @@ class BatchRunner:
     def __init__(self, engine: Engine, schema: Schema, *, batch_size: int = 32,
                  max_chars: int = DEFAULT_MAX_CHARS, progress: bool = True) -> None:
         self.engine = engine
-        self.engine_name = engine.name
+        self._configure(engine.name, schema, batch_size, max_chars, progress)
+
+    def _configure(self, engine_name: str, schema: Schema, batch_size: int, max_chars: int,
+                   progress: bool) -> None:
+        """The settings every runner shares: reading, checking and writing."""
+        self.engine_name = engine_name
         self.schema = schema
         self.batch_size = max(1, batch_size)
         self.max_chars = max_chars

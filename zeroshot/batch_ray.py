@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from zeroshot.api import engine_name
 from zeroshot.batch import DEFAULT_MAX_CHARS, BatchRunner, Record, extract_rows
 from zeroshot.core.errors import ZeroshotError
 from zeroshot.core.schema import Schema
@@ -74,12 +75,8 @@ class RayBatchRunner(BatchRunner):
                  shard_size: int = 50_000) -> None:
         self.engine_spec = engine
         self.options = dict(options or {})
-        self.engine_name = (f"llm-{self.options.get('mode', 'constrained')}"
-                            if engine == "llm" else engine)
-        self.schema = schema
-        self.batch_size = max(1, batch_size)
-        self.max_chars = max_chars
-        self.progress = progress
+        self._configure(engine_name(engine, self.options), schema, batch_size, max_chars,
+                        progress)
         self.workers = max(1, workers)
         self.cpus_per_worker = cpus_per_worker
         self.gpus_per_worker = gpus_per_worker

@@ -264,6 +264,7 @@ def evidence_cards(schema: Schema, examples: Sequence[Example],
 
 def run_benchmark(data: Path, schema: Schema, engines: Sequence[EngineSpec], out: Path, *,
                   limit: int | None = None, seed: int = 13, fmt: str | None = None,
+                  level: str = "fine",
                   batch_size: int = 32, latency_samples: int = 20, progress: bool = True,
                   command: str = "") -> tuple[dict[str, Any], dict[str, str]]:
     """Run every engine on one seeded sample and write ``results.json`` to ``out``.
@@ -273,8 +274,12 @@ def run_benchmark(data: Path, schema: Schema, engines: Sequence[EngineSpec], out
     Returns the results and an evidence card per engine.
     """
     out.mkdir(parents=True, exist_ok=True)
-    everything = list(read_examples(data, fmt=fmt))
+    everything = list(read_examples(data, fmt=fmt, level=level))
     examples = sample(everything, limit, seed)
+    outside = sorted({s.label for ex in examples for s in ex.spans} - set(schema.names))
+    if outside:  # such gold spans can only be missed: say so instead of scoring quietly
+        logger.warning("gold labels not in schema %r (every such span counts as missed): %s%s",
+                       schema.name, ", ".join(outside[:8]), " ..." if len(outside) > 8 else "")
     rows, per_engine = [], {}
     for spec in engines:
         subset = sample(examples, spec.limit, seed)
@@ -286,7 +291,8 @@ def run_benchmark(data: Path, schema: Schema, engines: Sequence[EngineSpec], out
     shared = sample(examples, min((s.limit or len(examples)) for s in engines), seed)
     result = {
         "command": command, "machine": _machine(), "data": str(data),
-        "data_sentences": len(everything), "sample_seed": seed, "sentences": len(examples),
+        "data_sentences": len(everything), "level": level, "sample_seed": seed,
+        "sentences": len(examples), "gold_labels_outside_schema": outside,
         "schema": schema.name, "types": list(schema.names), "engines": rows,
         "disagreements": disagreements(shared, per_engine) if len(engines) > 1 else [],
         "shared": shared_scores(shared, per_engine, schema.names),

@@ -126,6 +126,8 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 def _engine_options(args: argparse.Namespace) -> dict:
     if args.engine == "gliner":
         opts = {"model": args.model, "batch_size": args.batch_size, "threads": args.threads}
+    elif args.engine == "spacy":
+        opts = {"model": args.model}
     else:
         opts = {"model": args.model, "server": args.server, "backend": args.backend,
                 "mode": args.mode, "shots": args.shots}
@@ -223,12 +225,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                     opts["reserved_cpus"] = 0
             specs.append(EngineSpec("llm", "llm", opts, limit=llm_limit,
                                     batch_size=args.llm_batch_size))
+        elif name == "spacy":
+            specs.append(EngineSpec("spacy", "spacy", {}))
         else:
-            raise ZeroshotError(f"unknown engine {name!r} in --engines; use gliner,llm")
+            raise ZeroshotError(f"unknown engine {name!r} in --engines; use gliner,llm,spacy")
     out = Path(args.out)
     if args.report_only:
         result = load(out / "results.json")
-        examples = list(read_examples(result["data"]))
+        examples = list(read_examples(result["data"], level=result.get("level", "fine")))
         per_engine = {r["engine"]: load_predictions(out, r["engine"]) for r in result["engines"]}
         if "shared" not in result and len(per_engine) > 1:  # results of older runs
             result["shared"] = shared_scores(examples, per_engine, result["types"])
@@ -237,7 +241,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         cards = evidence_cards(schema, examples, per_engine, Path(result["data"]).name)
     else:
         result, cards = run_benchmark(
-            data, schema, specs, out, limit=limit, seed=args.seed,
+            data, schema, specs, out, limit=limit, seed=args.seed, level=args.level,
             latency_samples=args.latency_samples, progress=not args.quiet,
             command="zeroshot " + shlex.join(args.argv))
     for path in write_report(result, out, cards):
@@ -345,7 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="input files")
     p.add_argument("-o", "--output", required=True, help="output JSONL")
     p.add_argument("--schema", required=True, help="schema file or bundled name")
-    p.add_argument("--engine", choices=["gliner", "llm"], default="gliner")
+    p.add_argument("--engine", choices=["gliner", "llm", "spacy"], default="gliner",
+                   help="gliner (default), llm, or spacy (fixed OntoNotes labels mapped to "
+                        "Few-NERD coarse types; a reference, not zero-shot)")
     p.add_argument("--format", choices=["txt", "jsonl", "conll", "fewnerd"],
                    help="input format (default: from the file name; .txt is one document "
                         "per line)")
@@ -396,7 +402,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "killed run continues where it stopped.")
     p.add_argument("--data", help="Few-NERD / CoNLL / JSONL file (default: INTER test)")
     p.add_argument("--schema", default="fewnerd_inter_test")
-    p.add_argument("--engines", default="gliner,llm", help="comma-separated: gliner,llm")
+    p.add_argument("--engines", default="gliner,llm",
+                   help="comma-separated: gliner,llm,spacy (spacy: a fixed-label reference "
+                        "that needs a coarse schema, see --level)")
+    p.add_argument("--level", choices=["fine", "coarse"], default="fine",
+                   help="Few-NERD gold labels: fine types (default) or the 8 coarse types "
+                        "(person-actor -> person), for --schema fewnerd_coarse")
     p.add_argument("--limit", type=int, help="seeded sample size (default: every sentence)")
     p.add_argument("--llm-limit", type=int,
                    help="the LLM reads a seeded subset of the sample of this size")

@@ -161,8 +161,13 @@ def render_markdown(result: Mapping[str, Any], images: Sequence[str] = ()) -> st
              f"Machine: {result['machine']}  ",
              f"Data: `{Path(result['data']).name}` ({result['data_sentences']} sentences), "
              f"seeded sample of {result['sentences']} (seed {result['sample_seed']}); schema "
-             f"`{result['schema']}` ({len(result['types'])} types)", "",
+             f"`{result['schema']}` ({len(result['types'])} types)"
+             + ("; gold read at Few-NERD's coarse level" if result.get("level") == "coarse"
+                else ""), "",
              *_md_table(HEADER, summary_rows(result)), ""]
+    if result.get("gold_labels_outside_schema"):
+        lines += ["**Gold labels outside the schema** (their spans can only be missed): "
+                  + ", ".join(f"`{t}`" for t in result["gold_labels_outside_schema"]), ""]
     shared = result.get("shared")
     if shared and len(result["engines"]) > 1:
         lines += [f"On the {shared['sentences']} sentences every engine read:", ""]

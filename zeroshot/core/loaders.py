@@ -15,7 +15,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from zeroshot.core.codecs import RepairPolicy, Scheme, decode
 from zeroshot.core.errors import DataFormatError, InvalidTagError
@@ -39,14 +39,21 @@ class Example:
         return self.tokens.text
 
 
+def open_bytes(path: str | Path) -> BinaryIO:
+    """A file opened for reading bytes, decompressed when it is gzip (told by its
+    magic bytes, not its name)."""
+    p = Path(path)
+    with open(p, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    return gzip.open(p, "rb") if gz else open(p, "rb")  # type: ignore[return-value]
+
+
 def _lines(path: str | Path) -> Iterator[tuple[int, str]]:
     """Numbered lines of a text file, gzip or not, decoded as strict UTF-8."""
     p = Path(path)
     if not p.is_file():
         raise DataFormatError("file not found", path=str(p))
-    with open(p, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    raw = gzip.open(p, "rb") if gz else open(p, "rb")  # noqa: SIM115
+    raw = open_bytes(p)
     with raw, io.BufferedReader(raw) as stream:  # type: ignore[arg-type]
         for n, line in enumerate(stream, 1):
             try:
@@ -191,15 +198,22 @@ def read_jsonl(path: str | Path, *, text_field: str = "text", spans_field: str =
             return
 
 
-def read_examples(path: str | Path, *, fmt: str | None = None, **kwargs: Any
-                  ) -> Iterator[Example]:
-    """Dispatch on ``fmt`` (fewnerd / conll / jsonl) or the file name."""
+def read_examples(path: str | Path, *, fmt: str | None = None, level: str = "fine",
+                  **kwargs: Any) -> Iterator[Example]:
+    """Dispatch on ``fmt`` (fewnerd / conll / jsonl) or the file name.
+
+    ``level="coarse"`` (Few-NERD files only) reads coarse gold types.
+    """
     name = str(path).lower().removesuffix(".gz")
     fmt = fmt or ("jsonl" if name.endswith((".jsonl", ".json")) else
                   "conll" if name.endswith((".conll", ".bio", ".iob", ".iob2")) else "fewnerd")
     readers = {"fewnerd": read_fewnerd, "conll": read_conll, "jsonl": read_jsonl}
     if fmt not in readers:
         raise ValueError(f"unknown format {fmt!r}; use one of {sorted(readers)}")
+    if fmt == "fewnerd":
+        kwargs["level"] = level
+    elif level != "fine":
+        raise ValueError(f"level={level!r} applies to Few-NERD files; {path} is read as {fmt}")
     return readers[fmt](path, **kwargs)
 
 

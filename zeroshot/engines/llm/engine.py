@@ -68,7 +68,12 @@ class LLMEngine:
         self.window_overlap = window_overlap
         self.grounded_max_width = grounded_max_width
         self.batch_size = max(1, batch_size)
-        self.name = f"llm-{mode}"
+        self.name = self.name_for(mode)
+
+    @staticmethod
+    def name_for(mode: str) -> str:
+        """The engine name results carry for a decoding mode (``llm-grounded``)."""
+        return f"llm-{mode}"
 
     # -- requests ---------------------------------------------------------------
     def _json_schema(self, schema: Schema, local: TokenizedText) -> dict[str, Any] | None:
