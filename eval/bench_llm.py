@@ -151,9 +151,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     if args.report_only:
         result = json.loads((out / f"{args.name}.json").read_text())
-        best = max(result["variants"], key=lambda r: r["metrics"]["strict"]["micro"]["f1"])
-        (out / f"{args.name}.md").write_text(
-            render_markdown(result, best["variant"], f"{args.name}_card.md"))
+        (out / f"{args.name}.md").write_text(render_markdown(result, f"{args.name}_card.md"))
         return
     path = Path(args.data) if args.data else find_fewnerd("inter/test")
     everything = list(read_fewnerd(path))
@@ -206,13 +204,13 @@ def main() -> None:
         "variants": rows,
     }
     (out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    best = max(rows, key=lambda r: r["metrics"]["strict"]["micro"]["f1"])
+    best = best_variant(rows)
     docs, report = kept[best["variant"]]
     card = render_evidence_card(schema, [e.spans for e in examples], docs, report=report,
                                 title=f"Evidence card: LLM engine ({best['variant']}, "
                                       f"{result['model']}) on Few-NERD INTER test")
     (out / f"{args.name}_card.md").write_text(card)
-    md = render_markdown(result, best["variant"], f"{args.name}_card.md")
+    md = render_markdown(result, f"{args.name}_card.md")
     (out / f"{args.name}.md").write_text(md)
     print(md)
 
@@ -239,7 +237,13 @@ def ablation_rows(result: dict) -> list[str]:
     return lines
 
 
-def render_markdown(result: dict, best: str, card: str) -> str:
+def best_variant(rows: list[dict]) -> dict:
+    """The row with the highest strict micro F1 (its evidence card is written)."""
+    return max(rows, key=lambda r: r["metrics"]["strict"]["micro"]["f1"])
+
+
+def render_markdown(result: dict, card: str) -> str:
+    best = best_variant(result["variants"])["variant"]
     lines = ["# LLM engine on Few-NERD INTER test", "",
              f"Command: `{result['command']}`  ",
              f"Machine: {result['machine']}; backend {result['backend']}, model "
