@@ -98,3 +98,15 @@ def test_bounded_on_long_texts():
 def test_empty_text():
     (m,) = align("", [("x", "a")])
     assert m.status is S.UNALIGNED
+
+
+def test_fuzzy_finds_near_copies_of_another_length():
+    """A letter or two more or less: the partial match only locates the region."""
+    text = "Trevor Immelman won the Masters ahead of Tiger Woods ."
+    (m,) = align(text, [("Trev Immelman", "athlete")])
+    assert m.status is S.FUZZY and m.text == "Trevor Immelman" and m.similarity >= 85
+    (m,) = align(text, [("Tiger Woodss", "athlete")])
+    assert m.status is S.FUZZY and m.text == "Tiger Woods"
+    # a string with no near-copy stays unaligned rather than snapping to a neighbour
+    (u,) = align(text, [("Ernie Els", "athlete")])
+    assert u.status is S.UNALIGNED and u.start is None

@@ -20,6 +20,7 @@ the fuzzy stage and fuzzy search looks at a bounded number of characters.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import logging
 import unicodedata
@@ -31,6 +32,9 @@ from zeroshot.core.spans import AlignmentStatus, Mention
 from zeroshot.core.text import TokenizedText
 
 logger = logging.getLogger(__name__)
+
+# how far below the threshold a partial match may score and still locate a region
+_LOCATE_MARGIN = 25.0
 
 _TRANSLATE = str.maketrans({
     "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "`": "'",
@@ -129,27 +133,54 @@ class Aligner:
         return found
 
     def _fuzzy(self, query: str) -> tuple[int, int, float] | None:
+        """The most similar stretch of the text, if similar enough.
+
+        ``partial_ratio`` finds where the query best fits, using a window of the
+        query's own length; that misses near-copies with a letter more or less
+        ("Trev Immelman" for "Trevor Immelman"). So the hit only locates the
+        region: token spans around it, of roughly the query's length, are scored
+        with the full ``ratio`` and the best one is kept.
+        """
         cfg = self.config
         if len(query) > cfg.max_fuzzy_query_chars or len(query.strip()) < 2:
             return None
         haystack = self.text[: cfg.max_fuzzy_text_chars]
+        folded = query.casefold()
         hit = fuzz.partial_ratio_alignment(
-            query, haystack, processor=lambda s: s.casefold(), score_cutoff=cfg.fuzzy_threshold
+            query, haystack, processor=lambda s: s.casefold(),
+            score_cutoff=max(0.0, cfg.fuzzy_threshold - _LOCATE_MARGIN),
         )
         if hit is None:
             return None
-        start, end = hit.dest_start, hit.dest_end
-        # trim whitespace the alignment picked up at the edges
+        best: tuple[float, int, int] | None = None
+        for start, end in self._fuzzy_candidates(hit.dest_start, hit.dest_end, len(query)):
+            score = fuzz.ratio(folded, self.text[start:end].casefold())
+            if best is None or score > best[0]:
+                best = (score, start, end)
+        if best is None or best[0] < cfg.fuzzy_threshold:
+            return None
+        return best[1], best[2], float(best[0])
+
+    def _fuzzy_candidates(self, start: int, end: int, length: int
+                          ) -> Iterable[tuple[int, int]]:
+        """The located stretch (edges trimmed) and token spans near it."""
         while start < end and self.text[start].isspace():
             start += 1
         while end > start and self.text[end - 1].isspace():
             end -= 1
-        if end <= start:
-            return None
-        score = fuzz.ratio(query.casefold(), self.text[start:end].casefold())
-        if score < cfg.fuzzy_threshold:
-            return None
-        return start, end, float(score)
+        if end > start:
+            yield start, end
+        slack = length // 2 + 1
+        toks = self.tokens
+        first = bisect.bisect_right(toks.ends, max(0, start - slack))
+        last = bisect.bisect_left(toks.starts, end + slack)
+        for i in range(first, last):
+            for j in range(i + 1, last + 1):
+                s, e = toks.starts[i], toks.ends[j - 1]
+                if e - s > 2 * length:
+                    break
+                if 2 * (e - s) >= length:
+                    yield s, e
 
     # -- public -------------------------------------------------------------------
     def _mention(self, generated: str, label: str, status: AlignmentStatus, start: int,
