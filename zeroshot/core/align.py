@@ -20,7 +20,6 @@ the fuzzy stage and fuzzy search looks at a bounded number of characters.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import logging
 import unicodedata
@@ -171,9 +170,11 @@ class Aligner:
         if end > start:
             yield start, end
         slack = length // 2 + 1
+        near = self.tokens.char_span_to_token(max(0, start - slack), end + slack)
+        if near is None:
+            return
+        first, last, _ = near
         toks = self.tokens
-        first = bisect.bisect_right(toks.ends, max(0, start - slack))
-        last = bisect.bisect_left(toks.starts, end + slack)
         for i in range(first, last):
             for j in range(i + 1, last + 1):
                 s, e = toks.starts[i], toks.ends[j - 1]
