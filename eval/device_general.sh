@@ -3,7 +3,7 @@
 #
 #   bash eval/device_general.sh BUDGET_S OUT CONFIG...
 #
-# Needs the carry folder .carry/ written by eval/build_general_bundle.py (whl/, mixture,
+# Needs the carry folder $BUNDLE (default .carry/) written by eval/build_general_bundle.py (whl/, mixture,
 # devsets/, fewnerd/, backbone/ or base_model/ or mpnet/). Installs the carried wheels,
 # starts one eval/train_general.py process per CONFIG on the one GPU, in parallel, each
 # with a wall-clock budget of BUDGET_S seconds for training + final dev evaluation + INTER
@@ -17,27 +17,30 @@
 # the same limits but no step limit (the budget stops training); EXTRA passes more
 # arguments to every run; DEVICE overrides the device (default: cuda when present).
 set -uo pipefail
+BUNDLE=${BUNDLE:-.carry}
 budget=${1:?budget seconds}
 out=${2:?output folder}
 shift 2
 [ $# -ge 1 ] || { echo "need at least one config" >&2; exit 2; }
 mkdir -p "$out"
-if [ -d .carry/whl ] && [ -z "${SKIP_INSTALL:-}" ]; then
+if [ -d "$BUNDLE/whl" ] && [ -z "${SKIP_INSTALL:-}" ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .carry/whl/*.whl >/dev/null || exit 3
+    --target /tmp/site "$BUNDLE"/whl/*.whl >/dev/null || exit 3
   export PYTHONPATH=/tmp/site:$PWD
 else
   export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
-export ZEROSHOT_COMMIT=$(python3 -c "import json;print(json.load(open('.carry/bundle.json'))['commit'])" 2>/dev/null || echo unknown)
+export ZEROSHOT_COMMIT=$(python3 -c "import json;print(json.load(open('${BUNDLE}/bundle.json'))['commit'])" 2>/dev/null || echo unknown)
 # the repo layout installs schemas/ as zeroshot.schemas
 [ -e zeroshot/schemas ] || ln -sfn ../schemas zeroshot/schemas
 [ -e zeroshot/prompts ] || ln -sfn ../prompts zeroshot/prompts
 runs=${RUNS:-/tmp/runs}
 mkdir -p "$runs"
-if [ -d .carry/mpnet_stage ] && [ ! -d .carry/mpnet ]; then
-  python3 eval/stage_mpnet.py assemble --stage .carry/mpnet_stage --out .carry/mpnet || exit 4
+# all-mpnet-base-v2 staged in earlier calls (eval/stage_mpnet.py keep): join + dequantise
+stage=${MPNET_STAGE:-/tmp/mpnet_stage}
+if ls "$stage"/manifest-*.json >/dev/null 2>&1 && [ ! -f "$BUNDLE/mpnet/model.safetensors" ]; then
+  python3 eval/stage_mpnet.py assemble --stage "$stage" --out "$BUNDLE/mpnet" || exit 4
 fi
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 -c "import torch, transformers, gliner; print('torch', torch.__version__, 'transformers', transformers.__version__, 'gliner', gliner.__version__, 'cuda', torch.cuda.is_available())"
@@ -55,7 +58,7 @@ for cfg in "$@"; do
   name=$(basename "$cfg" .json)
   names+=("$name")
   rm -rf "${runs:?}/$name"
-  python3 eval/train_general.py --bundle .carry --config "$cfg" --out "$runs/$name" \
+  python3 eval/train_general.py --bundle "$BUNDLE" --config "$cfg" --out "$runs/$name" \
     --time-budget "$budget" --test "${smoke[@]}" "${device[@]}" ${EXTRA:-} \
     > "$runs/$name.log" 2>&1 < /dev/null &
   pids+=($!)

@@ -188,10 +188,12 @@ def _dev_eval(model: Any, devsets: Sequence[DevSet], cfg: TrainConfig, device: s
 
 def train(cfg: TrainConfig, dataset: Any, devsets: Sequence[DevSet], out_dir: str | Path, *,
           train_data: dict[str, Any], command: str = "",
-          test: Callable[[Any, float], dict[str, Any]] | None = None) -> TrainResult:
+          test: Callable[[Any, float], dict[str, Any]] | None = None,
+          model_dir: str | Path | None = None) -> TrainResult:
     """Train on ``dataset`` (a NegativeSamplingDataset), choose on ``devsets``, export to
-    ``out_dir/model``. ``test(engine_model, threshold)``, when given, is called once after
-    the threshold is chosen and its scores are stored beside the dev scores."""
+    ``model_dir`` (default ``out_dir/model``; ``out_dir`` also holds the trainer's scratch
+    folder). ``test(model, threshold)``, when given, is called once after the threshold
+    is chosen and its scores are stored beside the dev scores."""
     import numpy as np
     import torch
 
@@ -226,23 +228,30 @@ def train(cfg: TrainConfig, dataset: Any, devsets: Sequence[DevSet], out_dir: st
         steps = cfg.max_steps or 10**9
     clock = _Clock(train_budget)
     state = _TrainState()
+    if before and cfg.eval_limit is None:  # the starting weights compete with the trained ones
+        state.record(0, before, model)
     trainer = _make_trainer(model, dataset, devsets, cfg, device, out, steps, clock, state)
     t0 = time.perf_counter()
     trainer.train()
     train_seconds = time.perf_counter() - t0
     step = trainer.state.global_step
-    if state.last_eval_step != step:
-        state.record(step, _dev_eval(model, devsets, cfg, device, cfg.eval_limit), model)
+    dev = None
+    if state.last_eval_step != step:  # with no eval limit, the final scores are the full ones
+        dev = _dev_eval(model, devsets, cfg, device, cfg.eval_limit, ci=cfg.eval_limit is None)
+        state.record(step, dev, model)
     if state.best_step != step and state.best_weights is not None:
         logger.info("restoring the weights of step %d (best dev mean F1 %.4f)", state.best_step,
                     state.best_f1)
         model.model.load_state_dict(state.best_weights)
-    dev = _dev_eval(model, devsets, cfg, device, None, ci=True)
+        dev = None
+    if dev is None or cfg.eval_limit is not None:
+        dev = _dev_eval(model, devsets, cfg, device, None, ci=True)
     threshold = dev["best_threshold"]
     logger.info("dev (full): mean zero-shot strict F1 %.4f at threshold %.2f",
                 dev["best_mean_f1"], threshold)
     test_scores = test(model, threshold) if test else None
-    model_dir = export_model(model, out / "model", int8=cfg.export_int8)
+    model_dir = export_model(model, Path(model_dir) if model_dir else out / "model",
+                             int8=cfg.export_int8)
     meta = {
         "name": cfg.name, "threshold": threshold,
         "threshold_chosen_on": "mean strict micro F1 of the zero-shot dev sets "
