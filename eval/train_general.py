@@ -125,7 +125,8 @@ def main() -> int:
                   "mixture_stats": {k: v for k, v in mixture.stats.items() if k != "dropped"},
                   "bundle": bundle_info}
     result = train(cfg, dataset, devsets, args.out, train_data=train_data, test=test,
-                   command="python eval/train_general.py " + shlex.join(sys.argv[1:]))
+                   command="python eval/train_general.py " + shlex.join(sys.argv[1:]),
+                   test_sentences=(args.test_limit or 14006) if args.test else 0)
     meta = result.meta
     thr = meta["threshold"]
     summary = {

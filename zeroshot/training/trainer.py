@@ -189,11 +189,14 @@ def _dev_eval(model: Any, devsets: Sequence[DevSet], cfg: TrainConfig, device: s
 def train(cfg: TrainConfig, dataset: Any, devsets: Sequence[DevSet], out_dir: str | Path, *,
           train_data: dict[str, Any], command: str = "",
           test: Callable[[Any, float], dict[str, Any]] | None = None,
-          model_dir: str | Path | None = None) -> TrainResult:
+          model_dir: str | Path | None = None, test_sentences: int = 0) -> TrainResult:
     """Train on ``dataset`` (a NegativeSamplingDataset), choose on ``devsets``, export to
     ``model_dir`` (default ``out_dir/model``; ``out_dir`` also holds the trainer's scratch
     folder). ``test(model, threshold)``, when given, is called once after the threshold
-    is chosen and its scores are stored beside the dev scores."""
+    is chosen and its scores are stored beside the dev scores; ``test_sentences`` (its size)
+    lets a time-budgeted run keep enough time for it: once an evaluation has measured the
+    engine's speed, training stops early enough for the full dev sets, the test and the
+    export (at least ``reserve_s``)."""
     import numpy as np
     import torch
 
@@ -228,9 +231,26 @@ def train(cfg: TrainConfig, dataset: Any, devsets: Sequence[DevSet], out_dir: st
         steps = cfg.max_steps or 10**9
     clock = _Clock(train_budget)
     state = _TrainState()
+    final_sentences = sum(len(d.examples) for d in devsets) + test_sentences
+
+    def adapt_budget(scores: dict[str, Any]) -> None:
+        """Shrink the training budget so the final evaluation fits, at the measured speed."""
+        if not cfg.time_budget_s or clock.start is None:
+            return
+        seconds = sum(v["seconds"] for v in scores["sets"].values())
+        done = sum(v["sentences"] for v in scores["sets"].values())
+        if seconds <= 0 or done == 0:
+            return
+        need = max(cfg.reserve_s, 1.3 * final_sentences * seconds / done + 30)
+        clock.budget = min(clock.budget or 0, cfg.time_budget_s - need
+                           - (clock.start - t_run))
+        logger.info("final evaluation of %d sentences estimated at %.0fs: training budget "
+                    "%.0fs", final_sentences, need, clock.budget)
+
     if before and cfg.eval_limit is None:  # the starting weights compete with the trained ones
         state.record(0, before, model)
-    trainer = _make_trainer(model, dataset, devsets, cfg, device, out, steps, clock, state)
+    trainer = _make_trainer(model, dataset, devsets, cfg, device, out, steps, clock, state,
+                            adapt_budget)
     t0 = time.perf_counter()
     trainer.train()
     train_seconds = time.perf_counter() - t0
@@ -309,7 +329,8 @@ class _TrainState:
 
 
 def _make_trainer(model: Any, dataset: Any, devsets: Sequence[DevSet], cfg: TrainConfig,
-                  device: str, out: Path, steps: int, clock: _Clock, state: _TrainState) -> Any:
+                  device: str, out: Path, steps: int, clock: _Clock, state: _TrainState,
+                  on_eval: Callable[[dict[str, Any]], None]) -> Any:
     import torch
     from gliner.training import Trainer
     from transformers import TrainerCallback
@@ -331,8 +352,9 @@ def _make_trainer(model: Any, dataset: Any, devsets: Sequence[DevSet], cfg: Trai
             clock.start = time.perf_counter()
 
         def _evaluate(self, st, control) -> None:
-            state.record(st.global_step, _dev_eval(model, devsets, cfg, device,
-                                                   cfg.eval_limit), model)
+            scores = _dev_eval(model, devsets, cfg, device, cfg.eval_limit)
+            state.record(st.global_step, scores, model)
+            on_eval(scores)
             if cfg.patience is not None and state.bad_evals >= cfg.patience:
                 state.stop_reason = f"early stopping: {state.bad_evals} evaluations without " \
                                     "a better dev score"
