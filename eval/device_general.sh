@@ -12,12 +12,40 @@
 #   runs.md     one line per run
 #   logs.txt    the tail of every run's log
 #   model.tar.part-*  the dev-best run's model folder, tar split into 15 MiB parts
-#                     (join: cat model.tar.part-* | tar -xf -)
+#                     (join: cat model.tar.part-* | tar -xf -); at most 4 parts a call:
+#                     a bigger model (mpnet) comes back over `fetch` calls:
+#   bash eval/device_general.sh fetch OUT   # the next 4 parts, while the machine is warm
 # Environment: SMOKE=1 adds small limits and 4 steps (CPU test of this script), SMOKE=time
 # the same limits but no step limit (the budget stops training); EXTRA passes more
 # arguments to every run; DEVICE overrides the device (default: cuda when present).
 set -uo pipefail
 BUNDLE=${BUNDLE:-.carry}
+runs=${RUNS:-/tmp/runs}
+# Return up to 4 more model parts (at most 60 MiB a call); `fetch OUT` in a later call
+# while the machine is warm returns the rest of a model too big for one call (mpnet).
+return_parts() {
+  local n=0
+  mkdir -p "$1"
+  for part in "$runs"/parts/model.tar.part-*; do
+    [ -e "$part" ] || continue
+    grep -qxF "$(basename "$part")" "$runs/parts/returned" 2>/dev/null && continue
+    [ $n -ge 4 ] && break
+    cp "$part" "$1/" && basename "$part" >> "$runs/parts/returned"
+    n=$((n + 1))
+  done
+  local left
+  left=$(comm -23 <(ls "$runs"/parts | grep '^model.tar.part-' | sort) \
+                  <(sort "$runs/parts/returned" 2>/dev/null))
+  if [ -n "$left" ]; then
+    echo "parts not yet returned (run 'bash eval/device_general.sh fetch OUT' next):" $left
+  else
+    echo "all model parts returned"
+  fi
+}
+if [ "${1:-}" = fetch ]; then
+  return_parts "${2:?output folder}"
+  exit 0
+fi
 budget=${1:?budget seconds}
 out=${2:?output folder}
 shift 2
@@ -35,7 +63,6 @@ export ZEROSHOT_COMMIT=$(python3 -c "import json;print(json.load(open('${BUNDLE}
 # the repo layout installs schemas/ as zeroshot.schemas
 [ -e zeroshot/schemas ] || ln -sfn ../schemas zeroshot/schemas
 [ -e zeroshot/prompts ] || ln -sfn ../prompts zeroshot/prompts
-runs=${RUNS:-/tmp/runs}
 mkdir -p "$runs"
 # all-mpnet-base-v2 staged in earlier calls (eval/stage_mpnet.py keep): join + dequantise
 stage=${MPNET_STAGE:-/tmp/mpnet_stage}
@@ -102,6 +129,8 @@ if best:
     (runs / "best_name").write_text(best)
 PY
 if [ -f "$runs/best_model.tar" ]; then
-  split -b 15m "$runs/best_model.tar" "$out/model.tar.part-"
+  rm -rf "$runs/parts" && mkdir -p "$runs/parts"
+  split -b 15m "$runs/best_model.tar" "$runs/parts/model.tar.part-"
+  return_parts "$out"
   ls -la "$out"
 fi

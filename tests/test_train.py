@@ -26,7 +26,7 @@ from zeroshot.training.export import read_model_meta
 def test_train_writes_a_model_that_loads_and_reports_dev_before_and_after(tmp_path, capsys):
     out = tmp_path / "my-model"
     rc = main(["train", str(bundled.path(bundled.FEWNERD_SAMPLE)), "--format", "fewnerd",
-               "--schema", "fewnerd_inter_test", "-o", str(out), "--dev-fraction", "0.2",
+               "--schema", "fewnerd_inter_test", "-o", str(out), "--dev-fraction", "0.1",
                "--max-steps", "2", "--batch-size", "4", "--threads", "2", "--quiet"])
     assert rc == 0
     printed = capsys.readouterr().out
@@ -40,7 +40,7 @@ def test_train_writes_a_model_that_loads_and_reports_dev_before_and_after(tmp_pa
     after = meta["dev_scores"]["best_mean_f1"]
     # the trained project model already finds Few-NERD types; two tiny steps keep it there
     assert before > 0.2 and after > 0.2
-    assert meta["dev_scores"]["sets"]["dev"]["sentences"] == 40
+    assert meta["dev_scores"]["sets"]["dev"]["sentences"] == 20
     json.dumps(meta)  # serialisable as written
 
     engine = GlinerEngine(str(out), threads=2)

@@ -340,6 +340,7 @@ def _make_trainer(model: Any, dataset: Any, devsets: Sequence[DevSet], cfg: Trai
             if self.lr_scheduler is None:
                 self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
                     optimizer or self.optimizer, _lr_lambda(cfg, num_training_steps, clock))
+                self._created_lr_scheduler = True
             return self.lr_scheduler
 
     class Control(TrainerCallback):
