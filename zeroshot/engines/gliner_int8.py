@@ -97,8 +97,10 @@ def load_int8_gliner(path: str | Path, *, map_location: str = "cpu") -> Any:
                 continue
             (Path(tmp) / f.name).symlink_to(f.resolve())
         save_file(read_int8(src / INT8_FILE), str(Path(tmp) / "model.safetensors"))
-        return GLiNER.from_pretrained(tmp, local_files_only=True, load_tokenizer=True,
-                                      map_location=map_location)
+        # meta-device construction: no random init of weights that are overwritten anyway
+        model = GLiNER.from_pretrained(tmp, local_files_only=True, load_tokenizer=True,
+                                       map_location=map_location, low_cpu_mem_usage=True)
+        return model.float()
 
 
 def int8_encoder_dir(src: str | Path, dst: str | Path) -> None:
