@@ -108,10 +108,21 @@ for n in names:
     text = log.read_text(errors="replace") if log.exists() else "(no log)"
     logs.append(f"===== {n}\n" + "\n".join(text.replace("\r", "\n").splitlines()[-40:]))
     p = runs / n / "summary.json"
-    if not p.exists():
-        lines.append(f"| {n} | FAILED (no summary) | | | | |")
+    meta_path = runs / n / "model" / "zeroshot_model.json"
+    if p.exists():
+        s = json.loads(p.read_text())
+    elif meta_path.exists():  # stopped after the export (e.g. during the test): dev scores kept
+        m = json.loads(meta_path.read_text())
+        thr = m["threshold"]
+        s = {"name": m["name"], "steps": m["steps"], "threshold": thr,
+             "dev_mean_f1": m["dev_scores"]["best_mean_f1"],
+             "dev_f1": {k: v["by_threshold"][f"{thr:.2f}"]["f1"]
+                        for k, v in m["dev_scores"]["sets"].items()},
+             "test_strict_f1": None, "run_seconds": m["run_seconds"],
+             "stop_reason": m["stop_reason"] + "; no summary (stopped before the end)"}
+    else:
+        lines.append(f"| {n} | FAILED (no model) | | | | |")
         continue
-    s = json.loads(p.read_text())
     summaries[n] = s
     test = s.get("test_strict_f1")
     lines.append(f"| {n} | {s['steps']} | {s['threshold']} | {100 * s['dev_mean_f1']:.1f} | "
@@ -124,7 +135,7 @@ best = max(summaries, key=lambda n: summaries[n]["dev_mean_f1"]) if summaries el
 (out / "runs.md").write_text(head + "\n".join(lines) + f"\n\ndev-best: {best}\n")
 print(head + "\n".join(lines) + f"\n\ndev-best: {best}")
 if best:
-    with tarfile.open(runs / "best_model.tar", "w") as tar:
+    with tarfile.open(runs / "best_model.tar", "w", dereference=True) as tar:
         tar.add(runs / best / "model", arcname=f"{best}")
     (runs / "best_name").write_text(best)
 PY

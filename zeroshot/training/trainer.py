@@ -197,14 +197,67 @@ def train(cfg: TrainConfig, dataset: Any, devsets: Sequence[DevSet], out_dir: st
     lets a time-budgeted run keep enough time for it: once an evaluation has measured the
     engine's speed, training stops early enough for the full dev sets, the test and the
     export (at least ``reserve_s``)."""
-    import numpy as np
-    import torch
-
     t_run = time.perf_counter()
     if len(dataset) == 0:
         raise ValueError("no training examples")
     if not any(d.zero_shot for d in devsets):
         raise ValueError("need at least one dev set that counts for model choice")
+    device = _prepare(cfg)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = init_model(cfg)
+    before = _dev_eval(model, devsets, cfg, device, None) if cfg.eval_before else None
+    state = _TrainState()
+    if before:
+        logger.info("dev before training: mean zero-shot strict F1 %.4f at %s",
+                    before["best_mean_f1"], before["best_threshold"])
+        if cfg.eval_limit is None:  # the starting weights compete with the trained ones
+            state.record(0, before, model)
+    steps, clock = _schedule(cfg, len(dataset), t_run)
+    final_sentences = sum(len(d.examples) for d in devsets) + test_sentences
+    trainer = _make_trainer(model, dataset, devsets, cfg, device, out, steps, clock, state,
+                            lambda scores: _adapt_budget(cfg, clock, t_run, final_sentences,
+                                                         scores))
+    t0 = time.perf_counter()
+    trainer.train()
+    train_seconds = time.perf_counter() - t0
+    dev = _final_dev_scores(model, devsets, cfg, device, state, trainer.state.global_step)
+    threshold = dev["best_threshold"]
+    model_dir = export_model(model, Path(model_dir) if model_dir else out / "model",
+                             int8=cfg.export_int8)
+    meta = {
+        "name": cfg.name, "threshold": threshold,
+        "threshold_chosen_on": "mean strict micro F1 of the zero-shot dev sets "
+                               f"{dev['zero_shot_sets']} over the grid {list(cfg.thresholds)}",
+        "dev_scores": dev, "dev_scores_before": before, "test_scores": None,
+        "train_data": train_data,
+        "backbone": cfg.backbone_name or cfg.backbone or f"continued from {cfg.base_model}",
+        "gliner_config": {k: getattr(model.config, k, None) for k in DEFAULT_GLINER_CONFIG},
+        "weights": "int8 weight-only (model.int8.safetensors)" if cfg.export_int8
+                   else "fp16 safetensors",
+        "train_config": cfg.to_dict(), "steps": trainer.state.global_step,
+        "best_step": state.best_step, "train_seconds": round(train_seconds, 1),
+        "run_seconds": round(time.perf_counter() - t_run, 1),
+        "stop_reason": state.stop_reason or "schedule finished",
+        "eval_history": state.history, "device": _device_name(device),
+        "commit": git_commit(), "versions": versions(), "command": command,
+        "log": [h for h in trainer.state.log_history if "loss" in h][-5:],
+    }
+    write_model_meta(model_dir, meta)  # written before the test: a run stopped there keeps it
+    write_model_card(model_dir, meta)
+    if test:
+        meta["test_scores"] = test(model, threshold)
+        meta["run_seconds"] = round(time.perf_counter() - t_run, 1)
+        write_model_meta(model_dir, meta)
+        write_model_card(model_dir, meta)
+    return TrainResult(model_dir, meta, model)
+
+
+def _prepare(cfg: TrainConfig) -> str:
+    """Seed everything, pick the device, allow TF32 on CUDA."""
+    import numpy as np
+    import torch
+
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -212,51 +265,47 @@ def train(cfg: TrainConfig, dataset: Any, devsets: Sequence[DevSet], out_dir: st
     if device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model = init_model(cfg)
-    before = _dev_eval(model, devsets, cfg, device, None, ci=False) if cfg.eval_before else None
-    if before:
-        logger.info("dev before training: mean zero-shot strict F1 %.4f at %s",
-                    before["best_mean_f1"], before["best_threshold"])
+    return device
 
-    steps_per_epoch = math.ceil(len(dataset) / cfg.batch_size)
-    steps = cfg.max_steps or max(1, math.ceil(steps_per_epoch * cfg.epochs))
-    train_budget = None
-    if cfg.time_budget_s:
-        train_budget = cfg.time_budget_s - cfg.reserve_s - (time.perf_counter() - t_run)
-        if train_budget <= 0:
-            raise ValueError(f"time budget {cfg.time_budget_s}s leaves no time to train after "
-                             f"the {cfg.reserve_s}s reserve")
-        steps = cfg.max_steps or 10**9
-    clock = _Clock(train_budget)
-    state = _TrainState()
-    final_sentences = sum(len(d.examples) for d in devsets) + test_sentences
 
-    def adapt_budget(scores: dict[str, Any]) -> None:
-        """Shrink the training budget so the final evaluation fits, at the measured speed."""
-        if not cfg.time_budget_s or clock.start is None:
-            return
-        seconds = sum(v["seconds"] for v in scores["sets"].values())
-        done = sum(v["sentences"] for v in scores["sets"].values())
-        if seconds <= 0 or done == 0:
-            return
-        need = max(cfg.reserve_s, 1.3 * final_sentences * seconds / done + 30)
-        clock.budget = min(clock.budget or 0, cfg.time_budget_s - need
-                           - (clock.start - t_run))
-        logger.info("final evaluation of %d sentences estimated at %.0fs: training budget "
-                    "%.0fs", final_sentences, need, clock.budget)
+def _device_name(device: str) -> str:
+    import torch
 
-    if before and cfg.eval_limit is None:  # the starting weights compete with the trained ones
-        state.record(0, before, model)
-    trainer = _make_trainer(model, dataset, devsets, cfg, device, out, steps, clock, state,
-                            adapt_budget)
-    t0 = time.perf_counter()
-    trainer.train()
-    train_seconds = time.perf_counter() - t0
-    step = trainer.state.global_step
+    return torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
+
+
+def _schedule(cfg: TrainConfig, n_reads: int, t_run: float) -> tuple[int, _Clock]:
+    """Step limit and clock: steps from epochs, or (time budget) the clock decides."""
+    steps = cfg.max_steps or max(1, math.ceil(math.ceil(n_reads / cfg.batch_size) * cfg.epochs))
+    if not cfg.time_budget_s:
+        return steps, _Clock(None)
+    train_budget = cfg.time_budget_s - cfg.reserve_s - (time.perf_counter() - t_run)
+    if train_budget <= 0:
+        raise ValueError(f"time budget {cfg.time_budget_s}s leaves no time to train after "
+                         f"the {cfg.reserve_s}s reserve")
+    return cfg.max_steps or 10**9, _Clock(train_budget)
+
+
+def _adapt_budget(cfg: TrainConfig, clock: _Clock, t_run: float, final_sentences: int,
+                  scores: dict[str, Any]) -> None:
+    """Shrink the training budget so the final evaluation fits, at the measured speed."""
+    if not cfg.time_budget_s or clock.start is None or clock.budget is None:
+        return
+    seconds = sum(v["seconds"] for v in scores["sets"].values())
+    done = sum(v["sentences"] for v in scores["sets"].values())
+    if seconds <= 0 or done == 0:
+        return
+    need = max(cfg.reserve_s, 1.3 * final_sentences * seconds / done + 30)
+    clock.budget = min(clock.budget, cfg.time_budget_s - need - (clock.start - t_run))
+    logger.info("final evaluation of %d sentences estimated at %.0fs: training budget %.0fs",
+                final_sentences, need, clock.budget)
+
+
+def _final_dev_scores(model: Any, devsets: Sequence[DevSet], cfg: TrainConfig, device: str,
+                      state: _TrainState, step: int) -> dict[str, Any]:
+    """Full dev scores of the best weights (restored if an earlier evaluation won)."""
     dev = None
-    if state.last_eval_step != step:  # with no eval limit, the final scores are the full ones
+    if state.last_eval_step != step:  # with no eval limit, these are the full scores
         dev = _dev_eval(model, devsets, cfg, device, cfg.eval_limit, ci=cfg.eval_limit is None)
         state.record(step, dev, model)
     if state.best_step != step and state.best_weights is not None:
@@ -266,34 +315,9 @@ def train(cfg: TrainConfig, dataset: Any, devsets: Sequence[DevSet], out_dir: st
         dev = None
     if dev is None or cfg.eval_limit is not None:
         dev = _dev_eval(model, devsets, cfg, device, None, ci=True)
-    threshold = dev["best_threshold"]
     logger.info("dev (full): mean zero-shot strict F1 %.4f at threshold %.2f",
-                dev["best_mean_f1"], threshold)
-    test_scores = test(model, threshold) if test else None
-    model_dir = export_model(model, Path(model_dir) if model_dir else out / "model",
-                             int8=cfg.export_int8)
-    meta = {
-        "name": cfg.name, "threshold": threshold,
-        "threshold_chosen_on": "mean strict micro F1 of the zero-shot dev sets "
-                               f"{dev['zero_shot_sets']} over the grid {list(cfg.thresholds)}",
-        "dev_scores": dev, "dev_scores_before": before, "test_scores": test_scores,
-        "train_data": train_data,
-        "backbone": cfg.backbone_name or cfg.backbone or f"continued from {cfg.base_model}",
-        "gliner_config": {k: getattr(model.config, k, None) for k in DEFAULT_GLINER_CONFIG},
-        "weights": "int8 weight-only (model.int8.safetensors)" if cfg.export_int8
-                   else "fp16 safetensors",
-        "train_config": cfg.to_dict(), "steps": step, "best_step": state.best_step,
-        "train_seconds": round(train_seconds, 1),
-        "run_seconds": round(time.perf_counter() - t_run, 1),
-        "stop_reason": state.stop_reason or "schedule finished",
-        "eval_history": state.history,
-        "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
-        "commit": git_commit(), "versions": versions(), "command": command,
-        "log": [h for h in trainer.state.log_history if "loss" in h][-5:],
-    }
-    write_model_meta(model_dir, meta)
-    write_model_card(model_dir, meta)
-    return TrainResult(model_dir, meta, model)
+                dev["best_mean_f1"], dev["best_threshold"])
+    return dev
 
 
 class _TrainState:
