@@ -118,6 +118,7 @@ for n in names:
              "dev_mean_f1": m["dev_scores"]["best_mean_f1"],
              "dev_f1": {k: v["by_threshold"][f"{thr:.2f}"]["f1"]
                         for k, v in m["dev_scores"]["sets"].items()},
+             "dev_zero_shot_sets": m["dev_scores"]["zero_shot_sets"],
              "test_strict_f1": None, "run_seconds": m["run_seconds"],
              "stop_reason": m["stop_reason"] + "; no summary (stopped before the end)"}
     else:
@@ -127,11 +128,23 @@ for n in names:
     test = s.get("test_strict_f1")
     lines.append(f"| {n} | {s['steps']} | {s['threshold']} | {100 * s['dev_mean_f1']:.1f} | "
                  + ("-" if test is None else f"{100 * test:.1f}") + f" | {s['run_seconds']} |")
-(out / "runs.json").write_text(json.dumps(summaries, indent=1) + "\n")
 (out / "logs.txt").write_text("\n\n".join(logs) + "\n")
 head = ("| run | steps | dev threshold | dev mean zero-shot strict F1 | INTER test strict F1 "
         "(at dev threshold) | seconds |\n|---|---|---|---|---|---|\n")
-best = max(summaries, key=lambda n: summaries[n]["dev_mean_f1"]) if summaries else None
+# compare runs on the dev sets that count (zero-shot) for every run, each at its own threshold
+common = None
+for s in summaries.values():
+    sets = set(s.get("dev_zero_shot_sets") or s["dev_f1"])
+    common = sets if common is None else common & sets
+for s in summaries.values():
+    s["dev_mean_f1_common"] = (sum(s["dev_f1"][k] for k in common) / len(common)
+                               if common else s["dev_mean_f1"])
+lines = [ln + f" {100 * summaries[n]['dev_mean_f1_common']:.1f} |" if n in summaries else ln
+         for n, ln in zip(names, lines)]
+head = head.replace("| seconds |\n|---|---|---|---|---|---|\n",
+                    "| seconds | dev mean over common sets |\n|---|---|---|---|---|---|---|\n")
+best = max(summaries, key=lambda n: summaries[n]["dev_mean_f1_common"]) if summaries else None
+(out / "runs.json").write_text(json.dumps(summaries, indent=1) + "\n")
 (out / "runs.md").write_text(head + "\n".join(lines) + f"\n\ndev-best: {best}\n")
 print(head + "\n".join(lines) + f"\n\ndev-best: {best}")
 if best:

@@ -74,6 +74,9 @@ class TrainConfig:
     patience: int | None = 3             # evaluations without improvement before stopping
     eval_before: bool = False            # score the dev sets before training too
     thresholds: tuple[float, ...] = THRESHOLDS
+    # dev sets reported but not used for choices in this run (e.g. sets the starting model
+    # was trained on: the Few-NERD dev sentences for a run continued from the Few-NERD model)
+    dev_not_zero_shot: tuple[str, ...] = ()
     bf16: bool = False
     device: str = "auto"
     seed: int = 42
@@ -91,7 +94,7 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training options {unknown}; known: {sorted(fields)}")
         data = {k: v for k, v in data.items() if k in fields}
-        for key in ("labels_per_prompt", "thresholds"):
+        for key in ("labels_per_prompt", "thresholds", "dev_not_zero_shot"):
             if key in data:
                 data[key] = tuple(data[key])
         if "gliner_config" in data:
@@ -200,6 +203,11 @@ def train(cfg: TrainConfig, dataset: Any, devsets: Sequence[DevSet], out_dir: st
     t_run = time.perf_counter()
     if len(dataset) == 0:
         raise ValueError("no training examples")
+    unknown = sorted(set(cfg.dev_not_zero_shot) - {d.name for d in devsets})
+    if unknown:
+        raise ValueError(f"dev_not_zero_shot names unknown dev sets {unknown}")
+    devsets = [dataclasses.replace(d, zero_shot=False) if d.name in cfg.dev_not_zero_shot
+               else d for d in devsets]
     if not any(d.zero_shot for d in devsets):
         raise ValueError("need at least one dev set that counts for model choice")
     device = _prepare(cfg)
