@@ -406,7 +406,8 @@ def _make_trainer(model: Any, dataset: Any, devsets: Sequence[DevSet], cfg: Trai
 
         def on_log(self, args, st, control, logs=None, **kw):
             g = (logs or {}).get("grad_norm")
-            if cfg.min_grad_norm and g is not None and clock.fraction() > cfg.warmup_ratio:
+            done = clock.fraction() if clock.budget else st.global_step / max(1, steps)
+            if cfg.min_grad_norm and g is not None and done > cfg.warmup_ratio:
                 self.low = self.low + 1 if g < cfg.min_grad_norm else 0
                 if self.low >= 3:
                     state.stop_reason = f"gradient norm {g:.2e} below {cfg.min_grad_norm}"
