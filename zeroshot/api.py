@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from zeroshot.core.engine import Engine
+from zeroshot.core.engine import Engine, TextInput
 from zeroshot.core.schema import Schema
 from zeroshot.core.spans import DocumentResult
 from zeroshot.core.text import TokenizedText
@@ -27,7 +27,6 @@ logger = logging.getLogger(__name__)
 ENGINES = ("gliner", "llm", "spacy")
 LLM_BACKENDS = ("server", "vllm", "outlines")
 
-TextInput = str | Sequence[str] | TokenizedText
 SchemaInput = Schema | str | Path | Iterable[str] | Mapping[str, Any]
 
 
@@ -122,12 +121,10 @@ class Extractor:
         if threshold is not None:
             resolved = resolved.with_options(threshold=threshold)
         batch = _as_batch(texts)
-        return self.engine.extract(batch, resolved, ids=ids)  # type: ignore[call-arg]
+        return self.engine.extract(batch, resolved, ids=ids)
 
     def close(self) -> None:
-        close = getattr(self.engine, "close", None)
-        if callable(close):
-            close()
+        self.engine.close()
 
     def __enter__(self) -> Extractor:
         return self

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from zeroshot.core.engine import Engine
+from zeroshot.core.engine import Engine, run_or_split
 from zeroshot.core.errors import DataFormatError, ZeroshotError
 from zeroshot.core.loaders import open_bytes
 from zeroshot.core.schema import Schema
@@ -217,15 +217,15 @@ def error_record(rec: Record, message: str, engine: str) -> dict[str, Any]:
 def extract_rows(engine: Engine, schema: Schema, batch: Sequence[Record]) -> list[dict[str, Any]]:
     """Output rows for a batch; if the engine raises, each record alone, so one
     bad record fails only itself."""
-    try:
-        docs = engine.extract([r.text for r in batch], schema,  # type: ignore[misc]
-                              ids=[r.id for r in batch])
+    def run(records: Sequence[Record]) -> list[dict[str, Any]]:
+        texts = [r.text for r in records if r.text is not None]
+        if len(texts) != len(records):
+            raise ValueError("a record without text reached the engine")
+        docs = engine.extract(texts, schema, ids=[r.id for r in records])
         return [{**d.to_dict(), "error": None} for d in docs]
-    except Exception as exc:
-        if len(batch) == 1:
-            logger.warning("record %s failed: %s", batch[0].id, exc)
-            return [error_record(batch[0], f"{type(exc).__name__}: {exc}", engine.name)]
-        return [r for rec in batch for r in extract_rows(engine, schema, [rec])]
+
+    return run_or_split(run, batch, lambda rec, exc: error_record(
+        rec, f"{type(exc).__name__}: {exc}", engine.name), what="record")
 
 
 class BatchRunner:

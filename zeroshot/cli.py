@@ -7,6 +7,7 @@ import json
 import logging
 import shlex
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from zeroshot.core.errors import ZeroshotError
 from zeroshot.core.evidence import render_evidence_card
 from zeroshot.core.loaders import read_examples
 from zeroshot.core.metrics import MODES, evaluate
-from zeroshot.core.schema import Schema
+from zeroshot.core.schema import Schema, check_threshold
 from zeroshot.core.spans import DocumentResult
 
 logger = logging.getLogger("zeroshot")
@@ -58,8 +59,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     except UnicodeDecodeError as exc:
         raise ZeroshotError(f"{text_path}: not UTF-8 (byte {exc.start})") from None
     engine = GlinerEngine(args.model, threads=args.threads)
-    print(f"engine: gliner ({args.model or 'project model'}), schema: {schema.name} "
-          f"({len(schema)} types, threshold {schema.options.threshold})")
+    threshold = schema.options.threshold or engine.default_threshold
+    print(f"engine: gliner ({args.model or 'the default model'}), schema: {schema.name} "
+          f"({len(schema)} types, threshold {threshold})")
     for doc in engine.extract(lines, schema):
         print()
         print(doc.text)
@@ -163,9 +165,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     try:
         summary = runner.run(records, args.output, resume=not args.overwrite)
     finally:
-        close = getattr(engine, "close", None)
-        if callable(close):
-            close()
+        engine.close()
     print(f"{args.output}: {summary.line()}", file=sys.stderr)
     return 1 if summary.failed else 0
 
@@ -224,7 +224,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                 if args.llm_all_cores and args.llm_backend == "vllm":
                     opts["reserved_cpus"] = 0
             specs.append(EngineSpec("llm", "llm", opts, limit=llm_limit,
-                                    batch_size=args.llm_batch_size))
+                                    batch_size=args.llm_batch_size,
+                                    latency_samples=0 if args.quick else None))
         elif name == "spacy":
             specs.append(EngineSpec("spacy", "spacy", {}))
         else:
@@ -278,6 +279,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         server.stop()
 
 
+def _threshold(value: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    try:
+        return check_threshold(float(value))
+    except (ValueError, ZeroshotError) as exc:
+        raise argparse.ArgumentTypeError(f"{value!r}: must be a number in [0, 1]") from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zeroshot",
@@ -312,8 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(default: the bundled example)")
     p.add_argument("--schema", default="fewnerd_inter_test",
                    help="schema file or bundled name (default: fewnerd_inter_test)")
-    p.add_argument("--threshold", type=float, default=0.3,
-                   help="score threshold (default 0.3; see the model card)")
+    p.add_argument("--threshold", type=_threshold,
+                   help="score threshold (default: the model's calibrated one)")
     p.add_argument("--model", help="GLiNER model directory or hub id "
                                    "(default: models/gliner-minilm-fewnerd)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -361,7 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="documents per engine call (default 32)")
     p.add_argument("--max-chars", type=int, default=200_000,
                    help="longer documents fail with an error record (default 200000)")
-    p.add_argument("--threshold", type=float, help="score threshold (GLiNER)")
+    p.add_argument("--threshold", type=_threshold,
+                   help="GLiNER score threshold in [0, 1] for types the schema gives none "
+                        "(default: the model's calibrated threshold)")
     p.add_argument("--model", help="model directory or hub id")
     p.add_argument("--threads", type=int, help="torch CPU threads (GLiNER)")
     p.add_argument("--server", help="LLM: OpenAI-compatible base URL, e.g. "
@@ -412,9 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm-limit", type=int,
                    help="the LLM reads a seeded subset of the sample of this size")
     p.add_argument("--quick", action="store_true",
-                   help="200 sentences, 20 of them for the LLM (a run of a few minutes)")
+                   help="200 sentences, 20 of them for the LLM, no single-request LLM latency "
+                        "pass (a run of a few minutes)")
     p.add_argument("--seed", type=int, default=13)
-    p.add_argument("--threshold", type=float, default=0.4, help="GLiNER threshold (default 0.4)")
+    p.add_argument("--threshold", type=_threshold,
+                   help="GLiNER threshold (default: the model's calibrated one)")
     p.add_argument("--gliner-model", help="GLiNER model directory")
     p.add_argument("--threads", type=int, help="torch CPU threads for GLiNER")
     p.add_argument("--llm-server", help="OpenAI-compatible URL for the LLM engine")
@@ -469,12 +482,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Libraries whose INFO output (and vLLM's worker processes') a user should not have to
+# scroll past; shown from -vv on.
+THIRD_PARTY = ("vllm", "transformers", "huggingface_hub", "gliner", "torch", "ray", "urllib3",
+               "httpx", "httpcore", "openai", "outlines", "filelock", "datasets", "accelerate")
+
+
+def configure_logging(verbose: int) -> None:
+    """The command's logging: zeroshot at WARNING (INFO with -v, DEBUG with -vv);
+    third-party libraries at WARNING (ERROR for vLLM and transformers, which warn
+    at every start) unless -vv. vLLM's worker processes read their level from the
+    environment, so it is set here, at the program's entry point, before vLLM is
+    imported, and only where the user has not set it."""
+    import os
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("zeroshot").setLevel(logging.WARNING - 10 * min(verbose, 2))
+    loud = verbose >= 2
+    for name in THIRD_PARTY:
+        logging.getLogger(name).setLevel(logging.INFO if loud else logging.WARNING)
+    if not loud:
+        for name in ("vllm", "transformers"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args.verbose)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from zeroshot.core.engine import WINDOWED
+from zeroshot.core.issues import WINDOWED
 from zeroshot.core.overlap import resolve_overlaps
 from zeroshot.core.schema import OverlapPolicy
 from zeroshot.core.spans import Issue, Span

@@ -218,7 +218,10 @@ def read_examples(path: str | Path, *, fmt: str | None = None, level: str = "fin
 
 
 def find_fewnerd(split: str = "inter/test", root: str | Path | None = None) -> Path:
-    """Locate a Few-NERD split: ``root``, ``$ZEROSHOT_FEWNERD_DIR``, or ``../shared``.
+    """Locate a Few-NERD split: ``root``, ``$ZEROSHOT_FEWNERD_DIR``, else
+    ``../shared/data/fewnerd`` or ``shared/data/fewnerd`` from the working directory
+    (where the project's checkouts have it). Nothing is looked up relative to the
+    installed package, so an installed copy behaves like a checkout.
 
     ``split`` is a path under the Few-NERD directory without ``.txt.gz``,
     e.g. ``inter/test`` or ``inter/train_part_a``.
@@ -228,8 +231,7 @@ def find_fewnerd(split: str = "inter/test", root: str | Path | None = None) -> P
         candidates.append(Path(root))
     if os.environ.get(FEWNERD_ENV):
         candidates.append(Path(os.environ[FEWNERD_ENV]))
-    candidates += [Path.cwd() / "../shared/data/fewnerd",
-                   Path(__file__).resolve().parents[3] / "shared/data/fewnerd"]
+    candidates += [Path.cwd() / "../shared/data/fewnerd", Path.cwd() / "shared/data/fewnerd"]
     for base in candidates:
         for suffix in (".txt.gz", ".txt", ""):
             p = base / f"{split}{suffix}"

@@ -57,9 +57,9 @@ class EntityType:
         if not self.label:
             object.__setattr__(self, "label", self.name)
         object.__setattr__(self, "examples", tuple(self.examples))
-        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
-            raise SchemaError(
-                f"entity type {self.name!r}: threshold {self.threshold} not in [0, 1]")
+        if self.threshold is not None:
+            object.__setattr__(self, "threshold", check_threshold(
+                self.threshold, f"entity type {self.name!r}: threshold"))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name}
@@ -90,20 +90,40 @@ class Demonstration:
                 "entities": [{"text": t, "label": n} for t, n in self.entities]}
 
 
+# The encoder threshold when neither the schema, the call nor the model says one.
+DEFAULT_THRESHOLD = 0.5
+
+
+def check_threshold(value: Any, what: str = "threshold") -> float:
+    """``value`` as a float in [0, 1]; a clear error for anything else (NaN too)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SchemaError(f"{what} must be a number in [0, 1], not {value!r}")
+    if not 0.0 <= value <= 1.0:  # False for NaN as well
+        raise SchemaError(f"{what} {value} is not in [0, 1]")
+    return float(value)
+
+
 @dataclasses.dataclass(frozen=True)
 class SchemaOptions:
+    """``threshold`` None: the engine's default (a GLiNER model's calibrated one)."""
+
     overlap: OverlapPolicy = OverlapPolicy.FLAT
-    threshold: float = 0.5
+    threshold: float | None = None
     max_entities: int = 64
     max_span_chars: int = 200
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "overlap", OverlapPolicy(self.overlap))
+        if self.threshold is not None:
+            object.__setattr__(self, "threshold",
+                               check_threshold(self.threshold, "options.threshold"))
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "overlap": self.overlap.value,
-            "threshold": self.threshold,
-            "max_entities": self.max_entities,
-            "max_span_chars": self.max_span_chars,
-        }
+        out: dict[str, Any] = {"overlap": self.overlap.value}
+        if self.threshold is not None:
+            out["threshold"] = self.threshold
+        out.update(max_entities=self.max_entities, max_span_chars=self.max_span_chars)
+        return out
 
 
 @cache
@@ -220,7 +240,7 @@ class Schema:
         o = data.get("options", {})
         options = SchemaOptions(
             overlap=OverlapPolicy(o.get("overlap", "flat")),
-            threshold=o.get("threshold", 0.5),
+            threshold=o.get("threshold"),
             max_entities=o.get("max_entities", 64),
             max_span_chars=o.get("max_span_chars", 200),
         )
@@ -333,12 +353,16 @@ class Schema:
                 return t.name, True
         return None
 
-    def threshold_for(self, name: str) -> float:
+    def threshold_for(self, name: str, default: float = DEFAULT_THRESHOLD) -> float:
+        """The type's own threshold, else the schema's, else ``default`` (the
+        engine's: a model's calibrated threshold)."""
         t = self[name]
-        return t.threshold if t.threshold is not None else self.options.threshold
+        if t.threshold is not None:
+            return t.threshold
+        return self.options.threshold if self.options.threshold is not None else default
 
-    def thresholds(self) -> dict[str, float]:
-        return {t.name: self.threshold_for(t.name) for t in self.entity_types}
+    def thresholds(self, default: float = DEFAULT_THRESHOLD) -> dict[str, float]:
+        return {t.name: self.threshold_for(t.name, default) for t in self.entity_types}
 
     def subset(self, names: Sequence[str]) -> Schema:
         """A schema with only these types (in the given order)."""

@@ -14,16 +14,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from zeroshot.core.chunking import chunk_tokenized, document_windows, merge_windows
-from zeroshot.core.engine import ENGINE_ERROR
+from zeroshot.core.engine import ENGINE_ERROR, run_or_split
 from zeroshot.core.errors import ZeroshotError
-from zeroshot.core.schema import Schema
+from zeroshot.core.schema import DEFAULT_THRESHOLD, Schema, check_threshold
 from zeroshot.core.spans import DocumentResult, Issue, Span
 from zeroshot.core.text import TokenizedText
 from zeroshot.engines import gliner_fast
@@ -31,15 +33,50 @@ from zeroshot.engines import gliner_fast
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_ENV = "ZEROSHOT_GLINER_MODEL"
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "gliner-minilm-fewnerd"
+# Models shipped in the package (``zeroshot.models``, the repository's models/ folder).
+DEFAULT_MODEL = "gliner-minilm-fewnerd"
+MODEL_META = "zeroshot_model.json"
 
 
 class ModelLoadError(ZeroshotError):
     """A GLiNER model could not be loaded; the message says why and what to do."""
 
 
+def bundled_models() -> dict[str, Path]:
+    """The GLiNER models installed with the package, by name."""
+    base = resources.files("zeroshot.models")
+    return {p.name: Path(str(p)) for p in base.iterdir()
+            if p.is_dir() and p.joinpath("gliner_config.json").is_file()}
+
+
 def default_model_path() -> Path:
-    return Path(os.environ.get(DEFAULT_MODEL_ENV, DEFAULT_MODEL_DIR))
+    """``$ZEROSHOT_GLINER_MODEL`` (a directory or a bundled name), else the bundled default."""
+    return resolve_model(os.environ.get(DEFAULT_MODEL_ENV) or DEFAULT_MODEL)
+
+
+def resolve_model(model: str | Path) -> Path:
+    """A bundled model's name -> its directory; anything else as a path."""
+    bundled = bundled_models()
+    if isinstance(model, str) and model in bundled:
+        return bundled[model]
+    return Path(model)
+
+
+def model_metadata(model_dir: str | Path | None) -> dict[str, Any]:
+    """The model folder's ``zeroshot_model.json`` (its calibrated threshold, scores,
+    provenance), or {} when there is none or it is not a folder."""
+    if model_dir is None:
+        return {}
+    path = Path(model_dir) / MODEL_META
+    if not path.is_file():
+        return {}
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{path}: unreadable model metadata ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ModelLoadError(f"{path}: model metadata must be a JSON object")
+    return meta
 
 
 class _OurWords:
@@ -62,7 +99,7 @@ def load_gliner(model: str | Path, *, allow_hub: bool = True, map_location: str 
         raise ModelLoadError(
             "the GLiNER engine needs the 'gliner' extra: pip install torch==2.13.0 "
             "'zeroshot[gliner]'") from exc
-    path = Path(model)
+    path = resolve_model(model)
     if path.exists():
         if not (path / "gliner_config.json").is_file():
             raise ModelLoadError(f"{path} is not a GLiNER model directory (no gliner_config.json)")
@@ -71,7 +108,8 @@ def load_gliner(model: str | Path, *, allow_hub: bool = True, map_location: str 
     looks_local = str(model).startswith((".", "/", "~")) or str(model).count("/") != 1
     if looks_local or not allow_hub:
         raise ModelLoadError(f"model directory {model} not found" + (
-            "" if looks_local else " (hub ids are disabled here)"))
+            "" if looks_local else " (hub ids are disabled here)")
+            + f"; bundled models: {', '.join(sorted(bundled_models()))}")
     try:
         return GLiNER.from_pretrained(str(model), map_location=map_location)
     except Exception as exc:  # network errors come in many types
@@ -84,9 +122,9 @@ class GlinerEngine:
     """Extract spans with a GLiNER model under a schema.
 
     Args:
-        model: a model directory, a loaded ``gliner.GLiNER``, or a hub id
-            (network needed). Default: the project's model
-            (``$ZEROSHOT_GLINER_MODEL`` or ``models/gliner-minilm-fewnerd``).
+        model: a bundled model's name (:func:`bundled_models`), a model directory,
+            a loaded ``gliner.GLiNER``, or a hub id (network needed). Default:
+            ``$ZEROSHOT_GLINER_MODEL``, else the bundled default model.
         batch_size: windows per forward pass.
         window: window size in words (default: the model's ``max_len``).
         window_overlap: words shared by consecutive windows.
@@ -94,6 +132,9 @@ class GlinerEngine:
         device: ``"cpu"`` or ``"cuda"``.
         fast: score spans through :mod:`zeroshot.engines.gliner_fast` (same scores,
             less work) where the model's span mode allows it.
+        threshold: the score threshold for types whose schema sets none. Default:
+            the threshold the model's dev sets chose (its ``zeroshot_model.json``),
+            else 0.5.
 
     Windows are batched in order of length, so a batch pads little; results come
     back in input order.
@@ -103,16 +144,19 @@ class GlinerEngine:
 
     def __init__(self, model: Any = None, *, batch_size: int = 16, window: int | None = None,
                  window_overlap: int = 32, threads: int | None = None, device: str = "cpu",
-                 allow_hub: bool = True, fast: bool = True):
+                 allow_hub: bool = True, fast: bool = True, threshold: float | None = None):
         import torch
 
         if threads is not None:
             torch.set_num_threads(threads)
-        self.source = None if model is not None and not isinstance(model, (str, Path)) \
-            else str(model if model is not None else default_model_path())
+        self.source: str | None = None
         if model is None or isinstance(model, (str, Path)):
-            model = load_gliner(model if model is not None else default_model_path(),
-                                allow_hub=allow_hub)
+            path = resolve_model(model) if model is not None else default_model_path()
+            self.source = str(path) if path.exists() else str(model)
+            model = load_gliner(path if path.exists() else str(model), allow_hub=allow_hub)
+        meta = model_metadata(self.source) if self.source and Path(self.source).is_dir() else {}
+        self.default_threshold = check_threshold(
+            threshold if threshold is not None else meta.get("threshold", DEFAULT_THRESHOLD))
         self.model = model.to(device)
         self.model.eval()
         self.fast = fast and gliner_fast.install(self.model)
@@ -129,7 +173,8 @@ class GlinerEngine:
         """What decides this engine's output besides the schema: the model (its
         weights' SHA-256 when it is a local directory) and the window."""
         ident: dict[str, Any] = {"engine": self.name, "model": self.source,
-                                 "window": [self.window, self.window_overlap]}
+                                 "window": [self.window, self.window_overlap],
+                                 "default_threshold": self.default_threshold}
         if self.source and Path(self.source).is_dir():
             import hashlib
 
@@ -149,7 +194,7 @@ class GlinerEngine:
 
         docs = [TokenizedText.coerce(t) for t in texts]
         labels = schema.labels()
-        thresholds = schema.thresholds()
+        thresholds = schema.thresholds(self.default_threshold)
         name_of = {t.label: t.name for t in schema}  # labels are unique per schema
         floor = min(thresholds.values())
         windows: list[tuple[int, Any, TokenizedText]] = []  # (doc index, chunk, local tokens)
@@ -189,24 +234,26 @@ class GlinerEngine:
             spans, windowed = merge_windows(doc, chunks_of[d], per_doc[d], schema.options.overlap,
                                             self.window)
             issues = errors[d] + windowed
-            results.append(DocumentResult(
-                text=doc.text, spans=tuple(spans), id=ids[d] if ids else None, engine=self.name,
-                issues=tuple(issues), tokens=tuple(doc.tokens)))
+            results.append(DocumentResult.from_tokenized(
+                doc, spans=tuple(spans), id=ids[d] if ids else None, engine=self.name,
+                issues=tuple(issues)))
         return results
 
     def _predict(self, batch, labels, threshold, torch) -> list[Any]:
         """gliner predictions for a batch of windows; a failing batch is retried one
         window at a time so one bad record cannot sink the others."""
-        self._words.current = {local.text: local for _, _, local in batch}
-        texts = [local.text for _, _, local in batch]
-        try:
-            with torch.inference_mode():
-                return self.model.inference(texts, labels, flat_ner=False, multi_label=True,
-                                            threshold=threshold, batch_size=len(texts))
-        except Exception as exc:
-            if len(batch) == 1:
-                logger.warning("GLiNER failed on one window: %s", exc)
-                return [exc]
-            return [r for item in batch for r in self._predict([item], labels, threshold, torch)]
-        finally:
-            self._words.current = {}
+        def run(items: Sequence[Any]) -> list[Any]:
+            self._words.current = {local.text: local for _, _, local in items}
+            texts = [local.text for _, _, local in items]
+            try:
+                with torch.inference_mode():
+                    return self.model.inference(texts, labels, flat_ner=False, multi_label=True,
+                                                threshold=threshold, batch_size=len(texts))
+            finally:
+                self._words.current = {}
+
+        return run_or_split(run, batch, lambda _item, exc: exc, what="GLiNER window")
+
+    def close(self) -> None:
+        """Drop the model (the engine is unusable afterwards)."""
+        self.model = None
