@@ -14,8 +14,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import os
-import platform
 import random
 import statistics
 import threading
@@ -31,6 +29,7 @@ from zeroshot.core.evidence import compare_spans, render_evidence_card
 from zeroshot.core.issues import ISSUE_KINDS
 from zeroshot.core.loaders import Example, read_examples
 from zeroshot.core.metrics import evaluate
+from zeroshot.core.provenance import machine, provenance
 from zeroshot.core.schema import Schema
 from zeroshot.core.spans import DocumentResult
 
@@ -94,10 +93,6 @@ def sample(examples: Sequence[Example], limit: int | None, seed: int) -> list[Ex
         return list(examples)
     idx = sorted(random.Random(seed).sample(range(len(examples)), limit))
     return [examples[i] for i in idx]
-
-
-def _machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
 
 
 def _latency(engine: Any, examples: Sequence[Example], schema: Schema, n: int) -> list[float]:
@@ -287,7 +282,8 @@ def run_benchmark(data: Path, schema: Schema, engines: Sequence[EngineSpec], out
         rows.append(row)
     shared = sample(examples, min((s.limit or len(examples)) for s in engines), seed)
     result = {
-        "command": command, "machine": _machine(), "data": str(data),
+        "command": command, "machine": machine(), "provenance": provenance(command),
+        "data": str(data),
         "data_sentences": len(everything), "level": level, "sample_seed": seed,
         "sentences": len(examples), "gold_labels_outside_schema": outside,
         "schema": schema.name, "types": list(schema.names), "engines": rows,

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from zeroshot.core.provenance import stamp_markdown
+
 MODES = ("strict", "exact", "partial", "type")
 VERDICTS = ("correct", "type", "boundary", "boundary+type", "missed", "spurious")
 
@@ -157,9 +159,9 @@ def plots(result: Mapping[str, Any], out: Path) -> list[Path]:
 
 
 def render_markdown(result: Mapping[str, Any], images: Sequence[str] = ()) -> str:
-    lines = ["# Few-NERD head-to-head", "",
-             f"Command: `{result['command']}`  ",
-             f"Machine: {result['machine']}  ",
+    stamp = (stamp_markdown(result["provenance"]) if result.get("provenance")
+             else [f"Command: `{result['command']}`  ", f"Machine: {result['machine']}  "])
+    lines = ["# Few-NERD head-to-head", "", *stamp,
              f"Data: `{Path(result['data']).name}` ({result['data_sentences']} sentences), "
              f"seeded sample of {result['sentences']} (seed {result['sample_seed']}); schema "
              f"`{result['schema']}` ({len(result['types'])} types)"

@@ -132,3 +132,19 @@ def test_coerce():
     assert Schema.coerce(["a"]).names == ("a",)
     assert Schema.coerce("news").name == "news"
     assert Schema.coerce({"a": "desc"})["a"].description == "desc"
+
+
+@pytest.mark.parametrize("bad", [2, -1, float("nan"), "0.5", True])
+def test_thresholds_outside_the_unit_interval_are_refused(bad):
+    with pytest.raises(SchemaError, match="threshold"):
+        Schema.from_labels(["a"]).with_options(threshold=bad)
+    with pytest.raises(SchemaError, match="threshold"):
+        Schema.from_dict({"name": "s", "entity_types": [{"name": "a", "threshold": bad}]})
+
+
+def test_no_threshold_means_the_engine_default():
+    s = Schema.from_dict({"name": "s", "entity_types": [{"name": "a"}, {"name": "b",
+                                                                        "threshold": 0.7}]})
+    assert s.options.threshold is None
+    assert s.thresholds(0.35) == {"a": 0.35, "b": 0.7}
+    assert s.with_options(threshold=0.6).thresholds(0.35) == {"a": 0.6, "b": 0.7}
