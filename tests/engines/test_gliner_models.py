@@ -12,7 +12,7 @@ from zeroshot.core.schema import Schema
 
 pytest.importorskip("gliner")
 
-from zeroshot.engines.gliner import (  # noqa: E402
+from zeroshot.engines.gliner import (
     DEFAULT_MODEL,
     GlinerEngine,
     ModelLoadError,
