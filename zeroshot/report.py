@@ -37,6 +37,13 @@ def pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}"
 
 
+def rate(x: float | None) -> str:
+    """A throughput with the digits that matter: 1,377 / 69.7 / 0.044."""
+    if not x:
+        return "–"
+    return f"{x:,.0f}" if x >= 100 else f"{x:.1f}" if x >= 1 else f"{x:.2g}"
+
+
 def _micro(row: Mapping[str, Any], mode: str) -> Mapping[str, Any]:
     return row["metrics"][mode]["micro"]
 
@@ -54,7 +61,7 @@ def summary_rows(result: Mapping[str, Any]) -> list[list[str]]:
             f"{pct(lo)}–{pct(hi)}",
             pct(_micro(r, "exact")["f1"]), pct(_micro(r, "partial")["f1"]),
             pct(_micro(r, "type")["f1"]), pct(r["metrics"]["strict"]["macro"]["f1"]),
-            f"{sp.get('sentences_per_s', 0):.1f}", f"{sp.get('tokens_per_s', 0):.0f}",
+            rate(sp.get("sentences_per_s")), rate(sp.get("tokens_per_s")),
             (f"{sp['latency_p50_ms']:.0f} / {sp['latency_p95_ms']:.0f}"
              if "latency_p50_ms" in sp else "not measured"),
             f"{sp.get('engine_start_s', 0):.1f}", f"{sp.get('peak_rss_mib', 0) / 1024:.1f}",
