@@ -257,7 +257,8 @@ def extract_rows(engine: Engine, schema: Schema, batch: Sequence[Record]) -> lis
         rec, clip_message(f"{type(exc).__name__}: {exc}"), engine.name), what="record")
 
 
-def _length(rec: Record) -> int:
+def record_length(rec: Record) -> int:
+    """Characters of a record's text (what batches are sorted by)."""
     return len(rec.text.text if isinstance(rec.text, TokenizedText) else rec.text or "")
 
 
@@ -340,7 +341,7 @@ class BatchRunner:
         """Extract ``todo`` in this process: ``read_ahead`` records at a time,
         sorted by length, in batches."""
         for chunk in _chunks(todo, self.read_ahead):
-            chunk.sort(key=_length)
+            chunk.sort(key=record_length)
             for lo in range(0, len(chunk), self.batch_size):
                 write(extract_rows(self.engine, self.schema, chunk[lo:lo + self.batch_size]))
 

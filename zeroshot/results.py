@@ -331,8 +331,13 @@ def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
 def config_diff(old: Mapping[str, Any], new: Mapping[str, Any], limit: int = 4) -> str:
     """The settings that differ, as ``path: old -> new``."""
     a, b = _leaves(dict(old)), _leaves(dict(new))
-    keys = sorted(k for k in a.keys() | b.keys() if a.get(k, "(none)") != b.get(k, "(none)"))
-    shown = [f"{k}: {clip(a.get(k, '(none)'), 40)} -> {clip(b.get(k, '(none)'), 40)}"
+    missing = object()
+
+    def show(value: Any) -> str:
+        return "(none)" if value is missing else clip(value, 40)
+
+    keys = sorted(k for k in a.keys() | b.keys() if a.get(k, missing) != b.get(k, missing))
+    shown = [f"{k}: {show(a.get(k, missing))} -> {show(b.get(k, missing))}"
              for k in keys[:limit]]
     more = f"; and {len(keys) - limit} more" if len(keys) > limit else ""
     return "; ".join(shown) + more
