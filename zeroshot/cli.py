@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from zeroshot.core.errors import ZeroshotError
+from zeroshot.core.errors import ZeroshotError, clip
 from zeroshot.core.evidence import render_evidence_card
 from zeroshot.core.loaders import read_examples
 from zeroshot.core.metrics import MODES, evaluate
@@ -74,21 +74,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_score(args: argparse.Namespace) -> int:
     schema = Schema.load(args.schema) if args.schema else None
-    gold = list(read_examples(args.gold, fmt=args.gold_format))
-    preds: dict[str, DocumentResult] = {}
-    with open(args.pred, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                doc = DocumentResult.from_dict(json.loads(line))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise ZeroshotError(f"{args.pred}:{n}: not a prediction record: {exc}") from None
-            preds[str(doc.id)] = doc
-    missing = [g.id for g in gold if g.id not in preds]
-    if missing:
-        logger.warning("%d gold documents have no prediction (scored as empty), e.g. %s",
-                       len(missing), missing[:3])
+    gold, preds = _gold_and_predictions(args.gold, args.gold_format, args.pred)
     aligned = [preds.get(g.id, DocumentResult(text=g.text, id=g.id)) for g in gold]
     report = evaluate([g.spans for g in gold], [p.spans for p in aligned],
                       labels=schema.names if schema else None, on=args.on)
@@ -106,6 +92,51 @@ def _cmd_score(args: argparse.Namespace) -> int:
         Path(args.card).write_text(render_evidence_card(
             schema, [g.spans for g in gold], aligned, report=report), "utf-8")
     return 0
+
+
+def _gold_and_predictions(gold_path: str, gold_format: str | None, pred_path: str
+                          ) -> tuple[list, dict[str, DocumentResult]]:
+    """Gold documents and the predictions for them, by id. The gold ids are the
+    ones `zeroshot extract` gives the same file (one reader, one id scheme,
+    duplicates told apart the same way). Predictions whose id matches no gold
+    document, or whose text differs from it, are an error: they would score as
+    zero without saying why."""
+    import dataclasses
+
+    from zeroshot.core.readers import UniqueIds
+    from zeroshot.results import read_results
+
+    unique = UniqueIds()
+    gold = [dataclasses.replace(g, id=unique(g.id))
+            for g in read_examples(gold_path, fmt=gold_format)]
+    preds: dict[str, DocumentResult] = {}
+    failed = 0
+    for doc, error in read_results(pred_path):
+        preds[str(doc.id)] = doc
+        failed += error is not None
+    if not preds:
+        raise ZeroshotError(f"{pred_path}: no predictions")
+    gold_ids = {g.id for g in gold}
+    stray = [i for i in preds if i not in gold_ids]
+    if stray:
+        raise ZeroshotError(
+            f"{len(stray)} of {len(preds)} prediction ids match no document of {gold_path} "
+            f"(e.g. {', '.join(clip(i, 40) for i in stray[:3])}; its ids look like "
+            f"{clip(gold[0].id, 40) if gold else '(no documents)'}): score predictions that "
+            f"`zeroshot extract {gold_path}` made")
+    changed = [g.id for g in gold if g.id in preds and preds[g.id].text != g.text]
+    if changed:
+        raise ZeroshotError(f"{len(changed)} predictions have another text than their gold "
+                            f"document (e.g. {clip(changed[0], 40)}); their offsets cannot "
+                            f"be compared")
+    missing = [g.id for g in gold if g.id not in preds]
+    if missing:
+        logger.warning("%d gold documents have no prediction (scored as empty), e.g. %s",
+                       len(missing), missing[:3])
+    if failed:
+        logger.warning("%d predictions are failed records (scored as empty); rerun the "
+                       "extraction to retry them", failed)
+    return gold, preds
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -126,19 +157,20 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _engine_options(args: argparse.Namespace) -> dict:
+    server = _server_options(args)
     if args.engine == "gliner":
         opts = {"model": args.model, "batch_size": args.batch_size, "threads": args.threads}
     elif args.engine == "spacy":
         opts = {"model": args.model}
     else:
         opts = {"model": args.model, "server": args.server, "backend": args.backend,
-                "mode": args.mode, "shots": args.shots, **_server_options(args)}
+                "mode": args.mode, "shots": args.shots, **server}
     return {k: v for k, v in opts.items() if v is not None}
 
 
 def _server_options(args: argparse.Namespace) -> dict:
     """The LLM server client's options (only with --server / --backend server)."""
-    if not (args.server or args.backend == "server"):
+    if not (args.engine == "llm" and (args.server or args.backend == "server")):
         for flag in ("timeout", "retries", "deadline", "api_key"):
             if getattr(args, flag) is not None:
                 raise ZeroshotError(f"--{flag.replace('_', '-')} applies to an LLM server "

@@ -95,9 +95,11 @@ def locked(out: Path) -> Iterator[None]:
 
 # --------------------------------------------------------------------------- rows
 def is_result_row(obj: Any) -> bool:
+    """A JSON object with a string ``id`` and ``text``, a ``spans`` list and an
+    ``error`` that is null or a string (missing: a hand-made prediction, no error)."""
     return (isinstance(obj, dict) and isinstance(obj.get("id"), str)
             and isinstance(obj.get("text"), str) and isinstance(obj.get("spans"), list)
-            and "error" in obj and (obj["error"] is None or isinstance(obj["error"], str)))
+            and (obj.get("error") is None or isinstance(obj["error"], str)))
 
 
 def _parse(raw: bytes) -> dict[str, Any] | None:
@@ -181,7 +183,7 @@ def scan(out: Path) -> Scan:
             result.rows += 1
             if row["id"] in last_ok:
                 result.superseded += 1
-            last_ok[row["id"]] = row["error"] is None
+            last_ok[row["id"]] = row.get("error") is None
     for rid, ok in last_ok.items():
         (result.done if ok else result.failed).add(rid)
     if corrupt:
