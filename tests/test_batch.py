@@ -496,3 +496,50 @@ def test_disk_full_stops_cleanly_and_resumes(fake_server, tmp_path):
     assert done.returncode == 0, done.stderr
     ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
     assert sorted(ids) == sorted(f"d{i}" for i in range(200))
+
+
+HOSTILE_LABELS = ['say "hi"', "it's", "a]b\\c", "</script><b>x", "ok"]
+
+PROBE = """<script>
+var out = [];
+document.querySelectorAll('#filters input').forEach(function(box){
+  box.checked = false; box.dispatchEvent(new Event('change'));
+  var hidden = 0;
+  document.querySelectorAll('mark.hide-bg').forEach(function(m){ hidden++; });
+  out.push(hidden);
+  box.checked = true; box.dispatchEvent(new Event('change'));
+});
+document.body.setAttribute('data-probe', JSON.stringify(out));
+</script>"""
+
+CATCH = ("<script>window.addEventListener('error', function(e){"
+         "document.documentElement.setAttribute('data-errors', e.message);});</script>")
+
+
+def test_viewer_type_filter_with_quotes_in_labels(tmp_path):
+    """A label with a quote (or a bracket, a backslash, a closing tag) filters like any
+    other: unticking its box hides exactly its spans, and no script error is raised."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed in CI (.ci/run installs it)")
+        pytest.skip("chromium not installed")
+    words = [f"W{i}" for i in range(len(HOSTILE_LABELS))]
+    text = " ".join(words)
+    spans, pos = [], 0
+    for w, label in zip(words, HOSTILE_LABELS, strict=True):
+        spans.append(Span(pos, pos + len(w), label, w, score=0.9))
+        pos += len(w) + 1
+    page = render_html([(DocumentResult(text, tuple(spans), id="d"), None)], title="q")
+    assert "</script><b>" not in page.split("<body>", 1)[1].replace(
+        "<script>" + page.split("<script>")[-1], "")  # escaped everywhere but our scripts
+    page = page.replace("<body>", "<body>" + CATCH, 1).replace("</body>", PROBE + "</body>")
+    path = tmp_path / "view.html"
+    path.write_text(page, encoding="utf-8")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", path.as_uri()], capture_output=True,
+                         text=True, timeout=120).stdout
+    assert 'data-errors="' not in dom, dom[:2000]
+    assert f'data-probe="{json.dumps([1] * len(HOSTILE_LABELS), separators=(",", ":"))}"' in dom

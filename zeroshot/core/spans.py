@@ -44,7 +44,8 @@ class Span:
         token_end: last token (exclusive).
         engine: name of the engine that produced the span.
         alignment: how the offsets were found (see :class:`AlignmentStatus`).
-        snapped: True when the offsets were widened to token boundaries.
+        snapped: True when the offsets were widened to token boundaries (or to
+            whole grapheme clusters, so that no span splits a character).
     """
 
     start: int
