@@ -305,6 +305,8 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
     assert subprocess.run(cmd, capture_output=True).returncode == 0
     ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
     assert sorted(ids) == sorted(f"d{i}" for i in range(240))  # nothing lost, nothing twice
+    engine = read_meta(out)["config"]["engine"]  # the model is recorded by its checksum
+    assert any(k.endswith(".safetensors") and len(v) == 64 for k, v in engine.items()), engine
     fresh = tmp_path / "fresh.jsonl"
     subprocess.run([*cmd[:6], str(fresh), *cmd[7:]], check=True)
     by_id = {d.id: d for d, _ in read_results(out)}

@@ -148,3 +148,14 @@ def test_server_options_need_a_server(tmp_path, capsys):
     assert main(["extract", str(src), "-o", str(tmp_path / "o.jsonl"), "--schema", "news",
                  "--timeout", "5"]) == 2
     assert "--timeout applies to an LLM server" in capsys.readouterr().err
+
+
+def test_reports_never_overwrite_their_inputs(tmp_path, capsys):
+    examples = list(read_fewnerd(path(FEWNERD_SAMPLE), limit=3))
+    preds = tmp_path / "p.jsonl"
+    preds.write_text("".join(json.dumps({**DocumentResult(text=ex.text, id=ex.id).to_dict(),
+                                         "error": None}) + "\n" for ex in examples))
+    before = preds.read_text()
+    assert main(["view", str(preds), "-o", str(preds)]) == 2
+    assert main(["score", str(path(FEWNERD_SAMPLE)), str(preds), "--json", str(preds)]) == 2
+    assert "refusing to write" in capsys.readouterr().err and preds.read_text() == before

@@ -85,8 +85,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
         print(f"| {m} | {100 * s.precision:.1f} | {100 * s.recall:.1f} | {100 * s.f1:.1f} | "
               f"{100 * lo:.1f}–{100 * hi:.1f} |")
     if args.json:
+        _not_over(Path(args.json), args.gold, args.pred)
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n", "utf-8")
     if args.card:
+        _not_over(Path(args.card), args.gold, args.pred)
         if schema is None:
             raise ZeroshotError("--card needs --schema")
         Path(args.card).write_text(render_evidence_card(
@@ -217,11 +219,21 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+def _not_over(target: Path, *sources: str) -> None:
+    """Refuse to write a report or a page over one of the command's inputs."""
+    if target.is_dir():
+        raise ZeroshotError(f"{target} is a directory; give a file path")
+    for src in sources:
+        if target.exists() and Path(src).exists() and target.samefile(src):
+            raise ZeroshotError(f"refusing to write {target} over the input {src}")
+
+
 def _cmd_view(args: argparse.Namespace) -> int:
     from zeroshot.batch import read_results
     from zeroshot.viewer import render_html
 
     out = Path(args.output or Path(args.results).with_suffix(".html"))
+    _not_over(out, args.results)
     out.write_text(render_html(read_results(args.results), title=args.title or
                                Path(args.results).name, limit=args.limit), encoding="utf-8")
     print(out)
