@@ -52,6 +52,7 @@ from zeroshot.results import (
     compact,
     encode_row,
     locked,
+    make_parent,
     prepare_output,
     read_results,
     run_config,
@@ -353,7 +354,7 @@ class BatchRunner:
         out = Path(out)
         if out.is_dir():
             raise OutputError(f"{out} is a directory; -o needs a file path")
-        out.parent.mkdir(parents=True, exist_ok=True)
+        make_parent(out)
         summary = Summary()
         t0 = time.perf_counter()
         with locked(out):

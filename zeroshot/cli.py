@@ -656,6 +656,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ZeroshotError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted; what was written is kept (`zeroshot extract` resumes when run "
+              "again)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -234,6 +234,8 @@ def _rewrite(out: Path, lines: Iterable[bytes]) -> None:
                 fh.write(raw)
             fh.flush()
             os.fsync(fh.fileno())
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, out.stat().st_mode & 0o7777)
         os.replace(tmp, out)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -367,13 +369,21 @@ def _unrecorded(out: Path) -> OutputError:
                        f"file")
 
 
+def make_parent(out: Path) -> None:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out.parent}: cannot create the output's directory "
+                          f"({exc.strerror})") from None
+
+
 def preflight(out: str | Path, *, overwrite: bool = False, adopt: bool = False,
               inputs: Iterable[Path] = ()) -> None:
     """The checks that need no engine, so a run stops before it loads a model: a
     directory, an input, an output in use, a file that is not a results file."""
     out = Path(out)
     _check_target(out, inputs)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(out)
     with locked(out):
         if (not overwrite and not adopt and out.exists() and out.stat().st_size > 0
                 and read_meta(out) is None):
