@@ -148,8 +148,10 @@ def run_engine(spec: EngineSpec, examples: Sequence[Example], schema: Schema, ou
         _check_cache(preds, out / f"predictions_{spec.name}.config.json", config,
                      also=[speed_file])
         try:
+            # the cache's configuration was checked above (_check_cache): a cache made
+            # before the runner recorded its own is taken as this configuration's
             summary = BatchRunner(engine, schema, batch_size=batch_size,
-                                  progress=progress).run(records, preds)
+                                  progress=progress).run(records, preds, adopt=True)
             lat = _latency(engine, examples, schema, latency_samples) if latency_samples else []
         finally:
             engine.close()

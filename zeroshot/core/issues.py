@@ -20,7 +20,7 @@ UNALIGNED = "unaligned"  # a string found nowhere in the text (kept aside, never
 DUPLICATE = "duplicate"  # the same span twice (dropped)
 
 # engines, see zeroshot.core.engine
-ENGINE_ERROR = "engine_error"  # the model failed on this window; nothing was predicted there
+ENGINE_ERROR = "engine_error"  # the model or its server failed on this window: a failed record
 WINDOWED = "windowed"  # the text was longer than the window and was read in several
 TRUNCATED = "truncated"  # generation hit its token budget before the answer was complete
 LABEL_GROUPS = "label_groups"  # more labels than fit one prompt: read in several label groups
@@ -29,3 +29,11 @@ VALIDATOR_KINDS = (INVALID_JSON, JSON_RECOVERED, SCHEMA_VIOLATION, MALFORMED_ENT
                    UNKNOWN_LABEL, LABEL_MAPPED, EMPTY_TEXT, UNALIGNED, DUPLICATE)
 ENGINE_KINDS = (ENGINE_ERROR, WINDOWED, TRUNCATED, LABEL_GROUPS)
 ISSUE_KINDS = VALIDATOR_KINDS + ENGINE_KINDS
+
+# Kinds that make a record fail: the engine or its backend could not answer for
+# it (a server error, a timeout, a dropped connection, a response that is not a
+# completion, the model raising). The batch runner writes such a record with
+# ``error`` set, counts it as failed and extracts it again on resume. Every other
+# kind is a counted issue of a result that stands: an unaligned string, a
+# truncated answer or invalid JSON are what the model answered.
+RECORD_ERROR_KINDS = (ENGINE_ERROR,)

@@ -44,7 +44,8 @@ class Span:
         token_end: last token (exclusive).
         engine: name of the engine that produced the span.
         alignment: how the offsets were found (see :class:`AlignmentStatus`).
-        snapped: True when the offsets were widened to token boundaries.
+        snapped: True when the offsets were widened to token boundaries (or to
+            whole grapheme clusters, so that no span splits a character).
     """
 
     start: int
@@ -86,9 +87,10 @@ class Span:
         return self.start <= other.start and other.end <= self.end
 
     def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out["alignment"] = self.alignment.value
-        return out
+        return {"start": self.start, "end": self.end, "label": self.label, "text": self.text,
+                "score": self.score, "token_start": self.token_start,
+                "token_end": self.token_end, "engine": self.engine,
+                "alignment": self.alignment.value, "snapped": self.snapped}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Span:
