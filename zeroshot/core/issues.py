@@ -24,8 +24,9 @@ ENGINE_ERROR = "engine_error"  # the model failed on this window; nothing was pr
 WINDOWED = "windowed"  # the text was longer than the window and was read in several
 TRUNCATED = "truncated"  # generation hit its token budget before the answer was complete
 LABEL_GROUPS = "label_groups"  # more labels than fit one prompt: read in several label groups
+WORD_CUT = "word_cut"  # one word alone has more subwords than a window holds: its first ones read
 
 VALIDATOR_KINDS = (INVALID_JSON, JSON_RECOVERED, SCHEMA_VIOLATION, MALFORMED_ENTITY,
                    UNKNOWN_LABEL, LABEL_MAPPED, EMPTY_TEXT, UNALIGNED, DUPLICATE)
-ENGINE_KINDS = (ENGINE_ERROR, WINDOWED, TRUNCATED, LABEL_GROUPS)
+ENGINE_KINDS = (ENGINE_ERROR, WINDOWED, TRUNCATED, LABEL_GROUPS, WORD_CUT)
 ISSUE_KINDS = VALIDATOR_KINDS + ENGINE_KINDS
