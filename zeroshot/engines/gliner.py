@@ -277,23 +277,25 @@ class GlinerEngine:
     def _prompt_subwords(self, labels: Sequence[str]) -> int:
         words = [w for lab in labels for w in (self.model.data_processor.ent_token, lab) if w]
         words.append(self.model.data_processor.sep_token)
-        wids = self.pieces.ids(words)  # first: it may grow the table
-        return int(self.pieces.lengths[wids].sum())
+        return int(self.pieces.counts(words).sum())
 
     # -- extraction ------------------------------------------------------------------
     def extract(self, texts: Sequence[str | Sequence[str] | TokenizedText], schema: Schema, *,
                 ids: Sequence[str] | None = None) -> list[DocumentResult]:
         """One result per input; str inputs are tokenised, lists are pre-tokenised."""
+        profile = self.runtime.profile if self.runtime is not None else None
+        t0 = time.perf_counter()
         docs = [TokenizedText.coerce(t) for t in texts]
         words = [t if isinstance(t, (list, tuple)) else d.tokens
                  for t, d in zip(texts, docs, strict=True)]
         plan = self.label_plan(schema)
-        t0 = time.perf_counter()
+        t1 = time.perf_counter()
         rows = _Rows.plan(docs, words, self.pieces, self.window, self.window_overlap,
                           self.max_subwords - len(self.pieces.prefix) - len(self.pieces.suffix)
                           - plan.prompt_subwords)
-        if self.runtime is not None and self.runtime.profile is not None:
-            self.runtime.profile["tokenise"] += time.perf_counter() - t0
+        if profile is not None:
+            profile["inputs"] = profile.get("inputs", 0.0) + t1 - t0
+            profile["tokenise"] += time.perf_counter() - t1
         found, errors = [], {}
         for first, labels in plan.groups:
             thresholds = plan.thresholds[first:first + len(labels)]
@@ -306,8 +308,12 @@ class GlinerEngine:
             got.cls += first
             found.append(got)
             errors.update(errs)
-        return _assemble(self.name, docs, rows, rt.Candidates.concat(found), errors, plan,
-                         schema, self.window, ids)
+        t2 = time.perf_counter()
+        results = _assemble(self.name, docs, rows, rt.Candidates.concat(found), errors, plan,
+                            schema, self.window, ids)
+        if profile is not None:
+            profile["results"] = profile.get("results", 0.0) + time.perf_counter() - t2
+        return results
 
     def close(self) -> None:
         """Drop the model (the engine is unusable afterwards)."""

@@ -33,7 +33,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 TOP_CANDIDATES = 32
 # what a float32 holds exactly: flat span indices travel back as float32
 _FLOAT_EXACT = 1 << 24
-_STAGES = ("tokenise", "build", "h2d", "encoder", "scoring", "decode")
+_STAGES = ("inputs", "tokenise", "build", "h2d", "encoder", "scoring", "decode", "results")
 
 
 def unsupported_reason(model: Any) -> str | None:
@@ -154,6 +154,11 @@ class WordPieces:
             out[missing] = [get(w) for w, m in zip(words, missing, strict=True) if m]
         return out
 
+    def counts(self, words: Sequence[str]) -> np.ndarray:
+        """Subwords of each word (``lengths[ids(words)]``, with the table grown first)."""
+        wids = self.ids(words)
+        return self.lengths[wids]
+
     def _add(self, words: list[str]) -> None:
         pieces = self.tokenizer([[w] for w in words], is_split_into_words=True,
                                 add_special_tokens=False)["input_ids"]
@@ -169,6 +174,16 @@ class WordPieces:
         self.flat = np.concatenate([self.flat, flat_new])
         self.lengths = np.concatenate([self.lengths, np.asarray(lengths, np.int64)])
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
+
+
+def _run_now(fn: Callable[..., Any], *args: Any) -> Future:
+    """A finished future of ``fn(*args)`` (a worker-free ``submit``)."""
+    future: Future = Future()
+    try:
+        future.set_result(fn(*args))
+    except Exception as exc:
+        future.set_exception(exc)
+    return future
 
 
 def _exclusive_cumsum(a: np.ndarray) -> np.ndarray:
@@ -463,15 +478,17 @@ class GlinerRuntime:
         launched before batch N's candidates are read back."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gliner-build")
+        # profiling times stages one after the other: no worker then
+        submit = self._pool.submit if self.profile is None else _run_now
         pending: _Launched | None = None
-        future = self._pool.submit(build, plan[0])
+        future = submit(build, plan[0])
         for i, rows in enumerate(plan):
             try:
                 batch = future.result()
             except Exception as exc:
                 batch = exc
             if i + 1 < len(plan):
-                future = self._pool.submit(build, plan[i + 1])
+                future = submit(build, plan[i + 1])
             launched: _Launched | Exception
             try:
                 if isinstance(batch, Exception):
