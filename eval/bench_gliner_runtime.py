@@ -8,15 +8,17 @@ Over the same Few-NERD INTER-test sentences (pre-tokenised), in one process:
 
 1. **engine**: ``Extractor("gliner", device=..., batch_size=...)`` end to end (coercion,
    word-piece lookup, windows, batches, device, spans, results), after a warm-up;
-2. **bare encoder**: the encoder's forward alone on the same rows (label prompt
-   included), built beforehand, on the device, length-sorted, same batches;
+2. **bare encoder**: that engine's encoder forward alone on the same rows (label
+   prompt included), built beforehand, on the device, length-sorted, same batches;
 3. **old engine**: gliner's own inference path with the factored scorer (the engine
    before the runtime), on ``--old-limit`` sentences;
 4. **profile**: the engine once more with the device synchronised around each stage
    (inputs = texts to TokenizedText, tokenise = word pieces and windows, build =
    numpy batches, H2D, encoder, scoring = LSTM + span scorer + thresholds + top-k,
    decode = the copy back and candidate arrays, results = spans and documents);
-5. variants (``--dtypes``, ``--compile``): each reported, a failing one as its error.
+5. variants (``--variants``: ONNX Runtime fp32 / int8 encoders on CPU; fp32, bf16
+   weights and torch.compile on CUDA), each with its own bare encoder; a variant
+   that fails is reported with its error, not fatal.
 
 Strict F1 of every engine run is computed on the sentences it read. Writes
 ``<name>.json`` and ``<name>.md`` under ``--out`` (default eval/results), stamped
@@ -94,10 +96,10 @@ def timed_extract(extract, sentences, schema, device: str) -> tuple[float, list]
     return time.perf_counter() - t0, results
 
 
-def bare_encoder(engine: GlinerEngine, sentences, schema, device: str, repeats: int = 1
-                 ) -> dict[str, Any]:
-    """The encoder alone on the engine's rows: built and moved beforehand, in the
-    engine's batches, so only the forward is timed."""
+def bare_encoder(engine: GlinerEngine, sentences, schema, device: str) -> dict[str, Any]:
+    """The engine's encoder alone on the engine's rows (label prompt included), built
+    and moved to the device beforehand, in the engine's batches: only the forward
+    is timed."""
     from zeroshot.core.text import TokenizedText
 
     runtime = engine.runtime
@@ -117,14 +119,13 @@ def bare_encoder(engine: GlinerEngine, sentences, schema, device: str, repeats: 
     n_tokens = int(sum(int(b["attention_mask"].sum()) for b in batches))
     padded = int(sum(b["input_ids"].numel() for b in batches))
     with torch.inference_mode():
-        runtime.bert(**batches[0])  # warm-up
+        runtime.encode(**batches[0])  # warm-up
         sync(device)
         t0 = time.perf_counter()
-        for _ in range(repeats):
-            for b in batches:
-                runtime.bert(**b)
+        for b in batches:
+            runtime.encode(**b)
         sync(device)
-    seconds = (time.perf_counter() - t0) / repeats
+    seconds = time.perf_counter() - t0
     return {"rows": len(rows.doc), "batches": len(batches), "seconds": seconds,
             "sentences_per_s": len(sentences) / seconds, "subwords": n_tokens,
             "padding_share": 1 - n_tokens / padded}
@@ -139,23 +140,55 @@ def profile(engine: GlinerEngine, sentences, schema, device: str) -> dict[str, f
     return stages
 
 
-def run_variant(label: str, make, examples, sentences, schema, device: str,
-                warm: list) -> dict[str, Any]:
-    """Build an engine, warm it up, time it over the sentences; errors are reported."""
+def measure(label: str, options: dict[str, Any], examples, schema, device: str, *,
+            bare: bool = True, stages: int = 0, compile_encoder: bool = False
+            ) -> dict[str, Any]:
+    """One engine through ``Extractor("gliner", **options)``: start, warm-up, the timed
+    run with strict F1, its bare encoder on the same rows, and a stage profile over
+    ``stages`` sentences. A variant that cannot run is reported with its error."""
+    sentences = [e.tokens.tokens for e in examples]
     try:
-        engine = make()
-        engine.extract(warm, schema)
-        seconds, results = timed_extract(engine.extract, sentences, schema, device)
-        out = {"variant": label, "sentences": len(sentences), "seconds": seconds,
-               "sentences_per_s": len(sentences) / seconds,
-               "strict_f1": strict_f1(examples, results, schema),
-               "engine_errors": sum(i.kind == "engine_error" for r in results for i in r.issues),
-               "runtime": engine.identity()["runtime"]}
-        engine.close()
+        t0 = time.perf_counter()
+        ex = Extractor("gliner", **options)
+        start_s = time.perf_counter() - t0
+        engine = ex.engine
+        assert isinstance(engine, GlinerEngine)
+        if compile_encoder:
+            if engine.runtime is None:
+                raise RuntimeError("no runtime to compile")
+            engine.runtime.encode = torch.compile(engine.runtime.encode, dynamic=True)
+        ex.extract(sentences[:256], schema)
+        if device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        seconds, results = timed_extract(ex.extract, sentences, schema, device)
+        out: dict[str, Any] = {
+            "variant": label, "options": {k: v for k, v in options.items()},
+            "runtime": engine.runtime_name(), "batch_size": engine.batch_size,
+            "engine_start_s": start_s, "sentences": len(sentences), "seconds": seconds,
+            "sentences_per_s": len(sentences) / seconds,
+            "strict_f1": strict_f1(examples, results, schema),
+            "predicted_spans": sum(len(r.spans) for r in results),
+            "windowed": sum(i.kind == "windowed" for r in results for i in r.issues),
+            "engine_errors": sum(i.kind == "engine_error" for r in results for i in r.issues)}
+        if device.startswith("cuda"):
+            out["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+        del results
+        if bare and engine.runtime is not None:
+            out["bare_encoder"] = bare_encoder(engine, sentences, schema, device)
+            out["ratio_to_bare_encoder"] = (out["sentences_per_s"]
+                                            / out["bare_encoder"]["sentences_per_s"])
+        if stages and engine.runtime is not None:
+            out["profile"] = {"sentences": min(stages, len(sentences)),
+                              "seconds": profile(engine, sentences[:stages], schema, device)}
+        ex.close()
         return out
     except Exception as exc:  # a variant that cannot run is a result, not a crash
-        return {"variant": label, "error": f"{type(exc).__name__}: {exc}",
-                "trace": traceback.format_exc(limit=3)}
+        return {"variant": label, "options": options, "error": f"{type(exc).__name__}: {exc}",
+                "trace": traceback.format_exc(limit=4)}
+    finally:
+        gc.collect()
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
 
 
 def main() -> None:
@@ -169,10 +202,12 @@ def main() -> None:
     ap.add_argument("--old-limit", type=int, default=None,
                     help="sentences for the old engine (default 1000 on CPU, all on CUDA)")
     ap.add_argument("--profile-limit", type=int, default=None, help="default: all")
-    ap.add_argument("--dtypes", default="", help="CUDA: extra weight dtypes to run, e.g. "
-                    "float32,bfloat16 (the engine's default is float16)")
-    ap.add_argument("--compile", action="store_true",
-                    help="also a variant with torch.compile on the encoder (fail-soft)")
+    ap.add_argument("--variants", default=None,
+                    help="comma-separated extra engine variants: onnx, onnx-int8 (CPU); "
+                         "float32, bfloat16, compile (CUDA). Default: onnx,onnx-int8 on CPU, "
+                         "float32,bfloat16,compile on CUDA")
+    ap.add_argument("--variant-limit", type=int, default=None,
+                    help="sentences for the extra variants (default: all)")
     ap.add_argument("--name", default=None, help="output file stem (default "
                     "gliner_runtime_<device>)")
     ap.add_argument("--out", default="eval/results")
@@ -186,70 +221,33 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     path = Path(args.data) if args.data else find_fewnerd("inter/test")
     examples = list(read_fewnerd(path, limit=args.limit))
-    sentences = [e.tokens.tokens for e in examples]
     schema = Schema.load("fewnerd_inter_test").with_options(threshold=args.threshold)
-    warm = sentences[:256]
-    options = {"device": device, "threads": args.threads}
+    base = {"device": device, "threads": args.threads}
     if args.batch_size:
-        options["batch_size"] = args.batch_size
+        base["batch_size"] = args.batch_size
     result: dict[str, Any] = {"provenance": provenance(command, device), "data": path.name,
-                              "sentences": len(sentences), "threshold": args.threshold}
-
-    # 1. the engine, through the public API
-    t0 = time.perf_counter()
-    ex = Extractor("gliner", **options)
-    result["engine_start_s"] = time.perf_counter() - t0
-    engine = ex.engine
-    assert isinstance(engine, GlinerEngine)
-    result["engine_runtime"] = engine.identity()["runtime"]
-    result["batch_size"] = engine.batch_size
-    ex.extract(warm, schema)
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-    seconds, results = timed_extract(ex.extract, sentences, schema, device)
-    result["engine"] = {"seconds": seconds, "sentences_per_s": len(sentences) / seconds,
-                        "strict_f1": strict_f1(examples, results, schema),
-                        "predicted_spans": sum(len(r.spans) for r in results),
-                        "windowed": sum(i.kind == "windowed" for r in results for i in r.issues),
-                        "engine_errors": sum(i.kind == "engine_error" for r in results
-                                             for i in r.issues)}
-    if cuda:
-        result["engine"]["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
-    del results
-    gc.collect()
-
-    # 2. the bare encoder, same rows and batches
-    if engine.runtime is not None:
-        result["bare_encoder"] = bare_encoder(engine, sentences, schema, device)
-        result["ratio_engine_to_bare_encoder"] = (result["engine"]["sentences_per_s"]
-                                                  / result["bare_encoder"]["sentences_per_s"])
-
-    # 4. stage profile
-    n_prof = args.profile_limit or len(sentences)
-    if engine.runtime is not None:
-        stages = profile(engine, sentences[:n_prof], schema, device)
-        result["profile"] = {"sentences": n_prof, "seconds": stages}
-    ex.close()
-    del engine, ex
-    gc.collect()
-
-    # 3. the old engine and 5. variants
-    n_old = args.old_limit if args.old_limit is not None else (len(sentences) if cuda else 1000)
-    variants = [("old engine (gliner's path + factored scorer)",
-                 lambda: GlinerEngine(device=device, threads=args.threads, runtime=False,
-                                      batch_size=args.batch_size or (256 if cuda else 32)),
-                 n_old)]
-    for dtype in filter(None, args.dtypes.split(",")):
-        variants.append((f"engine, {dtype} weights",
-                         lambda dtype=dtype: GlinerEngine(device=device, threads=args.threads,
-                                                          dtype=dtype,
-                                                          batch_size=args.batch_size),
-                         len(sentences)))
-    if args.compile:
-        variants.append(("engine, torch.compile encoder", lambda: _compiled(options),
-                         len(sentences)))
-    result["variants"] = [run_variant(label, make, examples[:n], sentences[:n], schema, device,
-                                      warm) for label, make, n in variants]
+                              "sentences": len(examples), "threshold": args.threshold}
+    result["engine"] = measure("engine (default)", base, examples, schema, device,
+                               stages=args.profile_limit or len(examples))
+    extra = args.variants if args.variants is not None else (
+        "float32,bfloat16,compile" if cuda else "onnx,onnx-int8")
+    sub = examples[:args.variant_limit] if args.variant_limit else examples
+    variants = []
+    for v in filter(None, extra.split(",")):
+        if v in ("onnx", "onnx-int8"):
+            variants.append(measure(f"engine, {v} encoder", {**base, "encoder": v}, sub, schema,
+                                    device))
+        elif v == "compile":
+            variants.append(measure("engine, torch.compile encoder", base, sub, schema, device,
+                                    compile_encoder=True))
+        else:
+            variants.append(measure(f"engine, {v} weights", {**base, "dtype": v}, sub, schema,
+                                    device))
+    n_old = args.old_limit if args.old_limit is not None else (len(examples) if cuda else 1000)
+    old = {**base, "runtime": False, "batch_size": args.batch_size or (256 if cuda else 32)}
+    variants.append(measure("old engine (gliner's path + factored scorer)", old,
+                            examples[:n_old], schema, device, bare=False))
+    result["variants"] = variants
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if cuda:
         result["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
@@ -258,73 +256,61 @@ def main() -> None:
     print(render(result))
 
 
-def _compiled(options: dict[str, Any]) -> GlinerEngine:
-    engine = GlinerEngine(**options)
-    if engine.runtime is None:
-        raise RuntimeError("no runtime to compile")
-    engine.runtime.bert = torch.compile(engine.runtime.bert, dynamic=True)
-    return engine
-
-
 def render(r: dict[str, Any]) -> str:
     p = r["provenance"]
     versions = ", ".join(f"{k} {v}" for k, v in p["packages"].items())
     e = r["engine"]
-    lines = ["# GLiNER runtime: engine, bare encoder and old engine in one run", "",
+    lines = ["# GLiNER runtime: the engine, its bare encoder and the old engine in one run", "",
              f"Commit: `{(p['git']['commit'] or 'unknown')[:12]}`"
              + (" (with uncommitted changes)" if p["git"]["dirty"] else "") + "  ",
              f"Command: `{p['command']}`  ", f"Machine: {p['machine']}  ",
              *([f"Accelerator: {p['accelerator']}  "] if p["accelerator"] else []),
              f"Packages: {versions}  ", "",
-             f"{r['sentences']} Few-NERD sentences ({r['data']}), pre-tokenised, the "
-             f"17-label INTER-test schema, threshold {r['threshold']}; engine runtime "
-             f"`{r['engine_runtime']}`, batch size {r['batch_size']}; engine start "
-             f"{r['engine_start_s']:.1f} s (load + self-check).", "",
-             "| what | sentences | seconds | sentences/s | ratio to bare encoder | strict F1 |",
-             "|---|---|---|---|---|---|"]
-    bare = r.get("bare_encoder")
-    rate_bare = bare["sentences_per_s"] if bare else None
-
-    def ratio(rate: float) -> str:
-        return f"{rate / rate_bare:.2f}" if rate_bare else "–"
-
-    lines.append(f"| engine: `Extractor(\"gliner\")` end to end | {r['sentences']} | "
-                 f"{e['seconds']:.2f} | {e['sentences_per_s']:,.0f} | "
-                 f"{ratio(e['sentences_per_s'])} | {e['strict_f1']:.2f} |")
-    if bare:
-        lines.append(f"| bare encoder forward (prompt included, pre-built, same batches) | "
-                     f"{r['sentences']} | {bare['seconds']:.2f} | {rate_bare:,.0f} | 1.00 | – |")
-    for v in r["variants"]:
+             f"Few-NERD sentences ({r['data']}), pre-tokenised, the 17-label INTER-test schema, "
+             f"threshold {r['threshold']}. Each engine goes through `Extractor(\"gliner\", ...)`"
+             " after a 256-sentence warm-up; its bare encoder is the same encoder's forward on "
+             "the same rows (label prompt included), built and on the device beforehand, in the "
+             "same batches.", "",
+             "| what | runtime | batch | sentences | seconds | sentences/s | bare encoder "
+             "sentences/s | engine / bare | strict F1 | peak GPU MiB |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for v in [e, *r["variants"]]:
         if "error" in v:
-            lines.append(f"| {v['variant']} | – | – | failed: {v['error'][:120]} | – | – |")
-        else:
-            lines.append(f"| {v['variant']} | {v['sentences']} | {v['seconds']:.2f} | "
-                         f"{v['sentences_per_s']:,.0f} | {ratio(v['sentences_per_s'])} | "
-                         f"{v['strict_f1']:.2f} |")
-    lines += ["", "| memory and counts | value |", "|---|---|",
-              f"| peak RSS (MiB) | {r['peak_rss_mib']:,.0f} |"]
-    if "peak_gpu_mib" in e:
-        lines.append(f"| peak GPU memory, engine run (MiB) | {e['peak_gpu_mib']:,.0f} |")
-    if "peak_gpu_mib" in r:
-        lines.append(f"| peak GPU memory, whole run (MiB) | {r['peak_gpu_mib']:,.0f} |")
-    lines += [f"| predicted spans | {e['predicted_spans']} |",
-              f"| documents read in several windows | {e['windowed']} |",
-              f"| engine errors | {e['engine_errors']} |"]
-    if bare:
-        lines += [f"| encoder rows / batches | {bare['rows']} / {bare['batches']} |",
-                  f"| subwords (prompt included) / padding share | {bare['subwords']:,} / "
-                  f"{100 * bare['padding_share']:.1f} % |"]
-    prof = r.get("profile")
-    if prof:
-        s = prof["seconds"]
-        total = s["total"]
-        lines += ["", f"Stage profile: the engine once more over {prof['sentences']} sentences "
-                      "with the device synchronised around each stage (so the stages add up; "
-                      f"{total:.2f} s in all, slower than the plain run):", "",
-                  "| stage | seconds | share |", "|---|---|---|"]
-        for k, v in s.items():
-            if k != "total":
-                lines.append(f"| {k} | {v:.3f} | {100 * v / total:.1f} % |")
+            lines.append(f"| {v['variant']} | – | – | – | – | failed: "
+                         f"{v['error'][:150].replace('|', '/')} | – | – | – | – |")
+            continue
+        bare = v.get("bare_encoder")
+        lines.append(
+            f"| {v['variant']} | `{v['runtime']}` | {v['batch_size']} | {v['sentences']} | "
+            f"{v['seconds']:.2f} | {v['sentences_per_s']:,.0f} | "
+            + (f"{bare['sentences_per_s']:,.0f} | {v['ratio_to_bare_encoder']:.2f} | "
+               if bare else "– | – | ")
+            + f"{v['strict_f1']:.2f} | "
+            + (f"{v['peak_gpu_mib']:,.0f} |" if "peak_gpu_mib" in v else "– |"))
+    lines += ["", "| memory and counts (default engine) | value |", "|---|---|",
+              f"| peak RSS of the whole run (MiB) | {r['peak_rss_mib']:,.0f} |"]
+    if "error" not in e:
+        lines += [f"| engine start: load + self-check (s) | {e['engine_start_s']:.1f} |",
+                  f"| predicted spans | {e['predicted_spans']} |",
+                  f"| documents read in several windows | {e['windowed']} |",
+                  f"| engine errors | {e['engine_errors']} |"]
+        bare = e.get("bare_encoder")
+        if bare:
+            lines += [f"| encoder rows / batches | {bare['rows']} / {bare['batches']} |",
+                      f"| subwords (prompt included) / padding share | {bare['subwords']:,} / "
+                      f"{100 * bare['padding_share']:.1f} % |"]
+        prof = e.get("profile")
+        if prof:
+            st = prof["seconds"]
+            total = st["total"]
+            lines += ["", f"Stage profile of the default engine: once more over "
+                          f"{prof['sentences']} sentences with the device synchronised around "
+                          f"each stage and no worker thread (so the stages add up; {total:.2f} s "
+                          "in all, slower than the plain run):", "",
+                      "| stage | seconds | share |", "|---|---|---|"]
+            for k, v in st.items():
+                if k != "total":
+                    lines.append(f"| {k} | {v:.3f} | {100 * v / total:.1f} % |")
     return "\n".join(lines) + "\n"
 
 

@@ -154,6 +154,8 @@ class GlinerEngine:
         runtime: use the project's runtime where the model allows it (False:
             gliner's own ``inference`` path).
         dtype: the runtime's weights (default float16 on CUDA, float32 on CPU).
+        encoder: the runtime's encoder: ``"torch"``, or ``"onnx"`` (CPU, through ONNX
+            Runtime; the ``onnx`` extra).
 
     Windows are batched in order of length, so a batch pads little; results come
     back in input order.
@@ -165,7 +167,7 @@ class GlinerEngine:
                  window: int | None = None, window_overlap: int = 32,
                  threads: int | None = None, device: str = "cpu", allow_hub: bool = True,
                  fast: bool = True, threshold: float | None = None, runtime: bool = True,
-                 dtype: str | None = None):
+                 dtype: str | None = None, encoder: str = "torch"):
         import torch
 
         if threads is not None:
@@ -188,7 +190,8 @@ class GlinerEngine:
         self.window_overlap = min(window_overlap, self.window // 2)
         self.max_types = int(getattr(cfg, "max_types", 0) or 0) or None
         self.max_subwords = rt.encoder_limit(model)
-        self.runtime = self._start_runtime(model, device, dtype) if runtime and fast else None
+        self.runtime = (self._start_runtime(model, device, dtype, encoder)
+                        if runtime and fast else None)
         self.native = None if self.runtime else NativeScorer(
             model, device=device, fast=fast, batch_size=self.batch_size)
         self.fast = self.runtime is not None or bool(self.native and self.native.fast)
@@ -197,7 +200,7 @@ class GlinerEngine:
         self.model = model
         self._plans: dict[tuple[Any, ...], _LabelPlan] = {}
 
-    def _start_runtime(self, model: Any, device: str, dtype: str | None
+    def _start_runtime(self, model: Any, device: str, dtype: str | None, encoder: str
                        ) -> rt.GlinerRuntime | None:
         """The project's runtime, if it serves this model and matches gliner's scores
         on a check sentence; else None (gliner's own path), said once."""
@@ -208,7 +211,7 @@ class GlinerEngine:
         try:
             reference = rt.gliner_reference(model)
             runtime = rt.GlinerRuntime(model, device=device, dtype=dtype,
-                                       batch_size=self.batch_size)
+                                       batch_size=self.batch_size, encoder=encoder)
             diff = rt.self_check(runtime, reference)
         except Exception as exc:
             import torch
@@ -227,8 +230,7 @@ class GlinerEngine:
         ident: dict[str, Any] = {"engine": self.name, "model": self.source,
                                  "window": [self.window, self.window_overlap],
                                  "default_threshold": self.default_threshold,
-                                 "runtime": (f"zeroshot-{str(self.runtime.dtype)[6:]}"
-                                             if self.runtime else "gliner")}
+                                 "runtime": self.runtime_name()}
         if self.source and Path(self.source).is_dir():
             import hashlib
 
@@ -240,6 +242,13 @@ class GlinerEngine:
                         h.update(block)
                 ident[f.name] = h.hexdigest()
         return ident
+
+    def runtime_name(self) -> str:
+        """``zeroshot-<dtype>[-onnx]`` on the project's runtime, else ``gliner``."""
+        if self.runtime is None:
+            return "gliner"
+        onnx = "" if self.runtime.encoder == "torch" else f"-{self.runtime.encoder}"
+        return f"zeroshot-{str(self.runtime.dtype).removeprefix('torch.')}{onnx}"
 
     # -- labels ----------------------------------------------------------------------
     def label_plan(self, schema: Schema) -> _LabelPlan:
@@ -294,26 +303,22 @@ class GlinerEngine:
                           self.max_subwords - len(self.pieces.prefix) - len(self.pieces.suffix)
                           - plan.prompt_subwords)
         if profile is not None:
-            profile["inputs"] = profile.get("inputs", 0.0) + t1 - t0
+            profile["inputs"] += t1 - t0
             profile["tokenise"] += time.perf_counter() - t1
-        found, errors = [], {}
+        out = _Assembler(self.name, docs, rows, plan, schema, self.window, ids, profile)
         for first, labels in plan.groups:
             thresholds = plan.thresholds[first:first + len(labels)]
             if self.runtime is not None:
-                got, errs = self.runtime.run(rows.wids, rows.start, rows.count,
-                                             self.runtime.prompt(labels), thresholds,
-                                             max_pieces=rows.budget)
+                batches = self.runtime.stream(rows.wids, rows.start, rows.count,
+                                              self.runtime.prompt(labels), thresholds,
+                                              max_pieces=rows.budget)
             else:
                 got, errs = self.native.run(rows.texts(docs), labels, thresholds)
-            got.cls += first
-            found.append(got)
-            errors.update(errs)
-        t2 = time.perf_counter()
-        results = _assemble(self.name, docs, rows, rt.Candidates.concat(found), errors, plan,
-                            schema, self.window, ids)
-        if profile is not None:
-            profile["results"] = profile.get("results", 0.0) + time.perf_counter() - t2
-        return results
+                batches = iter([(np.arange(len(rows.doc)), got, errs)])
+            for done, got, errs in batches:  # one group: documents are built as rows come back
+                got.cls += first
+                out.add(done, got, errs, final=len(plan.groups) == 1)
+        return out.finish()
 
     def close(self) -> None:
         """Drop the model (the engine is unusable afterwards)."""
@@ -377,67 +382,126 @@ class _Rows:
         return out
 
 
-def _assemble(engine: str, docs: Sequence[TokenizedText], rows: _Rows, found: rt.Candidates,
-              errors: dict[int, Exception], plan: _LabelPlan, schema: Schema, window: int,
-              ids: Sequence[str] | None) -> list[DocumentResult]:
-    """Document results from the candidates of every row."""
-    if errors:
-        found = found.select(~np.isin(found.row, list(errors)))
-    order = np.argsort(found.row, kind="stable")
-    bounds = np.searchsorted(found.row[order], np.arange(len(rows.doc) + 1)).tolist()
-    start, end = found.start[order].tolist(), found.end[order].tolist()
-    cls, score = found.cls[order].tolist(), found.score[order].tolist()
-    names, policy = plan.names, schema.options.overlap
-    doc_rows, tok0 = rows.doc_rows.tolist(), rows.tok0.tolist()
-    groups = (Issue(LABEL_GROUPS, f"{len(names)} labels read in {len(plan.groups)} label "
-                                  f"groups", repair=True),) if len(plan.groups) > 1 else ()
-    results = []
-    for d, doc in enumerate(docs):
-        r0, r1 = doc_rows[d], doc_rows[d + 1]
+class _Assembler:
+    """Document results from candidates, as rows come back: a one-window document
+    is built as soon as its row is in (while the device works on), the others at
+    the end, through the core's window merge."""
+
+    def __init__(self, engine: str, docs: Sequence[TokenizedText], rows: _Rows,
+                 plan: _LabelPlan, schema: Schema, window: int, ids: Sequence[str] | None,
+                 profile: dict[str, float] | None):
+        self.engine, self.docs, self.rows, self.plan = engine, docs, rows, plan
+        self.policy, self.window, self.ids, self.profile = schema.options.overlap, window, ids, \
+            profile
+        self.results: list[DocumentResult | None] = [None] * len(docs)
+        self.kept: list[rt.Candidates] = []
+        self.errors: dict[int, Exception] = {}
+        self.single = np.diff(rows.doc_rows) == 1  # documents read in one row
+        self.groups = (Issue(LABEL_GROUPS, f"{len(plan.names)} labels read in "
+                                           f"{len(plan.groups)} label groups", repair=True),) \
+            if len(plan.groups) > 1 else ()
+
+    def add(self, done: np.ndarray, got: rt.Candidates, errors: dict[int, Exception],
+            final: bool) -> None:
+        """Candidates and errors of rows ``done``; ``final``: no other label group
+        will add to these rows, so one-window documents can be built now."""
+        t0 = time.perf_counter()
+        self.errors.update(errors)
+        if not final:
+            self.kept.append(got)
+            return
+        docs_done = self.rows.doc[done]
+        now = self.single[docs_done]
+        if (~now).any():
+            self.kept.append(got.select(~self.single[self.rows.doc[got.row]]))
+        got = got.select(self.single[self.rows.doc[got.row]])
+        order = np.argsort(got.row, kind="stable")
+        rows_now = done[now]
+        start, end = got.start[order].tolist(), got.end[order].tolist()
+        cls, score = got.cls[order].tolist(), got.score[order].tolist()
+        rows_sorted = np.sort(rows_now)
+        bounds = [*np.searchsorted(got.row[order], rows_sorted).tolist(), len(order)]
+        for i, r in enumerate(rows_sorted.tolist()):
+            c0, c1 = bounds[i], bounds[i + 1]
+            self._one_row(self.rows.doc[r], r, start[c0:c1], end[c0:c1], cls[c0:c1],
+                          score[c0:c1])
+        if self.profile is not None:
+            self.profile["results"] += time.perf_counter() - t0
+
+    def finish(self) -> list[DocumentResult]:
+        """The documents not built yet (several windows, label groups, no rows)."""
+        t0 = time.perf_counter()
+        found = rt.Candidates.concat(self.kept)
+        order = np.argsort(found.row, kind="stable")
+        n_rows = len(self.rows.doc)
+        bounds = np.searchsorted(found.row[order], np.arange(n_rows + 1)).tolist()
+        start, end = found.start[order].tolist(), found.end[order].tolist()
+        cls, score = found.cls[order].tolist(), found.score[order].tolist()
+        doc_rows = self.rows.doc_rows.tolist()
+        for d in range(len(self.docs)):
+            if self.results[d] is not None:
+                continue
+            r0, r1 = doc_rows[d], doc_rows[d + 1]
+            if r1 - r0 == 1:
+                c0, c1 = bounds[r0], bounds[r1]
+                self._one_row(d, r0, start[c0:c1], end[c0:c1], cls[c0:c1], score[c0:c1])
+            else:
+                per_row = [(start[bounds[r]:bounds[r + 1]], end[bounds[r]:bounds[r + 1]],
+                            cls[bounds[r]:bounds[r + 1]], score[bounds[r]:bounds[r + 1]])
+                           for r in range(r0, r1)]
+                self._windows(d, r0, per_row)
+        if self.profile is not None:
+            self.profile["results"] += time.perf_counter() - t0
+        return [r for r in self.results if r is not None]
+
+    def _one_row(self, d: int, r: int, start: list[int], end: list[int], cls: list[int],
+                 score: list[float]) -> None:
+        doc, names = self.docs[d], self.plan.names
         issues: list[Issue] = []
-        if r1 - r0 == 1 and r0 not in errors:
-            c0, c1 = bounds[r0], bounds[r0 + 1]
-            s_, e_ = start[c0:c1], end[c0:c1]
-            cs = [doc.starts[i] for i in s_]
-            ce = [doc.ends[i - 1] for i in e_]
-            labels = [names[c] for c in cls[c0:c1]]
-            sc = score[c0:c1]
-            spans = [Span(cs[i], ce[i], labels[i], doc.text[cs[i]:ce[i]], score=sc[i],
-                          token_start=s_[i], token_end=e_[i], engine=engine)
-                     for i in resolve_indices(cs, ce, labels, sc, policy)]
-        elif r1 > r0:
-            chunks, per_window = [], []
-            for r in range(r0, r1):
-                a = tok0[r]
-                chunk = window_chunk(doc, r - r0, a, a + int(rows.count[r]))
-                chunks.append(chunk)
-                if r in errors:
-                    exc = errors[r]
-                    issues.append(Issue(ENGINE_ERROR, f"{type(exc).__name__}: {exc}"))
-                    per_window.append([])
-                    continue
-                base = chunk.start_char
-                per_window.append([
-                    Span(doc.starts[a + s] - base, doc.ends[a + e - 1] - base, names[c],
-                         score=p, token_start=s, token_end=e, engine=engine)
-                    for s, e, c, p in zip(start[bounds[r]:bounds[r + 1]],
-                                          end[bounds[r]:bounds[r + 1]],
-                                          cls[bounds[r]:bounds[r + 1]],
-                                          score[bounds[r]:bounds[r + 1]], strict=True)])
-            spans, windowed = merge_windows(doc, chunks, per_window, policy, window)
-            issues.extend(windowed)
-        else:
-            spans = []
-        if r0 in errors and r1 - r0 == 1:
-            exc = errors[r0]
+        spans: list[Span] = []
+        if r in self.errors:
+            exc = self.errors[r]
             issues.append(Issue(ENGINE_ERROR, f"{type(exc).__name__}: {exc}"))
-        if d in rows.cut:
-            issues.append(Issue(WORD_CUT, f"{rows.cut[d]} word(s) longer than a window "
-                                          f"({rows.budget} subwords): their first subwords "
-                                          "read", repair=True))
-        if r1 > r0:
-            issues.extend(groups)
-        results.append(DocumentResult.from_tokenized(
-            doc, spans=tuple(spans), id=ids[d] if ids else None, engine=engine,
-            issues=tuple(issues)))
-    return results
+        elif start:
+            cs = [doc.starts[i] for i in start]
+            ce = [doc.ends[i - 1] for i in end]
+            labels = [names[c] for c in cls]
+            spans = [Span(cs[i], ce[i], labels[i], doc.text[cs[i]:ce[i]], score=score[i],
+                          token_start=start[i], token_end=end[i], engine=self.engine)
+                     for i in resolve_indices(cs, ce, labels, score, self.policy)]
+        self._emit(d, spans, issues)
+
+    def _windows(self, d: int, r0: int, per_row: list[tuple[list, list, list, list]]) -> None:
+        doc, names = self.docs[d], self.plan.names
+        issues: list[Issue] = []
+        chunks, per_window = [], []
+        for i, (start, end, cls, score) in enumerate(per_row):
+            a = int(self.rows.tok0[r0 + i])
+            chunk = window_chunk(doc, i, a, a + int(self.rows.count[r0 + i]))
+            chunks.append(chunk)
+            if r0 + i in self.errors:
+                exc = self.errors[r0 + i]
+                issues.append(Issue(ENGINE_ERROR, f"{type(exc).__name__}: {exc}"))
+                per_window.append([])
+                continue
+            base = chunk.start_char
+            per_window.append([
+                Span(doc.starts[a + s] - base, doc.ends[a + e - 1] - base, names[c], score=p,
+                     token_start=s, token_end=e, engine=self.engine)
+                for s, e, c, p in zip(start, end, cls, score, strict=True)])
+        spans: list[Span] = []
+        if chunks:
+            spans, windowed = merge_windows(doc, chunks, per_window, self.policy, self.window)
+            issues.extend(windowed)
+        self._emit(d, spans, issues)
+
+    def _emit(self, d: int, spans: list[Span], issues: list[Issue]) -> None:
+        if d in self.rows.cut:
+            issues.append(Issue(WORD_CUT, f"{self.rows.cut[d]} word(s) longer than a window "
+                                          f"({self.rows.budget} subwords): their first "
+                                          "subwords read", repair=True))
+        if self.rows.doc_rows[d + 1] > self.rows.doc_rows[d]:
+            issues.extend(self.groups)
+        self.results[d] = DocumentResult.from_tokenized(
+            self.docs[d], spans=tuple(spans), id=self.ids[d] if self.ids else None,
+            engine=self.engine, issues=tuple(issues))

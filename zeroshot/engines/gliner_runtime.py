@@ -221,12 +221,15 @@ class GlinerRuntime:
         model: a ``gliner.GLiNER`` of a supported kind (:func:`unsupported_reason`).
         device: where to run (the model is moved there).
         dtype: weights' dtype; default fp16 on CUDA, fp32 elsewhere.
+        encoder: ``"torch"``, or ``"onnx"`` / ``"onnx-int8"`` (CPU: the encoder
+            through ONNX Runtime, :mod:`zeroshot.engines.gliner_onnx`).
         batch_size: rows per batch at most; a batch also stays under
             ``batch_size * 128`` subwords and ``batch_size * 48`` words.
     """
 
     def __init__(self, model: Any, *, device: str = "cpu", dtype: str | None = None,
-                 batch_size: int = 32, top_candidates: int = TOP_CANDIDATES):
+                 batch_size: int = 32, top_candidates: int = TOP_CANDIDATES,
+                 encoder: str = "torch"):
         import torch
 
         reason = unsupported_reason(model)
@@ -243,6 +246,17 @@ class GlinerRuntime:
         core.eval()
         self.core = core
         self.bert = core.token_rep_layer.bert_layer.model
+        self.encoder = encoder
+        if encoder in ("onnx", "onnx-int8"):
+            if self.cuda or self.dtype != torch.float32:
+                raise ValueError("the ONNX encoder runs on CPU in float32")
+            from zeroshot.engines.gliner_onnx import OnnxEncoder
+
+            self.encode: Any = OnnxEncoder(self.bert, int8=encoder == "onnx-int8")
+        elif encoder == "torch":
+            self.encode = self.bert
+        else:
+            raise ValueError(f"unknown encoder {encoder!r}: torch, onnx or onnx-int8")
         self.projection = getattr(core.token_rep_layer, "projection", None)
         self.rnn = getattr(core, "rnn", None)
         self.marker = core.span_rep_layer.span_rep_layer
@@ -260,6 +274,7 @@ class GlinerRuntime:
         self.batch_size = max(1, int(batch_size))
         self.top = max(1, int(top_candidates))
         self._prompts: dict[tuple[str, ...], Prompt] = {}
+        self._positions: dict[tuple[str, ...], Any] = {}
         self._pool: ThreadPoolExecutor | None = None
         self.profile: dict[str, float] | None = None  # stage -> seconds, when profiling
 
@@ -339,19 +354,38 @@ class GlinerRuntime:
     def _logits(self, dev: dict[str, Any], lengths: Any, prompt: Prompt) -> Any:
         torch = self.torch
         with self._stage("encoder"):
-            h = self.bert(input_ids=dev["input_ids"], attention_mask=dev["attention_mask"],
-                          return_dict=True).last_hidden_state
+            h = self.encode(input_ids=dev["input_ids"], attention_mask=dev["attention_mask"],
+                            return_dict=True).last_hidden_state
         with self._stage("scoring"):
             D = h.size(-1)
             words = torch.gather(h, 1, dev["word_pos"].unsqueeze(-1).expand(-1, -1, D))
-            pos = torch.as_tensor(prompt.class_pos, device=h.device)
-            prompts = h.index_select(1, pos)
+            prompts = h.index_select(1, self._class_positions(prompt))
             if self.projection is not None:
                 words, prompts = self.projection(words), self.projection(prompts)
             if self.rnn is not None:
-                words = self.rnn(words, None, lengths=lengths)
+                words = self._lstm(words, lengths)
             prompts = self.core.prompt_rep_layer(prompts)
             return span_logits(self.marker, words, prompts, self.K).float()
+
+    def _class_positions(self, prompt: Prompt) -> Any:
+        """The prompt's marker positions on the device (copied once: a copy from
+        pageable memory would wait for the device)."""
+        pos = self._positions.get(prompt.labels)
+        if pos is None:
+            pos = self._positions[prompt.labels] = self.torch.as_tensor(
+                prompt.class_pos, device=self.device)
+        return pos
+
+    def _lstm(self, words: Any, lengths: Any) -> Any:
+        """gliner's bidirectional LSTM over the words. Rows come longest first
+        (:meth:`_plan`), so the packing needs no sort and no index copy to the
+        device (gliner's own call sorts, and its copy waits for the device)."""
+        from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+        ordered = bool((lengths[1:] <= lengths[:-1]).all())
+        packed = pack_padded_sequence(words, lengths, batch_first=True, enforce_sorted=ordered)
+        out, _ = self.rnn.lstm(packed)
+        return pad_packed_sequence(out, batch_first=True, total_length=words.size(1))[0]
 
     def _to_device(self, array: np.ndarray) -> Any:
         t = self.torch.from_numpy(array)
@@ -419,9 +453,22 @@ class GlinerRuntime:
         """Candidates of every row (``wids[starts[r]:starts[r] + counts[r]]``) under
         ``prompt``, with ``thresholds[c]`` for label ``c``; rows whose batch failed
         are retried one at a time, and those that still fail come back as errors."""
+        parts: list[Candidates] = []
+        errors: dict[int, Exception] = {}
+        for _rows, got, errs in self.stream(wids, starts, counts, prompt, thresholds,
+                                            max_pieces=max_pieces):
+            parts.append(got)
+            errors.update(errs)
+        return Candidates.concat(parts), errors
+
+    def stream(self, wids: np.ndarray, starts: np.ndarray, counts: np.ndarray, prompt: Prompt,
+               thresholds: Sequence[float], *, max_pieces: int | None = None
+               ) -> Iterator[tuple[np.ndarray, Candidates, dict[int, Exception]]]:
+        """:meth:`run` batch by batch: ``(rows, their candidates, their errors)`` as
+        each batch comes back, while the device works on the next one."""
         torch = self.torch
         if len(starts) == 0:
-            return Candidates.empty(), {}
+            return
         max_pieces = max_pieces or self.text_budget(len(prompt.ids))
         thr = torch.as_tensor(threshold_floor32(thresholds), device=self.device)
         plen = np.minimum(self.pieces.lengths[wids], max_pieces)
@@ -438,25 +485,24 @@ class GlinerRuntime:
             got = self._collect(self._launch(rows, build(rows), prompt, thr))
             return [got.select(got.row == r) for r in rows]
 
-        parts: list[Candidates] = []
-        errors: dict[int, Exception] = {}
         for rows, result in self._pipeline(plan, build, prompt, thr):
-            if isinstance(result, Exception):
-                logger.warning("a batch of %d GLiNER rows failed (%s: %s); retrying one at a "
-                               "time", len(rows), type(result).__name__, result)
-                for r, got in zip(rows, run_or_split(run_rows, list(rows),
-                                                     lambda _r, exc: exc, what="GLiNER row"),
-                                  strict=True):
-                    if isinstance(got, Exception):
-                        errors[int(r)] = got
-                    else:
-                        parts.append(got)
-            else:
-                parts.append(result)
-        return Candidates.concat(parts), errors
+            if not isinstance(result, Exception):
+                yield rows, result, {}
+                continue
+            logger.warning("a batch of %d GLiNER rows failed (%s: %s); retrying one at a time",
+                           len(rows), type(result).__name__, result)
+            parts, errors = [], {}
+            for r, got in zip(rows, run_or_split(run_rows, list(rows), lambda _r, exc: exc,
+                                                 what="GLiNER row"), strict=True):
+                if isinstance(got, Exception):
+                    errors[int(r)] = got
+                else:
+                    parts.append(got)
+            yield rows, Candidates.concat(parts), errors
 
     def _plan(self, lengths: np.ndarray, words: np.ndarray) -> list[np.ndarray]:
-        """Rows by subword length, cut into batches under the row, token and word budgets."""
+        """Rows by subword length, cut into batches under the row, token and word
+        budgets; within a batch, rows with more words first (the LSTM's packing)."""
         order = np.argsort(lengths, kind="stable")
         cap_rows, cap_tokens, cap_words = self.batch_size, self.batch_size * 128, \
             self.batch_size * 48
@@ -470,7 +516,7 @@ class GlinerRuntime:
                 batches.append(order[lo:i])
                 lo, max_w = i, int(words[r])
         batches.append(order[lo:])
-        return batches
+        return [b[np.argsort(-words[b], kind="stable")] for b in batches]
 
     def _pipeline(self, plan: list[np.ndarray], build: Callable[[np.ndarray], Any],
                   prompt: Prompt, thr: Any) -> Iterator[tuple[np.ndarray, Any]]:
@@ -550,7 +596,7 @@ CHECK_WORDS = ("Ada", "Lovelace", "met", "Charles", "Babbage", "in", "London", "
                ".")
 CHECK_LABELS = ("person", "city", "date")
 # largest |p_runtime - p_gliner| the self-check accepts, by the runtime's weights
-CHECK_TOLERANCE = {"float32": 1e-4, "float16": 3e-2, "bfloat16": 6e-2}
+CHECK_TOLERANCE = {"float32": 1e-4, "float16": 3e-2, "bfloat16": 6e-2, "int8": 0.25}
 
 
 def gliner_reference(model: Any, words: Sequence[str] = CHECK_WORDS,
@@ -590,7 +636,8 @@ def self_check(runtime: GlinerRuntime, reference: np.ndarray,
     if ours.shape != reference.shape:
         raise ValueError(f"runtime scores of shape {ours.shape}, gliner's {reference.shape}")
     diff = float(np.abs(ours - reference)[valid].max())
-    tol = CHECK_TOLERANCE.get(str(runtime.dtype).removeprefix("torch."), 1e-4)
+    tol = CHECK_TOLERANCE.get("int8" if runtime.encoder.endswith("int8") else
+                              str(runtime.dtype).removeprefix("torch."), 1e-4)
     if not diff <= tol:
         raise ValueError(f"runtime scores differ from gliner's by {diff:.3g} (> {tol})")
     return diff
