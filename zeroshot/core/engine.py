@@ -7,13 +7,13 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from zeroshot.core.issues import ENGINE_ERROR, LABEL_GROUPS, TRUNCATED, WINDOWED
+from zeroshot.core.issues import ENGINE_ERROR, LABEL_GROUPS, TRUNCATED, WINDOWED, WORD_CUT
 from zeroshot.core.schema import Schema
 from zeroshot.core.spans import DocumentResult
 from zeroshot.core.text import TokenizedText
 
-__all__ = ["ENGINE_ERROR", "LABEL_GROUPS", "TRUNCATED", "WINDOWED", "Engine", "TextInput",
-           "run_or_split"]
+__all__ = ["ENGINE_ERROR", "LABEL_GROUPS", "TRUNCATED", "WINDOWED", "WORD_CUT", "Engine",
+           "TextInput", "run_or_split"]
 
 logger = logging.getLogger(__name__)
 

@@ -24,10 +24,11 @@ ENGINE_ERROR = "engine_error"  # the model or its server failed on this window: 
 WINDOWED = "windowed"  # the text was longer than the window and was read in several
 TRUNCATED = "truncated"  # generation hit its token budget before the answer was complete
 LABEL_GROUPS = "label_groups"  # more labels than fit one prompt: read in several label groups
+WORD_CUT = "word_cut"  # one word alone has more subwords than a window holds: its first ones read
 
 VALIDATOR_KINDS = (INVALID_JSON, JSON_RECOVERED, SCHEMA_VIOLATION, MALFORMED_ENTITY,
                    UNKNOWN_LABEL, LABEL_MAPPED, EMPTY_TEXT, UNALIGNED, DUPLICATE)
-ENGINE_KINDS = (ENGINE_ERROR, WINDOWED, TRUNCATED, LABEL_GROUPS)
+ENGINE_KINDS = (ENGINE_ERROR, WINDOWED, TRUNCATED, LABEL_GROUPS, WORD_CUT)
 ISSUE_KINDS = VALIDATOR_KINDS + ENGINE_KINDS
 
 # Kinds that make a record fail: the engine or its backend could not answer for
