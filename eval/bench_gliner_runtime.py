@@ -195,7 +195,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", help="Few-NERD file (default: INTER test from ../shared)")
     ap.add_argument("--limit", type=int)
-    ap.add_argument("--threshold", type=float, default=0.4)
+    ap.add_argument("--threshold", type=float, default=None,
+                    help="default: the model's calibrated threshold")
+    ap.add_argument("--model", help="GLiNER model directory or bundled name (default: the "
+                                    "default model)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, help="default: the engine's (32 CPU, 1024 CUDA)")
@@ -221,12 +224,18 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     path = Path(args.data) if args.data else find_fewnerd("inter/test")
     examples = list(read_fewnerd(path, limit=args.limit))
-    schema = Schema.load("fewnerd_inter_test").with_options(threshold=args.threshold)
+    schema = Schema.load("fewnerd_inter_test")
+    if args.threshold is not None:
+        schema = schema.with_options(threshold=args.threshold)
     base = {"device": device, "threads": args.threads}
+    if args.model:
+        base["model"] = args.model
     if args.batch_size:
         base["batch_size"] = args.batch_size
     result: dict[str, Any] = {"provenance": provenance(command, device), "data": path.name,
-                              "sentences": len(examples), "threshold": args.threshold}
+                              "sentences": len(examples),
+                              "threshold": args.threshold if args.threshold is not None
+                              else "the model's calibrated threshold", "model": args.model}
     result["engine"] = measure("engine (default)", base, examples, schema, device,
                                stages=args.profile_limit or len(examples))
     extra = args.variants if args.variants is not None else (
