@@ -59,7 +59,10 @@ class ModelLoadError(ZeroshotError):
 
 def bundled_models() -> dict[str, Path]:
     """The GLiNER models installed with the package, by name."""
-    base = resources.files("zeroshot.models")
+    try:
+        base = resources.files("zeroshot.models")
+    except ModuleNotFoundError:  # a copy of the source tree without the data package
+        return {}
     return {p.name: Path(str(p)) for p in base.iterdir()
             if p.is_dir() and p.joinpath("gliner_config.json").is_file()}
 
@@ -193,6 +196,8 @@ class GlinerEngine:
         self.window_overlap = min(window_overlap, self.window // 2)
         self.max_types = int(getattr(cfg, "max_types", 0) or 0) or None
         self.max_subwords = rt.encoder_limit(model)
+        model.eval()  # a model handed over mid-training is in train mode: dropout would
+        # make the self-check's reference scores (and every prediction) random
         self.runtime = (self._start_runtime(model, device, dtype, encoder)
                         if runtime and fast else None)
         self.native = None if self.runtime else NativeScorer(
