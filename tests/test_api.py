@@ -97,3 +97,47 @@ def test_spacy_doc_ents():
     assert sdoc.text == DOC.text
     assert [(e.text, e.label_) for e in sdoc.ents] == [("Ada Lovelace", "person"),
                                                        ("London", "city")]
+
+
+class _Nothing:
+    """An engine that finds nothing: the API's own checks are under test."""
+
+    name = "nothing"
+
+    def extract(self, texts, schema, *, ids=None):
+        return [DocumentResult(t if isinstance(t, str) else " ".join(t)) for t in texts]
+
+    def identity(self):
+        return {"engine": self.name}
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("texts, needle", [
+    (None, "texts is None, not a text"),
+    (b"bytes", "texts is bytes, not a text .*decode it first"),
+    (7, "texts is int, not a text"),
+    (["ok", None], r"texts\[1\] is None, not a text"),
+    (["ok", 3], r"texts\[1\] is int"),
+    (["ok", b"x"], r"texts\[1\] is bytes.*decode it first"),
+    ([["Ada", 1]], r"texts\[0\]\[1\] is int, not a token string"),
+])
+def test_bad_texts_are_type_errors_naming_the_item(texts, needle):
+    with pytest.raises(TypeError, match=needle):
+        zeroshot.extract(texts, ["person"], engine=_Nothing())
+
+
+@pytest.mark.parametrize("threshold", [2, -1, float("nan"), float("inf"), "0.5"])
+def test_bad_thresholds_are_rejected_at_every_entry_point(threshold):
+    with pytest.raises(zeroshot.SchemaError, match="threshold"):
+        zeroshot.extract("Ada ran", ["person"], engine=_Nothing(), threshold=threshold)
+    with pytest.raises(zeroshot.SchemaError, match="threshold"):
+        Extractor(_Nothing(), ["person"]).extract("Ada ran", threshold=threshold)
+    with pytest.raises(zeroshot.SchemaError, match="threshold"):
+        Schema.from_labels(["person"], threshold=threshold)
+
+
+def test_ids_must_match_the_texts():
+    with pytest.raises(ValueError, match="1 ids for 2 texts"):
+        Extractor(_Nothing(), ["person"]).extract(["a", "b"], ids=["x"])

@@ -4,6 +4,7 @@ rows as the local runner, keeps bad records, and resumes."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -55,13 +56,18 @@ def test_ray_matches_local_and_resumes(tmp_path, capsys):
     local = _rows(tmp_path / "local.jsonl")
     assert len(local) == n_records == 21
 
-    # resume: half the records are already done
+    # resume: half the records are already done (the same configuration: the Ray
+    # workers' engine has the local engine's identity)
     ray_out = tmp_path / "ray.jsonl"
     done = list(local.values())[:10]
     ray_out.write_text("".join(json.dumps(r) + "\n" for r in done), encoding="utf-8")
+    shutil.copy(tmp_path / "local.jsonl.meta.json", tmp_path / "ray.jsonl.meta.json")
     capsys.readouterr()
     assert main([*common, "-o", str(ray_out), "--ray", "--workers", "2"]) == 1
-    assert "11 documents (1 failed, 10 already done)" in capsys.readouterr().err
+    ok = sum(r["error"] is None for r in done)  # a row with an error is not done: retried
+    retried = f", {10 - ok} retried" if ok < 10 else ""
+    assert f"{21 - ok} documents (1 failed, {ok} already done{retried})" in \
+        capsys.readouterr().err
     got = _rows(ray_out)
     assert got.keys() == local.keys()
     for rid, row in local.items():

@@ -74,3 +74,88 @@ def test_prepare_model_unknown_name(tmp_path, capsys):
 def test_serve_missing_model_dir(tmp_path, capsys):
     assert main(["serve", str(tmp_path / "nope"), "--port", "0"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_extract_a_gold_file_then_score_it(tmp_path, capsys):
+    """The documented workflow: `extract gold.txt --format fewnerd` then `score gold.txt
+    pred.jsonl` pairs every document (one id scheme), with or without --format."""
+    import importlib.util
+    import os
+
+    import pytest
+
+    if importlib.util.find_spec("gliner") is None and not os.environ.get("CI"):
+        pytest.skip("gliner not installed")
+    lines = path(FEWNERD_SAMPLE).read_text(encoding="utf-8").split("\n\n")[:20]
+    gold = tmp_path / "gold.txt"
+    gold.write_text("\n\n".join(lines) + "\n", encoding="utf-8")
+    for fmt in (["--format", "fewnerd"], []):
+        pred = tmp_path / f"pred{len(fmt)}.jsonl"
+        assert main(["extract", str(gold), *fmt, "-o", str(pred), "--schema",
+                     "fewnerd_inter_test", "--threshold", "0.3", "-q", "--threads", "1"]) == 0
+        report = tmp_path / "r.json"
+        capsys.readouterr()
+        assert main(["score", str(gold), str(pred), "--json", str(report)]) == 0
+        data = json.loads(report.read_text())
+        assert data["n_documents"] == 20 and data["strict"]["micro"]["f1"] > 0.2
+        assert "no prediction" not in capsys.readouterr().err
+    # ids that match nothing are an error, not a zero
+    renamed = tmp_path / "renamed.jsonl"
+    rows = [json.loads(line) for line in pred.read_text().splitlines()]
+    renamed.write_text("".join(json.dumps({**r, "id": str(i)}) + "\n"
+                               for i, r in enumerate(rows)))
+    assert main(["score", str(gold), str(renamed)]) == 2
+    err = capsys.readouterr().err
+    assert "20 of 20 prediction ids match no document" in err and "gold.txt:0" in err
+
+
+def test_score_refuses_predictions_of_another_text(tmp_path, capsys):
+    examples = list(read_fewnerd(path(FEWNERD_SAMPLE), limit=3))
+    preds = tmp_path / "p.jsonl"
+    preds.write_text("".join(json.dumps(DocumentResult(text=ex.text + " !", id=ex.id).to_dict())
+                             + "\n" for ex in examples))
+    assert main(["score", str(path(FEWNERD_SAMPLE)), str(preds)]) == 2
+    assert "3 predictions have another text than their gold" in capsys.readouterr().err
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--threads", "0"], "--threads: 0: must be at least 1"),
+    (["--batch-size", "0"], "--batch-size: 0: must be at least 1"),
+    (["--shots", "-1"], "--shots: -1: must be at least 0"),
+    (["--threads", "two"], "--threads: 'two': not an integer"),
+    (["--threshold", "2"], "--threshold: '2': must be a number in [0, 1]"),
+    (["--threshold", "-1"], "--threshold: '-1': must be a number in [0, 1]"),
+    (["--threshold", "nan"], "--threshold: 'nan': must be a number in [0, 1]"),
+    (["--max-chars", "0"], "--max-chars: 0: must be at least 1"),
+    (["--workers", "0"], "--workers: 0: must be at least 1"),
+    (["--timeout", "0"], "--timeout: 0: must be a positive number of seconds"),
+    (["--retries", "-1"], "--retries: -1: must be at least 0"),
+])
+def test_extract_bad_numbers_are_usage_errors(tmp_path, capsys, flags, needle):
+    with pytest.raises(SystemExit) as exit_:
+        main(["extract", str(tmp_path / "in.txt"), "-o", str(tmp_path / "o.jsonl"),
+              "--schema", "news", *flags])
+    assert exit_.value.code == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_server_options_need_a_server(tmp_path, capsys):
+    src = tmp_path / "in.txt"
+    src.write_text("Ada ran\n")
+    assert main(["extract", str(src), "-o", str(tmp_path / "o.jsonl"), "--schema", "news",
+                 "--timeout", "5"]) == 2
+    assert "--timeout applies to an LLM server" in capsys.readouterr().err
+
+
+def test_reports_never_overwrite_their_inputs(tmp_path, capsys):
+    examples = list(read_fewnerd(path(FEWNERD_SAMPLE), limit=3))
+    preds = tmp_path / "p.jsonl"
+    preds.write_text("".join(json.dumps({**DocumentResult(text=ex.text, id=ex.id).to_dict(),
+                                         "error": None}) + "\n" for ex in examples))
+    before = preds.read_text()
+    assert main(["view", str(preds), "-o", str(preds)]) == 2
+    assert main(["score", str(path(FEWNERD_SAMPLE)), str(preds), "--json", str(preds)]) == 2
+    assert "refusing to write" in capsys.readouterr().err and preds.read_text() == before

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from zeroshot.core.engine import Engine
-from zeroshot.core.schema import Schema
+from zeroshot.core.engine import Engine, TextInput
+from zeroshot.core.schema import Schema, check_threshold
 from zeroshot.core.spans import DocumentResult
 from zeroshot.core.text import TokenizedText
 
@@ -27,7 +27,6 @@ logger = logging.getLogger(__name__)
 ENGINES = ("gliner", "llm", "spacy")
 LLM_BACKENDS = ("server", "vllm", "outlines")
 
-TextInput = str | Sequence[str] | TokenizedText
 SchemaInput = Schema | str | Path | Iterable[str] | Mapping[str, Any]
 
 
@@ -120,14 +119,16 @@ class Extractor:
         if resolved is None:
             raise ValueError("no schema: pass one here or to Extractor(...)")
         if threshold is not None:
-            resolved = resolved.with_options(threshold=threshold)
+            resolved = resolved.with_options(threshold=check_threshold(threshold))
         batch = _as_batch(texts)
-        return self.engine.extract(batch, resolved, ids=ids)  # type: ignore[call-arg]
+        if ids is not None:
+            ids = [str(i) for i in ids]
+            if len(ids) != len(batch):
+                raise ValueError(f"{len(ids)} ids for {len(batch)} texts")
+        return self.engine.extract(batch, resolved, ids=ids)
 
     def close(self) -> None:
-        close = getattr(self.engine, "close", None)
-        if callable(close):
-            close()
+        self.engine.close()
 
     def __enter__(self) -> Extractor:
         return self
@@ -138,10 +139,35 @@ class Extractor:
 
 def _as_batch(texts: TextInput | Sequence[TextInput]) -> list[TextInput]:
     """One string or TokenizedText is one document; a list is many (a list of
-    token lists is many pre-tokenised sentences)."""
+    token lists is many pre-tokenised sentences). Anything else is a TypeError
+    naming the item and its type (bytes: decode them first)."""
     if isinstance(texts, (str, TokenizedText)):
         return [texts]
-    return list(texts)
+    if texts is None or isinstance(texts, (bytes, bytearray, int, float)):
+        raise TypeError(_not_text("texts", texts))
+    try:
+        batch = list(texts)
+    except TypeError:
+        raise TypeError(_not_text("texts", texts)) from None
+    for i, item in enumerate(batch):
+        if isinstance(item, (str, TokenizedText)):
+            continue
+        if item is None or isinstance(item, (bytes, bytearray, int, float, Mapping)) or \
+                not isinstance(item, Sequence):
+            raise TypeError(_not_text(f"texts[{i}]", item))
+        for j, tok in enumerate(item):
+            if not isinstance(tok, str):
+                raise TypeError(f"texts[{i}][{j}] is {type(tok).__name__}, not a token "
+                                f"string")
+    return batch
+
+
+def _not_text(where: str, value: object) -> str:
+    kind = type(value).__name__
+    hint = "; decode it first, e.g. data.decode('utf-8')" if isinstance(
+        value, (bytes, bytearray)) else ""
+    return (f"{where} is {'None' if value is None else kind}, not a text (a string, a list "
+            f"of token strings, or a TokenizedText){hint}")
 
 
 def extract(texts: TextInput | Sequence[TextInput], schema: SchemaInput,

@@ -2,38 +2,70 @@
 
 * Inputs stream (constant memory): TXT (one document per line, or per file),
   JSONL (id and text fields configurable; a ``tokens`` list is used as is),
-  CoNLL / Few-NERD (token per line, blank line between sentences).
+  CoNLL / Few-NERD (token per line, blank line between sentences), read through
+  :mod:`zeroshot.core.readers` like the gold loaders (same ids, same guess).
 * Output is JSONL, one :class:`~zeroshot.core.spans.DocumentResult` per line plus
-  ``error`` (null, or why the record failed). Each batch is written and fsynced
-  before the next starts; a record is one ``write`` of one line.
-* Resume: records whose id is already in the output are skipped. A line torn by
-  a kill is cut off first, so a restarted run neither loses nor repeats work.
-* A bad record (not UTF-8, not JSON, empty, too long, the model failing on it)
-  is written with its error and the batch goes on; the summary counts them.
+  ``error`` (null, or why the record failed), with its configuration recorded
+  and a lock held while a run writes it (:mod:`zeroshot.results`). Records are
+  read a few thousand at a time and sorted by length before batching, so the
+  output's order is not the input's.
+* Resume: records whose last row succeeded are skipped; rows with an error are
+  extracted again (the last row of an id wins). A line torn by a kill is cut
+  off first, so a restarted run neither loses nor repeats work.
+* A bad record (not UTF-8, not JSON, empty, too long, the model or its server
+  failing on it) is written with its error and the batch goes on; the summary
+  counts them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import os
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from zeroshot.core.engine import Engine
-from zeroshot.core.errors import DataFormatError, ZeroshotError
-from zeroshot.core.loaders import open_bytes
+from zeroshot.core.engine import Engine, run_or_split
+from zeroshot.core.errors import DataFormatError, ZeroshotError, clip
+from zeroshot.core.issues import RECORD_ERROR_KINDS
+from zeroshot.core.readers import (
+    BOM,
+    FORMATS,
+    UniqueIds,
+    decode_line,
+    guess_format,
+    open_bytes,
+    raw_lines,
+    read_json_objects,
+    read_sentences,
+    record_id,
+)
 from zeroshot.core.schema import Schema
 from zeroshot.core.spans import DocumentResult
 from zeroshot.core.text import TokenizedText
+from zeroshot.results import (
+    OutputError,
+    ResultWriter,
+    Scan,
+    compact,
+    encode_row,
+    locked,
+    make_parent,
+    prepare_output,
+    read_results,
+    run_config,
+    scan,
+)
+
+__all__ = ["FORMATS", "BatchRunner", "Inputs", "Record", "Summary", "error_record",
+           "extract_rows", "finished_ids", "read_inputs", "read_results", "result_row"]
 
 logger = logging.getLogger(__name__)
 
-FORMATS = ("txt", "jsonl", "conll", "fewnerd")
 DEFAULT_MAX_CHARS = 200_000
+DEFAULT_READ_AHEAD = 4096  # records read and sorted by length before batching
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,9 +93,10 @@ class Record:
 
 @dataclasses.dataclass
 class Summary:
-    documents: int = 0
-    skipped: int = 0  # already in the output (resume)
-    failed: int = 0
+    documents: int = 0  # rows written by this run
+    skipped: int = 0  # already done in the output (resume)
+    failed: int = 0  # rows written with an error
+    retried: int = 0  # records whose earlier row had an error, run again
     spans: int = 0
     seconds: float = 0.0
 
@@ -72,140 +105,117 @@ class Summary:
         return self.documents / self.seconds if self.seconds else 0.0
 
     def line(self) -> str:
-        return (f"{self.documents} documents ({self.failed} failed, {self.skipped} already done), "
-                f"{self.spans} spans, {self.seconds:.1f} s, {self.docs_per_s:.1f} docs/s")
-
-
-def guess_format(path: Path) -> str:
-    name = path.name.lower().removesuffix(".gz")
-    if name.endswith((".jsonl", ".ndjson", ".json")):
-        return "jsonl"
-    if name.endswith((".conll", ".bio", ".iob", ".iob2")):
-        return "conll"
-    return "txt"
-
-
-def _decode(raw: bytes, where: str) -> tuple[str | None, str | None]:
-    try:
-        return raw.decode("utf-8"), None
-    except UnicodeDecodeError as exc:
-        return None, f"{where}: not UTF-8 (bad byte at offset {exc.start})"
+        retried = f", {self.retried} retried" if self.retried else ""
+        return (f"{self.documents} documents ({self.failed} failed, {self.skipped} already done"
+                f"{retried}), {self.spans} spans, {self.seconds:.1f} s, "
+                f"{self.docs_per_s:.1f} docs/s")
 
 
 def _read_txt(path: Path, per_file: bool) -> Iterator[Record]:
     if per_file:
-        with open_bytes(path) as fh:
-            text, err = _decode(fh.read(), str(path))
-        yield Record(path.name, text, err)
+        try:
+            with open_bytes(path) as fh:
+                raw = fh.read()
+        except (EOFError, OSError, zlib.error) as exc:
+            yield Record(path.name, None, f"{path}: compressed data ends early or is corrupt "
+                                          f"({exc})")
+            return
+        raw = raw[len(BOM):] if raw.startswith(BOM) else raw
+        try:
+            yield Record(path.name, decode_line(raw, path, 1))
+        except DataFormatError as exc:
+            yield Record(path.name, None, str(exc).replace(f"{path}:1:", f"{path}:", 1))
         return
-    with open_bytes(path) as fh:
-        for n, raw in enumerate(fh, 1):
-            raw = raw.rstrip(b"\r\n")
-            if not raw.strip():
-                continue  # blank lines separate documents
-            text, err = _decode(raw, f"{path}:{n}")
-            yield Record(f"{path.name}:{n}", text, err)
+    lines = raw_lines(path)
+    while True:
+        try:
+            item = next(lines, None)
+        except DataFormatError as exc:  # a truncated .gz: one error row for the rest
+            yield Record(record_id(path, exc.line or 0), None, str(exc))
+            return
+        if item is None:
+            return
+        n, raw = item
+        if not raw.strip():
+            continue  # blank lines separate documents
+        try:
+            yield Record(record_id(path, n), decode_line(raw, path, n))
+        except DataFormatError as exc:
+            yield Record(record_id(path, n), None, str(exc))
+
+
+def _jsonl_record(obj: dict[str, Any], rid: str, where: str, text_field: str) -> Record:
+    tokens = obj.get("tokens")
+    if isinstance(tokens, list) and tokens and all(isinstance(t, str) and t for t in tokens):
+        return Record(rid, TokenizedText.from_tokens(tokens))
+    if isinstance(obj.get(text_field), str):
+        return Record(rid, obj[text_field])
+    return Record(rid, None, f"{where}: no string field {text_field!r}")
 
 
 def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[Record]:
-    with open_bytes(path) as fh:
-        for n, raw in enumerate(fh, 1):
-            if not raw.strip():
-                continue
-            fallback = f"{path.name}:{n}"
-            line, err = _decode(raw, f"{path}:{n}")
-            if err:
-                yield Record(fallback, None, err)
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield Record(fallback, None, f"{path}:{n}: invalid JSON: {exc.msg}")
-                continue
-            if not isinstance(obj, dict):
-                yield Record(fallback, None, f"{path}:{n}: not a JSON object")
-                continue
-            rid = str(obj[id_field]) if obj.get(id_field) is not None else fallback
-            tokens = obj.get("tokens")
-            if isinstance(tokens, list) and tokens and all(isinstance(t, str) and t
-                                                           for t in tokens):
-                yield Record(rid, TokenizedText.from_tokens(tokens))
-            elif isinstance(obj.get(text_field), str):
-                yield Record(rid, obj[text_field])
-            else:
-                yield Record(rid, None, f"{path}:{n}: no string field {text_field!r}")
+    for n, obj, err in read_json_objects(path):
+        if obj is None:
+            yield Record(record_id(path, n), None, str(err))
+            continue
+        rid = str(obj[id_field]) if obj.get(id_field) is not None else record_id(path, n)
+        yield _jsonl_record(obj, rid, f"{path}:{n}", text_field)
 
 
-def _read_columns(path: Path) -> Iterator[Record]:
+def _read_columns(path: Path, fmt: str) -> Iterator[Record]:
     """CoNLL / Few-NERD: the first column of each line, a blank line between
     sentences. Tags are not needed to extract, so any tag scheme (or none) reads;
     a sentence with a line that is not UTF-8 is one error record."""
-    fh = open_bytes(path)
-    words: list[str] = []
-    problem: str | None = None
-    count = 0
+    for sent in read_sentences(path, fmt, lenient=True):
+        rid = record_id(path, sent.index)
+        words = [cols[0] for cols in sent.rows]
+        if sent.error or not all(words):
+            yield Record(rid, None, sent.error or f"{path}:{sent.first_line}: empty token")
+        else:
+            yield Record(rid, TokenizedText.from_tokens(words))
 
-    def flush() -> Record:
-        nonlocal words, problem, count
-        rec = (Record(f"{path.name}:{count}", None, problem) if problem
-               else Record(f"{path.name}:{count}", TokenizedText.from_tokens(words)))
-        words, problem, count = [], None, count + 1
-        return rec
 
-    with fh:
-        for n, raw in enumerate(fh, 1):
-            if not raw.strip() or raw.startswith(b"-DOCSTART-"):
-                if words or problem:
-                    yield flush()
-                continue
-            line, err = _decode(raw.rstrip(b"\r\n"), f"{path}:{n}")
-            if err:
-                problem = problem or err
+class Inputs:
+    """The records of input files, read lazily in order (iterate it once or many
+    times); ``paths`` lets the runner refuse to write over an input."""
+
+    def __init__(self, paths: Sequence[str | Path], *, fmt: str | None = None,
+                 text_field: str = "text", id_field: str = "id",
+                 per_file: bool = False) -> None:
+        self.paths = [Path(p) for p in paths]
+        for p in self.paths:
+            if not p.exists():
+                raise ZeroshotError(f"{p}: input file not found")
+            if not p.is_file():
+                raise ZeroshotError(f"{p}: not a file")
+        if fmt is not None and fmt not in FORMATS:
+            raise ZeroshotError(f"unknown input format {fmt!r}; use one of {', '.join(FORMATS)}")
+        self.fmt, self.text_field, self.id_field, self.per_file = (fmt, text_field, id_field,
+                                                                   per_file)
+
+    def __iter__(self) -> Iterator[Record]:
+        for p in self.paths:
+            f = self.fmt or guess_format(p)
+            if f == "txt":
+                yield from _read_txt(p, self.per_file)
+            elif f == "jsonl":
+                yield from _read_jsonl(p, self.text_field, self.id_field)
             else:
-                words.append(line.split()[0])
-        if words or problem:
-            yield flush()
+                yield from _read_columns(p, f)
 
 
 def read_inputs(paths: Sequence[str | Path], *, fmt: str | None = None,
                 text_field: str = "text", id_field: str = "id",
-                per_file: bool = False) -> Iterator[Record]:
-    """Stream records from files in order; ``fmt`` None guesses from each name."""
-    for p in map(Path, paths):
-        if not p.is_file():
-            raise ZeroshotError(f"{p}: input file not found")
-        f = fmt or guess_format(p)
-        if f not in FORMATS:
-            raise ZeroshotError(f"unknown input format {f!r}; use one of {', '.join(FORMATS)}")
-        if f == "txt":
-            yield from _read_txt(p, per_file)
-        elif f == "jsonl":
-            yield from _read_jsonl(p, text_field, id_field)
-        else:
-            yield from _read_columns(p)
+                per_file: bool = False) -> Inputs:
+    """Records from files in order; ``fmt`` None guesses each file's format
+    (:func:`zeroshot.core.readers.guess_format`, as the gold loaders do)."""
+    return Inputs(paths, fmt=fmt, text_field=text_field, id_field=id_field, per_file=per_file)
 
 
 def finished_ids(out: Path) -> set[str]:
-    """Ids already written to ``out``; a torn last line is cut off first."""
-    done: set[str] = set()
-    if not out.exists():
-        return done
-    good_end = 0
-    with out.open("rb+") as fh:
-        for raw in fh:
-            if not raw.endswith(b"\n"):
-                break
-            try:
-                done.add(str(json.loads(raw)["id"]))
-            except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
-                break
-            good_end += len(raw)
-        size = fh.seek(0, os.SEEK_END)
-        if good_end < size:
-            logger.warning("%s: cut %d bytes of a torn or invalid record at the end",
-                           out, size - good_end)
-            fh.truncate(good_end)
-    return done
+    """Ids whose last row in ``out`` succeeded (rows with an error are not done);
+    the file is repaired first (see :func:`zeroshot.results.scan`)."""
+    return scan(Path(out)).done
 
 
 def error_record(rec: Record, message: str, engine: str) -> dict[str, Any]:
@@ -214,40 +224,87 @@ def error_record(rec: Record, message: str, engine: str) -> dict[str, Any]:
     return {**DocumentResult(text, id=rec.id, engine=engine).to_dict(), "error": message}
 
 
+def result_row(doc: DocumentResult) -> dict[str, Any]:
+    """The output row of a result. A result with a record-error issue (the engine
+    or its backend failed on it: see :data:`zeroshot.core.issues.RECORD_ERROR_KINDS`)
+    is a failed record: ``error`` says why, its partial spans are dropped and its
+    issues kept; a resumed run extracts it again."""
+    row = {**doc.to_dict(), "error": None}
+    failures = [i.message for i in doc.issues if i.kind in RECORD_ERROR_KINDS]
+    if failures:
+        row["spans"] = []
+        row["error"] = clip_message("; ".join(dict.fromkeys(failures)))
+    return row
+
+
+def clip_message(message: str, limit: int = 1000) -> str:
+    return message if len(message) <= limit else message[:limit] + f"... ({len(message)} chars)"
+
+
 def extract_rows(engine: Engine, schema: Schema, batch: Sequence[Record]) -> list[dict[str, Any]]:
     """Output rows for a batch; if the engine raises, each record alone, so one
     bad record fails only itself."""
-    try:
-        docs = engine.extract([r.text for r in batch], schema,  # type: ignore[misc]
-                              ids=[r.id for r in batch])
-        return [{**d.to_dict(), "error": None} for d in docs]
-    except Exception as exc:
-        if len(batch) == 1:
-            logger.warning("record %s failed: %s", batch[0].id, exc)
-            return [error_record(batch[0], f"{type(exc).__name__}: {exc}", engine.name)]
-        return [r for rec in batch for r in extract_rows(engine, schema, [rec])]
+    def run(records: Sequence[Record]) -> list[dict[str, Any]]:
+        texts = [r.text for r in records if r.text is not None]
+        if len(texts) != len(records):
+            raise ValueError("a record without text reached the engine")
+        docs = engine.extract(texts, schema, ids=[r.id for r in records])
+        if len(docs) != len(records):
+            raise ValueError(f"the engine returned {len(docs)} results for {len(records)} "
+                             f"documents")
+        return [result_row(d) for d in docs]
+
+    return run_or_split(run, batch, lambda rec, exc: error_record(
+        rec, clip_message(f"{type(exc).__name__}: {exc}"), engine.name), what="record")
+
+
+def record_length(rec: Record) -> int:
+    """Characters of a record's text (what batches are sorted by)."""
+    return len(rec.text.text if isinstance(rec.text, TokenizedText) else rec.text or "")
+
+
+def _chunks(items: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    chunk: list[Record] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 class BatchRunner:
-    """Runs an engine over records into a JSONL file, ``batch_size`` at a time.
+    """Runs an engine over records into a results file, ``batch_size`` at a time.
 
-    Subclasses change where the extraction runs (:meth:`_execute`); reading,
-    checking, resuming and writing stay here.
+    Records are read ``read_ahead`` at a time and sorted by length before they
+    are cut into batches (less padding), so rows are written in another order
+    than the input's; ids say which is which. Subclasses change where the
+    extraction runs (:meth:`_execute`); reading, checking, resuming and writing
+    stay here. The output's files are described in :mod:`zeroshot.results`.
     """
 
     def __init__(self, engine: Engine, schema: Schema, *, batch_size: int = 32,
-                 max_chars: int = DEFAULT_MAX_CHARS, progress: bool = True) -> None:
+                 max_chars: int = DEFAULT_MAX_CHARS, progress: bool = True,
+                 read_ahead: int = DEFAULT_READ_AHEAD) -> None:
         self.engine = engine
-        self._configure(engine.name, schema, batch_size, max_chars, progress)
+        self._configure(engine.name, schema, batch_size, max_chars, progress, read_ahead)
 
     def _configure(self, engine_name: str, schema: Schema, batch_size: int, max_chars: int,
-                   progress: bool) -> None:
+                   progress: bool, read_ahead: int = DEFAULT_READ_AHEAD) -> None:
         """The settings every runner shares: reading, checking and writing."""
+        if batch_size < 1 or max_chars < 1 or read_ahead < 1:
+            raise ValueError("batch_size, max_chars and read_ahead must be at least 1")
         self.engine_name = engine_name
         self.schema = schema
-        self.batch_size = max(1, batch_size)
+        self.batch_size = batch_size
         self.max_chars = max_chars
         self.progress = progress
+        self.read_ahead = max(read_ahead, batch_size)
+
+    def identity(self) -> dict[str, Any]:
+        """The engine's identity, recorded with the output and compared on resume."""
+        return self.engine.identity()
 
     def _check(self, rec: Record) -> str | None:
         if rec.error:
@@ -259,61 +316,70 @@ class BatchRunner:
             return f"text too long: {len(text)} characters (limit {self.max_chars})"
         return None
 
-    def _todo(self, records: Iterable[Record], done: set[str], summary: Summary,
+    def _todo(self, records: Iterable[Record], found: Scan, summary: Summary,
               write: Callable[[list[dict[str, Any]]], None]) -> Iterator[Record]:
         """The records still to extract: duplicate ids told apart, finished ones
         skipped, unreadable ones written at once as error rows."""
-        seen: dict[str, int] = {}
+        unique = UniqueIds()
         for rec in records:
-            n = seen.get(rec.id, 0)
-            seen[rec.id] = n + 1
-            if n:  # the same id twice in the input: keep both, told apart
-                rec = dataclasses.replace(rec, id=f"{rec.id}#{n + 1}")
-                logger.warning("duplicate input id; this one is written as %s", rec.id)
-            if rec.id in done:
+            rid = unique(rec.id)
+            if rid != rec.id:  # the same id twice in the input: keep both, told apart
+                logger.warning("duplicate input id %s; this one is written as %s",
+                               clip(rec.id), clip(rid))
+                rec = dataclasses.replace(rec, id=rid)
+            if rec.id in found.done:
                 summary.skipped += 1
                 continue
+            summary.retried += rec.id in found.failed
             problem = self._check(rec)
             if problem:
-                write([error_record(rec, problem, self.engine_name)])
+                write([error_record(rec, clip_message(problem), self.engine_name)])
                 continue
             yield rec
 
     def _execute(self, todo: Iterator[Record],
                  write: Callable[[list[dict[str, Any]]], None]) -> None:
-        """Extract ``todo`` in this process, one batch at a time."""
-        pending: list[Record] = []
-        for rec in todo:
-            pending.append(rec)
-            if len(pending) >= self.batch_size:
-                write(extract_rows(self.engine, self.schema, pending))
-                pending = []
-        if pending:
-            write(extract_rows(self.engine, self.schema, pending))
+        """Extract ``todo`` in this process: ``read_ahead`` records at a time,
+        sorted by length, in batches."""
+        for chunk in _chunks(todo, self.read_ahead):
+            chunk.sort(key=record_length)
+            for lo in range(0, len(chunk), self.batch_size):
+                write(extract_rows(self.engine, self.schema, chunk[lo:lo + self.batch_size]))
 
-    def run(self, records: Iterable[Record], out: str | Path, *, resume: bool = True
-            ) -> Summary:
+    def run(self, records: Iterable[Record], out: str | Path, *, resume: bool = True,
+            adopt: bool = False) -> Summary:
+        """Extract ``records`` into ``out``; see :func:`zeroshot.results.prepare_output`
+        for what is refused (``resume=False`` starts over; ``adopt``: an output
+        without a configuration record is taken as made with this one)."""
         out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if not resume and out.exists():
-            out.unlink()
-        done = finished_ids(out)
+        if out.is_dir():
+            raise OutputError(f"{out} is a directory; -o needs a file path")
+        make_parent(out)
         summary = Summary()
         t0 = time.perf_counter()
-        bar = _progress(self.progress)
-        with out.open("a", encoding="utf-8") as fh:
+        with locked(out):
+            inputs = records.paths if isinstance(records, Inputs) else ()
+            prepare_output(out, run_config(self.identity(), self.schema), overwrite=not resume,
+                           adopt=adopt, inputs=inputs)
+            found = scan(out)
+            writer = ResultWriter(out)
+            bar = _progress(self.progress)
+
             def write(rows: list[dict[str, Any]]) -> None:
+                writer.write([encode_row(r) for r in rows])
                 for row in rows:
-                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
                     summary.documents += 1
                     summary.spans += len(row["spans"])
                     summary.failed += row["error"] is not None
-                fh.flush()
-                os.fsync(fh.fileno())
                 bar.update(len(rows))
 
-            self._execute(self._todo(records, done, summary, write), write)
-        bar.close()
+            try:
+                self._execute(self._todo(records, found, summary, write), write)
+            finally:
+                bar.close()
+                writer.close()
+            if found.superseded or summary.retried:
+                compact(out)
         summary.seconds = time.perf_counter() - t0
         return summary
 
@@ -334,17 +400,3 @@ def _progress(enabled: bool) -> Any:
     except ImportError:
         return _NoBar()
     return tqdm(unit="doc", desc="extract", dynamic_ncols=True)
-
-
-def read_results(path: str | Path) -> Iterator[tuple[DocumentResult, str | None]]:
-    """Stream ``(result, error)`` pairs back from an output file."""
-    with Path(path).open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                yield DocumentResult.from_dict(row), row.get("error")
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise DataFormatError(f"not a result record: {exc}", path=str(path),
-                                      line=n) from None

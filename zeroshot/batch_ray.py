@@ -7,7 +7,10 @@ engine once and extracts batch after batch, on this machine or on the cluster
 at ``address``. The driver keeps reading, checking and writing: rows come back
 as the actors finish them and are appended (and fsynced) at once, so a killed
 run resumes like a local one. Records are sent in shards of ``shard_size`` so
-memory stays bounded on long inputs; each shard starts a fresh actor pool.
+memory stays bounded on long inputs; each shard is sorted by length (less
+padding per batch) and starts a fresh actor pool. The engine's identity, which
+the output records and a resume compares, comes from one Ray task that builds
+the engine once where the actors will run.
 
 Every worker must be able to import ``zeroshot`` with the engine's extra (on a
 cluster: install the package on the nodes or pass a ``runtime_env``).
@@ -17,11 +20,19 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from zeroshot.api import engine_name
-from zeroshot.batch import DEFAULT_MAX_CHARS, BatchRunner, Record, extract_rows
+from zeroshot.batch import (
+    DEFAULT_MAX_CHARS,
+    BatchRunner,
+    Record,
+    Summary,
+    extract_rows,
+    record_length,
+)
 from zeroshot.core.errors import ZeroshotError
 from zeroshot.core.schema import Schema
 
@@ -36,6 +47,17 @@ def _require_ray() -> Any:
         raise ZeroshotError("--ray needs Ray Data: pip install 'zeroshot[ray]' "
                             f"({exc})") from None
     return ray
+
+
+def _engine_identity(engine: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """A Ray task: build the engine once and say what it is."""
+    from zeroshot.api import build_engine
+
+    built = build_engine(engine, **dict(options))
+    try:
+        return built.identity()
+    finally:
+        built.close()
 
 
 class _ExtractActor:
@@ -83,30 +105,42 @@ class RayBatchRunner(BatchRunner):
         self.address = address
         self.shard_size = max(self.batch_size, shard_size)
 
-    def _execute(self, todo: Iterator[Record],
-                 write: Callable[[list[dict[str, Any]]], None]) -> None:
+    def run(self, records: Iterable[Record], out: str | Path, *, resume: bool = True,
+            adopt: bool = False) -> Summary:
         ray = _require_ray()
         started = not ray.is_initialized()
         if started:
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
                      configure_logging=False)
-        ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = self.progress
         try:
-            shard: list[Record] = []
-            for rec in todo:
-                shard.append(rec)
-                if len(shard) >= self.shard_size:
-                    self._run_shard(ray, shard, write)
-                    shard = []
-            if shard:
-                self._run_shard(ray, shard, write)
+            return super().run(records, out, resume=resume, adopt=adopt)
         finally:
             if started:
                 ray.shutdown()
 
+    def identity(self) -> dict[str, Any]:
+        ray = _require_ray()
+        task = ray.remote(num_cpus=self.cpus_per_worker,
+                          num_gpus=self.gpus_per_worker or None)(_engine_identity)
+        return ray.get(task.remote(self.engine_spec, self.options))
+
+    def _execute(self, todo: Iterator[Record],
+                 write: Callable[[list[dict[str, Any]]], None]) -> None:
+        ray = _require_ray()
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = self.progress
+        shard: list[Record] = []
+        for rec in todo:
+            shard.append(rec)
+            if len(shard) >= self.shard_size:
+                self._run_shard(ray, shard, write)
+                shard = []
+        if shard:
+            self._run_shard(ray, shard, write)
+
     def _run_shard(self, ray: Any, shard: list[Record],
                    write: Callable[[list[dict[str, Any]]], None]) -> None:
+        shard.sort(key=record_length)
         blocks = -(-len(shard) // self.batch_size)
         ds = ray.data.from_items([{"record": json.dumps(r.to_dict(), ensure_ascii=False)}
                                   for r in shard], override_num_blocks=blocks)

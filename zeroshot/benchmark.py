@@ -14,8 +14,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import os
-import platform
 import random
 import statistics
 import threading
@@ -28,16 +26,16 @@ from typing import Any
 from zeroshot.api import build_engine
 from zeroshot.batch import BatchRunner, Record, read_results
 from zeroshot.core.evidence import compare_spans, render_evidence_card
+from zeroshot.core.issues import ISSUE_KINDS
 from zeroshot.core.loaders import Example, read_examples
 from zeroshot.core.metrics import evaluate
+from zeroshot.core.provenance import machine, provenance
 from zeroshot.core.schema import Schema
 from zeroshot.core.spans import DocumentResult
 
 logger = logging.getLogger(__name__)
 
-FAILURE_KINDS = ("invalid_json", "json_recovered", "schema_violation", "malformed_entity",
-                 "unknown_label", "label_mapped", "unaligned", "duplicate", "truncated",
-                 "engine_error", "windowed")
+FAILURE_KINDS = ISSUE_KINDS  # every issue kind a record can carry
 
 
 class PeakRSS:
@@ -86,6 +84,7 @@ class EngineSpec:
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     limit: int | None = None  # a smaller seeded subset for slow engines
     batch_size: int | None = None  # documents per engine call (LLMs: large, vLLM batches them)
+    latency_samples: int | None = None  # single-sentence calls timed (None: the run's default)
 
 
 def sample(examples: Sequence[Example], limit: int | None, seed: int) -> list[Example]:
@@ -94,10 +93,6 @@ def sample(examples: Sequence[Example], limit: int | None, seed: int) -> list[Ex
         return list(examples)
     idx = sorted(random.Random(seed).sample(range(len(examples)), limit))
     return [examples[i] for i in idx]
-
-
-def _machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
 
 
 def _latency(engine: Any, examples: Sequence[Example], schema: Schema, n: int) -> list[float]:
@@ -148,20 +143,18 @@ def run_engine(spec: EngineSpec, examples: Sequence[Example], schema: Schema, ou
         t0 = time.perf_counter()
         engine = build_engine(spec.engine, **dict(spec.options))
         start_s = time.perf_counter() - t0
-        identity = getattr(engine, "identity", None)
         config = {"engine": spec.engine, "options": {k: str(v) for k, v in spec.options.items()},
-                  "schema": schema.to_dict(),
-                  "identity": identity() if callable(identity) else None}
+                  "schema": schema.to_dict(), "identity": engine.identity()}
         _check_cache(preds, out / f"predictions_{spec.name}.config.json", config,
                      also=[speed_file])
         try:
+            # the cache's configuration was checked above (_check_cache): a cache made
+            # before the runner recorded its own is taken as this configuration's
             summary = BatchRunner(engine, schema, batch_size=batch_size,
-                                  progress=progress).run(records, preds)
+                                  progress=progress).run(records, preds, adopt=True)
             lat = _latency(engine, examples, schema, latency_samples) if latency_samples else []
         finally:
-            close = getattr(engine, "close", None)
-            if callable(close):
-                close()
+            engine.close()
     speed: dict[str, Any] = {}
     if summary.documents:  # measured now; kept for runs that only resume
         per_s = summary.documents / summary.seconds
@@ -286,11 +279,13 @@ def run_benchmark(data: Path, schema: Schema, engines: Sequence[EngineSpec], out
         logger.info("engine %s on %d sentences", spec.name, len(subset))
         row, per_engine[spec.name] = run_engine(
             spec, subset, schema, out, batch_size=spec.batch_size or batch_size,
-            latency_samples=latency_samples, progress=progress)
+            latency_samples=(spec.latency_samples if spec.latency_samples is not None
+                             else latency_samples), progress=progress)
         rows.append(row)
     shared = sample(examples, min((s.limit or len(examples)) for s in engines), seed)
     result = {
-        "command": command, "machine": _machine(), "data": str(data),
+        "command": command, "machine": machine(), "provenance": provenance(command),
+        "data": str(data),
         "data_sentences": len(everything), "level": level, "sample_seed": seed,
         "sentences": len(examples), "gold_labels_outside_schema": outside,
         "schema": schema.name, "types": list(schema.names), "engines": rows,

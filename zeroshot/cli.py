@@ -7,14 +7,15 @@ import json
 import logging
 import shlex
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from zeroshot.core.errors import ZeroshotError
+from zeroshot.core.errors import ZeroshotError, clip
 from zeroshot.core.evidence import render_evidence_card
 from zeroshot.core.loaders import read_examples
 from zeroshot.core.metrics import MODES, evaluate
-from zeroshot.core.schema import Schema
+from zeroshot.core.schema import Schema, check_threshold
 from zeroshot.core.spans import DocumentResult
 
 logger = logging.getLogger("zeroshot")
@@ -58,8 +59,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     except UnicodeDecodeError as exc:
         raise ZeroshotError(f"{text_path}: not UTF-8 (byte {exc.start})") from None
     engine = GlinerEngine(args.model, threads=args.threads)
-    print(f"engine: gliner ({args.model or 'project model'}), schema: {schema.name} "
-          f"({len(schema)} types, threshold {schema.options.threshold})")
+    threshold = schema.options.threshold or engine.default_threshold
+    print(f"engine: gliner ({args.model or 'the default model'}), schema: {schema.name} "
+          f"({len(schema)} types, threshold {threshold})")
     for doc in engine.extract(lines, schema):
         print()
         print(doc.text)
@@ -72,21 +74,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_score(args: argparse.Namespace) -> int:
     schema = Schema.load(args.schema) if args.schema else None
-    gold = list(read_examples(args.gold, fmt=args.gold_format))
-    preds: dict[str, DocumentResult] = {}
-    with open(args.pred, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                doc = DocumentResult.from_dict(json.loads(line))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise ZeroshotError(f"{args.pred}:{n}: not a prediction record: {exc}") from None
-            preds[str(doc.id)] = doc
-    missing = [g.id for g in gold if g.id not in preds]
-    if missing:
-        logger.warning("%d gold documents have no prediction (scored as empty), e.g. %s",
-                       len(missing), missing[:3])
+    gold, preds = _gold_and_predictions(args.gold, args.gold_format, args.pred)
     aligned = [preds.get(g.id, DocumentResult(text=g.text, id=g.id)) for g in gold]
     report = evaluate([g.spans for g in gold], [p.spans for p in aligned],
                       labels=schema.names if schema else None, on=args.on)
@@ -97,13 +85,60 @@ def _cmd_score(args: argparse.Namespace) -> int:
         print(f"| {m} | {100 * s.precision:.1f} | {100 * s.recall:.1f} | {100 * s.f1:.1f} | "
               f"{100 * lo:.1f}–{100 * hi:.1f} |")
     if args.json:
+        _not_over(Path(args.json), args.gold, args.pred)
         Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n", "utf-8")
     if args.card:
+        _not_over(Path(args.card), args.gold, args.pred)
         if schema is None:
             raise ZeroshotError("--card needs --schema")
         Path(args.card).write_text(render_evidence_card(
             schema, [g.spans for g in gold], aligned, report=report), "utf-8")
     return 0
+
+
+def _gold_and_predictions(gold_path: str, gold_format: str | None, pred_path: str
+                          ) -> tuple[list, dict[str, DocumentResult]]:
+    """Gold documents and the predictions for them, by id. The gold ids are the
+    ones `zeroshot extract` gives the same file (one reader, one id scheme,
+    duplicates told apart the same way). Predictions whose id matches no gold
+    document, or whose text differs from it, are an error: they would score as
+    zero without saying why."""
+    import dataclasses
+
+    from zeroshot.core.readers import UniqueIds
+    from zeroshot.results import read_results
+
+    unique = UniqueIds()
+    gold = [dataclasses.replace(g, id=unique(g.id))
+            for g in read_examples(gold_path, fmt=gold_format)]
+    preds: dict[str, DocumentResult] = {}
+    failed = 0
+    for doc, error in read_results(pred_path):
+        preds[str(doc.id)] = doc
+        failed += error is not None
+    if not preds:
+        raise ZeroshotError(f"{pred_path}: no predictions")
+    gold_ids = {g.id for g in gold}
+    stray = [i for i in preds if i not in gold_ids]
+    if stray:
+        raise ZeroshotError(
+            f"{len(stray)} of {len(preds)} prediction ids match no document of {gold_path} "
+            f"(e.g. {', '.join(clip(i, 40) for i in stray[:3])}; its ids look like "
+            f"{clip(gold[0].id, 40) if gold else '(no documents)'}): score predictions that "
+            f"`zeroshot extract {gold_path}` made")
+    changed = [g.id for g in gold if g.id in preds and preds[g.id].text != g.text]
+    if changed:
+        raise ZeroshotError(f"{len(changed)} predictions have another text than their gold "
+                            f"document (e.g. {clip(changed[0], 40)}); their offsets cannot "
+                            f"be compared")
+    missing = [g.id for g in gold if g.id not in preds]
+    if missing:
+        logger.warning("%d gold documents have no prediction (scored as empty), e.g. %s",
+                       len(missing), missing[:3])
+    if failed:
+        logger.warning("%d predictions are failed records (scored as empty); rerun the "
+                       "extraction to retry them", failed)
+    return gold, preds
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -124,29 +159,45 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _engine_options(args: argparse.Namespace) -> dict:
+    server = _server_options(args)
     if args.engine == "gliner":
         opts = {"model": args.model, "batch_size": args.batch_size, "threads": args.threads}
     elif args.engine == "spacy":
         opts = {"model": args.model}
     else:
         opts = {"model": args.model, "server": args.server, "backend": args.backend,
-                "mode": args.mode, "shots": args.shots}
+                "mode": args.mode, "shots": args.shots, **server}
     return {k: v for k, v in opts.items() if v is not None}
+
+
+def _server_options(args: argparse.Namespace) -> dict:
+    """The LLM server client's options (only with --server / --backend server)."""
+    if not (args.engine == "llm" and (args.server or args.backend == "server")):
+        for flag in ("timeout", "retries", "deadline", "api_key"):
+            if getattr(args, flag) is not None:
+                raise ZeroshotError(f"--{flag.replace('_', '-')} applies to an LLM server "
+                                    f"(--engine llm --server URL)")
+        return {}
+    return {"timeout": args.timeout, "max_retries": args.retries, "deadline": args.deadline,
+            "api_key": args.api_key, "server_kind": args.server_kind}
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
     from zeroshot.api import build_engine
     from zeroshot.batch import BatchRunner, read_inputs
+    from zeroshot.results import preflight
 
     schema = Schema.load(args.schema)
     if args.threshold is not None:
         schema = schema.with_options(threshold=args.threshold)
     records = read_inputs(args.inputs, fmt=args.format, text_field=args.text_field,
                           id_field=args.id_field, per_file=args.per_file)
+    opts = _engine_options(args)
+    # before a model is loaded: a directory, an input, an output in use, not results
+    preflight(args.output, overwrite=args.overwrite, inputs=records.paths)
     if args.ray or args.ray_address:
         from zeroshot.batch_ray import RayBatchRunner
 
-        opts = _engine_options(args)
         if args.engine == "gliner":
             opts.setdefault("threads", 1)  # one torch thread per actor's CPU
         ray_runner = RayBatchRunner(
@@ -157,17 +208,24 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         summary = ray_runner.run(records, args.output, resume=not args.overwrite)
         print(f"{args.output}: {summary.line()}", file=sys.stderr)
         return 1 if summary.failed else 0
-    engine = build_engine(args.engine, **_engine_options(args))
+    engine = build_engine(args.engine, **opts)
     runner = BatchRunner(engine, schema, batch_size=args.batch_size or 32,
                          max_chars=args.max_chars, progress=not args.quiet)
     try:
         summary = runner.run(records, args.output, resume=not args.overwrite)
     finally:
-        close = getattr(engine, "close", None)
-        if callable(close):
-            close()
+        engine.close()
     print(f"{args.output}: {summary.line()}", file=sys.stderr)
     return 1 if summary.failed else 0
+
+
+def _not_over(target: Path, *sources: str) -> None:
+    """Refuse to write a report or a page over one of the command's inputs."""
+    if target.is_dir():
+        raise ZeroshotError(f"{target} is a directory; give a file path")
+    for src in sources:
+        if target.exists() and Path(src).exists() and target.samefile(src):
+            raise ZeroshotError(f"refusing to write {target} over the input {src}")
 
 
 def _cmd_view(args: argparse.Namespace) -> int:
@@ -175,6 +233,7 @@ def _cmd_view(args: argparse.Namespace) -> int:
     from zeroshot.viewer import render_html
 
     out = Path(args.output or Path(args.results).with_suffix(".html"))
+    _not_over(out, args.results)
     out.write_text(render_html(read_results(args.results), title=args.title or
                                Path(args.results).name, limit=args.limit), encoding="utf-8")
     print(out)
@@ -224,7 +283,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                 if args.llm_all_cores and args.llm_backend == "vllm":
                     opts["reserved_cpus"] = 0
             specs.append(EngineSpec("llm", "llm", opts, limit=llm_limit,
-                                    batch_size=args.llm_batch_size))
+                                    batch_size=args.llm_batch_size,
+                                    latency_samples=0 if args.quick else None))
         elif name == "spacy":
             specs.append(EngineSpec("spacy", "spacy", {}))
         else:
@@ -266,16 +326,80 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     model = args.model or str(default_model_dir())
     server = VLLMServer(model, host=args.host, port=args.port, served_name=args.served_name,
                         max_model_len=args.max_model_len, kv_cache_gib=args.kv_cache_gib,
-                        enforce_eager=args.eager)
+                        enforce_eager=args.eager, api_key=args.api_key,
+                        log_path=Path(args.log) if args.log else None)
     server.start(timeout=args.timeout)
+    auth = "; clients need its API key" if server.api_key else ""
     print(f"serving {model} as {server.served_name!r} at {server.base_url} "
-          f"(log: {server.log_path}); Ctrl-C stops it", flush=True)
+          f"(log: {server.log_path}){auth}; Ctrl-C stops it", flush=True)
     try:
         return server.wait()
     except KeyboardInterrupt:
         return 0
     finally:
         server.stop()
+
+
+def _count(minimum: int):
+    """argparse type: an integer of at least ``minimum``."""
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r}: not an integer") from None
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"{value}: must be at least {minimum}")
+        return n
+
+    parse.__name__ = "positive integer" if minimum == 1 else f"integer >= {minimum}"
+    return parse
+
+
+def _seconds(value: str) -> float:
+    """argparse type: a positive, finite number of seconds."""
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: not a number") from None
+    if not 0 < x < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value}: must be a positive number of seconds")
+    return x
+
+
+def _non_negative(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: not a number") from None
+    if not 0 <= x < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value}: must be a number >= 0")
+    return x
+
+
+def _threshold(value: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    try:
+        return check_threshold(float(value))
+    except (ValueError, ZeroshotError) as exc:
+        raise argparse.ArgumentTypeError(f"{value!r}: must be a number in [0, 1]") from exc
+
+
+def _add_server_client_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("LLM server client (with --server)")
+    g.add_argument("--timeout", type=_seconds,
+                   help="seconds one attempt of a request may take (default 120)")
+    g.add_argument("--retries", type=_count(0),
+                   help="retries of a request after a timeout, a dropped connection, a "
+                        "429/5xx or an answer that is not a completion (default 3)")
+    g.add_argument("--deadline", type=_seconds,
+                   help="seconds a request may take with all its retries (default: none "
+                        "beyond --timeout x tries)")
+    g.add_argument("--api-key", help="the server's API key (default: $OPENAI_API_KEY; the "
+                                     "variable keeps it out of the process list)")
+    g.add_argument("--server-kind", choices=["auto", "vllm", "openai"], default="auto",
+                   help="vllm: send vLLM's guidance layout; openai: the standard "
+                        "response_format only; auto (default): vllm when the server's "
+                        "models are owned_by vllm")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -413,8 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(default: the bundled example)")
     p.add_argument("--schema", default="fewnerd_inter_test",
                    help="schema file or bundled name (default: fewnerd_inter_test)")
-    p.add_argument("--threshold", type=float, default=0.3,
-                   help="score threshold (default 0.3; see the model card)")
+    p.add_argument("--threshold", type=_threshold,
+                   help="score threshold (default: the model's calibrated one)")
     p.add_argument("--model", help="GLiNER model directory or hub id "
                                    "(default: models/gliner-minilm-fewnerd)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -445,8 +569,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run an engine over TXT / JSONL / CoNLL files and write one "
                                    "JSON record per document (spans, alignment statuses, "
                                    "issues, error). Re-running the same command resumes: "
-                                   "finished records are skipped. Exit code 1 when any record "
-                                   "failed (each failure is written with its error).")
+                                   "finished records are skipped, failed ones tried again. "
+                                   "Exit code 0: every record ok; 1: some failed (each "
+                                   "written with its error, counted); 2: the run could not "
+                                   "start or go on (bad arguments, no server, output in use "
+                                   "or made with another configuration, disk full).")
     p.add_argument("inputs", nargs="+", help="input files")
     p.add_argument("-o", "--output", required=True, help="output JSONL")
     p.add_argument("--schema", required=True, help="schema file or bundled name")
@@ -459,29 +586,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-file", action="store_true", help="TXT: one document per file")
     p.add_argument("--text-field", default="text", help="JSONL text field (default: text)")
     p.add_argument("--id-field", default="id", help="JSONL id field (default: id)")
-    p.add_argument("--batch-size", type=int, help="documents per engine call (default 32)")
-    p.add_argument("--max-chars", type=int, default=200_000,
+    p.add_argument("--batch-size", type=_count(1),
+                   help="documents per engine call (default 32)")
+    p.add_argument("--max-chars", type=_count(1), default=200_000,
                    help="longer documents fail with an error record (default 200000)")
-    p.add_argument("--threshold", type=float, help="score threshold (GLiNER)")
+    p.add_argument("--threshold", type=_threshold,
+                   help="GLiNER score threshold in [0, 1] for types the schema gives none "
+                        "(default: the model's calibrated threshold)")
     p.add_argument("--model", help="model directory or hub id")
-    p.add_argument("--threads", type=int, help="torch CPU threads (GLiNER)")
+    p.add_argument("--threads", type=_count(1), help="torch CPU threads (GLiNER)")
     p.add_argument("--server", help="LLM: OpenAI-compatible base URL, e.g. "
                                     "http://127.0.0.1:8000/v1")
     p.add_argument("--backend", choices=["server", "vllm", "outlines"],
                    help="LLM backend (default: server if --server, else vllm)")
     p.add_argument("--mode", choices=["constrained", "grounded", "unconstrained"],
                    help="LLM decoding mode (default constrained)")
-    p.add_argument("--shots", type=int, help="LLM: demonstrations from the schema (default 0)")
-    p.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
+    p.add_argument("--shots", type=_count(0),
+                   help="LLM: demonstrations from the schema (default 0)")
+    _add_server_client_options(p)
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over: empty the output (never an input file) instead of "
+                        "resuming; also needed to write over a file that is not a results "
+                        "file, or one made with another configuration")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     g = p.add_argument_group("Ray Data (pip install 'zeroshot[ray]')")
     g.add_argument("--ray", action="store_true",
                    help="run the extraction in a pool of Ray actors (map_batches) on a local "
                         "Ray instance; output and resume work as without it")
     g.add_argument("--ray-address", help="join this Ray cluster instead (implies --ray)")
-    g.add_argument("--workers", type=int, default=1,
+    g.add_argument("--workers", type=_count(1), default=1,
                    help="Ray actors, each with its own copy of the model (default 1)")
-    g.add_argument("--gpus-per-worker", type=float, default=0.0,
+    g.add_argument("--gpus-per-worker", type=_non_negative, default=0.0,
                    help="GPUs per Ray actor (default 0)")
     p.set_defaults(func=_cmd_extract)
 
@@ -492,7 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results", help="JSONL written by `zeroshot extract`")
     p.add_argument("-o", "--output", help="HTML file (default: RESULTS with .html)")
     p.add_argument("--title", help="page title")
-    p.add_argument("--limit", type=int, help="show only the first N documents")
+    p.add_argument("--limit", type=_count(1), help="show only the first N documents")
     p.set_defaults(func=_cmd_view)
 
     p = sub.add_parser("bench", help="run engines head to head on Few-NERD and write a report",
@@ -513,9 +648,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--llm-limit", type=int,
                    help="the LLM reads a seeded subset of the sample of this size")
     p.add_argument("--quick", action="store_true",
-                   help="200 sentences, 20 of them for the LLM (a run of a few minutes)")
+                   help="200 sentences, 20 of them for the LLM, no single-request LLM latency "
+                        "pass (a run of a few minutes)")
     p.add_argument("--seed", type=int, default=13)
-    p.add_argument("--threshold", type=float, default=0.4, help="GLiNER threshold (default 0.4)")
+    p.add_argument("--threshold", type=_threshold,
+                   help="GLiNER threshold (default: the model's calibrated one)")
     p.add_argument("--gliner-model", help="GLiNER model directory")
     p.add_argument("--threads", type=int, help="torch CPU threads for GLiNER")
     p.add_argument("--llm-server", help="OpenAI-compatible URL for the LLM engine")
@@ -557,27 +694,63 @@ def build_parser() -> argparse.ArgumentParser:
                                    "until /health answers, and keep it running.")
     p.add_argument("model", nargs="?", help="model directory (default: the prepared "
                                             "qwen2.5-coder-0.5b-instruct)")
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="bind address (default 127.0.0.1; any other is warned about)")
+    p.add_argument("--port", type=_count(0), default=8000, help="port (default 8000)")
+    p.add_argument("--api-key", help="clients must send this key (default: $VLLM_API_KEY; "
+                                     "the variable keeps it out of the process list); "
+                                     "given to vLLM in its environment")
+    p.add_argument("--log", help="server log file (default: in a private temporary "
+                                 "directory, removed after a clean stop)")
     p.add_argument("--served-name", help="model name clients use (default: the directory "
                                          "name)")
     p.add_argument("--max-model-len", type=int, default=4096)
     p.add_argument("--kv-cache-gib", type=int, default=2, help="CPU KV cache size in GiB")
     p.add_argument("--eager", action="store_true",
                    help="skip torch.compile: starts faster, may decode slower")
-    p.add_argument("--timeout", type=float, default=900, help="seconds to wait for health")
+    p.add_argument("--timeout", type=_seconds, default=900,
+                   help="seconds to wait for health")
     p.set_defaults(func=_cmd_serve)
 
     _add_train_parser(sub)
     return parser
 
 
+# Libraries whose INFO output (and vLLM's worker processes') a user should not have to
+# scroll past; shown from -vv on.
+THIRD_PARTY = ("vllm", "transformers", "huggingface_hub", "gliner", "torch", "ray", "urllib3",
+               "httpx", "httpcore", "openai", "outlines", "filelock", "datasets", "accelerate")
+
+
+def configure_logging(verbose: int) -> None:
+    """The command's logging: zeroshot at WARNING (INFO with -v, DEBUG with -vv);
+    third-party libraries at WARNING (ERROR for vLLM and transformers, which warn
+    at every start) unless -vv. vLLM's worker processes read their level from the
+    environment, so it is set here, at the program's entry point, before vLLM is
+    imported, and only where the user has not set it."""
+    import os
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("zeroshot").setLevel(logging.WARNING - 10 * min(verbose, 2))
+    loud = verbose >= 2
+    for name in THIRD_PARTY:
+        logging.getLogger(name).setLevel(logging.INFO if loud else logging.WARNING)
+    if not loud:
+        for name in ("vllm", "transformers"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(argv) if argv is not None else sys.argv[1:]
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(args.verbose)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -586,6 +759,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ZeroshotError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted; what was written is kept (`zeroshot extract` resumes when run "
+              "again)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

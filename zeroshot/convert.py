@@ -22,6 +22,9 @@ def to_json(docs: Iterable[DocumentResult]) -> str:
 
 
 def _tokenized(doc: DocumentResult) -> TokenizedText:
+    kept = doc.tokenized()
+    if kept is not None:
+        return kept
     if doc.tokens is not None and " ".join(doc.tokens) == doc.text:
         return TokenizedText.from_tokens(list(doc.tokens))
     tok = TokenizedText.from_text(doc.text)

@@ -25,11 +25,14 @@ mark .lab{font-size:.7em;font-weight:600;margin-left:3px;opacity:.75}
 .hide-bg{background:none!important} .hide-bg .lab{display:none}
 """
 
+# Labels are compared as strings (dataset vs value), never spliced into a CSS
+# selector: a label with a quote, a bracket or a backslash filters like any other.
 _JS = """
 document.querySelectorAll('#filters input').forEach(function(box){
   box.addEventListener('change', function(){
-    document.querySelectorAll('mark[data-label="'+box.value+'"]').forEach(function(m){
-      m.classList.toggle('hide-bg', !box.checked);});
+    document.querySelectorAll('mark[data-label]').forEach(function(m){
+      if (m.dataset.label === box.value) { m.classList.toggle('hide-bg', !box.checked); }
+    });
   });
 });
 """
@@ -101,7 +104,7 @@ def render_html(docs: Iterable[tuple[DocumentResult, str | None]], *,
         f"({n})</label>" for lab, n in sorted(labels.items()))
     shown = f" (first {limit} shown)" if limit is not None and n_docs > limit else ""
     meta = json.dumps({"documents": n_docs, "failed": n_failed, "unaligned": n_unaligned,
-                       "spans": sum(labels.values())})
+                       "spans": sum(labels.values())}).replace("<", "\\u003c")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"

@@ -110,3 +110,23 @@ def test_fuzzy_finds_near_copies_of_another_length():
     # a string with no near-copy stays unaligned rather than snapping to a neighbour
     (u,) = align(text, [("Ernie Els", "athlete")])
     assert u.status is S.UNALIGNED and u.start is None
+
+
+def test_spans_never_split_a_character():
+    """Half a flag, a letter without its accent, a leading combining mark: the
+    mention is widened to whole grapheme clusters and says it was snapped."""
+    import regex
+
+    from zeroshot.core.text import TokenizedText
+
+    text = "We love 🇺🇸 and Cafe\u0301 noir ."
+    cases = [("🇺", "🇺🇸", "🇺🇸"), ("Cafe", "Cafe\u0301", "Cafe\u0301"),
+             ("\u0301 noir", "Cafe\u0301 noir", "e\u0301 noir")]  # with / without token snap
+    for generated, *expected in cases:
+        for snap, want in zip((True, False), expected, strict=True):
+            [m] = Aligner(text, snap_to_tokens=snap).align([(generated, "x")])
+            assert m.text == want and m.snapped, (generated, snap, m)
+    # user tokens that split a cluster are the user's choice; from_text never does
+    bounds = {x.start() for x in regex.finditer(r"\X", text)} | {len(text)}
+    tok = TokenizedText.from_text(text)
+    assert set(tok.starts) | set(tok.ends) <= bounds

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zeroshot.core.chunking import chunk_tokens, merge_chunk_spans
+from zeroshot.core.chunking import chunk_tokens, merge_chunk_spans, token_windows
 from zeroshot.core.overlap import resolve_overlaps
 from zeroshot.core.spans import Span
 from zeroshot.core.text import TokenizedText
@@ -31,6 +31,32 @@ def test_every_token_is_in_some_window(n, size, data):
         assert c.end_token - c.start_token <= size
         covered.update(range(c.start_token, c.end_token))
     assert covered == set(range(n))
+
+
+@given(costs=st.lists(st.integers(1, 9), min_size=1, max_size=80), size=st.integers(1, 12),
+       budget=st.integers(1, 30), data=st.data())
+def test_cost_windows_stay_within_budget_and_cover_every_token(costs, size, budget, data):
+    overlap = data.draw(st.integers(0, size - 1))
+    windows = token_windows(len(costs), size, overlap, costs, budget)
+    covered = set()
+    for (a, b), nxt in zip(windows, [*windows[1:], None], strict=True):
+        assert 0 < b - a <= size
+        assert sum(costs[a:b]) <= budget or b - a == 1  # one token over budget: alone
+        if nxt is not None:
+            assert a < nxt[0] <= b  # progress, and no gap
+        covered.update(range(a, b))
+    assert covered == set(range(len(costs)))
+    assert windows[-1][1] == len(costs)
+
+
+def test_cost_windows_without_costs_are_the_plain_windows():
+    doc = TokenizedText.from_tokens([f"w{i}" for i in range(10)])
+    plain = [(c.start_token, c.end_token) for c in chunk_tokens(doc, 4, 1)]
+    assert token_windows(10, 4, 1) == plain == token_windows(10, 4, 1, [1] * 10, 100)
+    # subword-heavy tokens: the budget, not the token count, cuts the windows
+    assert token_windows(6, 5, 2, [3, 3, 3, 3, 3, 3], 9) == [(0, 3), (2, 5), (4, 6)]
+    chunks = chunk_tokens(doc, 5, 2, costs=[5] * 10, max_cost=10)
+    assert all(c.end_token - c.start_token <= 2 for c in chunks)
 
 
 def test_span_at_window_border_found_once_with_document_offsets():

@@ -1,4 +1,5 @@
 import json
+import time
 
 import jsonschema
 import pytest
@@ -132,3 +133,80 @@ def test_coerce():
     assert Schema.coerce(["a"]).names == ("a",)
     assert Schema.coerce("news").name == "news"
     assert Schema.coerce({"a": "desc"})["a"].description == "desc"
+
+
+@pytest.mark.parametrize("bad", [2, -1, float("nan"), "0.5", True])
+def test_thresholds_outside_the_unit_interval_are_refused(bad):
+    with pytest.raises(SchemaError, match="threshold"):
+        Schema.from_labels(["a"]).with_options(threshold=bad)
+    with pytest.raises(SchemaError, match="threshold"):
+        Schema.from_dict({"name": "s", "entity_types": [{"name": "a", "threshold": bad}]})
+
+
+def test_no_threshold_means_the_engine_default():
+    s = Schema.from_dict({"name": "s", "entity_types": [{"name": "a"}, {"name": "b",
+                                                                        "threshold": 0.7}]})
+    assert s.options.threshold is None
+    assert s.thresholds(0.35) == {"a": 0.35, "b": 0.7}
+    assert s.with_options(threshold=0.6).thresholds(0.35) == {"a": 0.6, "b": 0.7}
+
+
+# --------------------------------------------------------------------------- hostile files
+@pytest.mark.parametrize("name, content, needle", [
+    ("nan.yaml", "name: x\nentity_types: [{name: a}]\noptions: {threshold: .nan}\n",
+     "options.threshold nan is not in"),
+    ("nan_type.yaml", "name: x\nentity_types: [{name: a, threshold: .nan}]\n",
+     "entity type 'a': threshold nan is not in"),
+    ("two.yaml", "name: x\nentity_types: [{name: a}]\noptions: {threshold: 2}\n",
+     "options/threshold: 2 is greater than the maximum of 1"),
+    ("neg.json", '{"name": "x", "entity_types": [{"name": "a", "threshold": -1}]}',
+     "threshold: -1 is less than the minimum of 0"),
+    ("nan.json", '{"name": "x", "entity_types": [{"name": "a"}], "options": {"threshold": NaN}}',
+     "NaN is not valid JSON"),
+    ("inf.json", '{"name": "x", "entity_types": [{"name": "a", "threshold": Infinity}]}',
+     "Infinity is not valid JSON"),
+    ("dup.yaml", "name: x\nentity_types: [{name: a}]\nname: y\n",
+     "duplicate key 'name' at line 3 (first at line 1)"),
+    ("dup_type.yaml", "name: x\nentity_types:\n  - {name: a, label: b, label: c}\n",
+     "duplicate key 'label' at line 3"),
+    ("dup.json", '{"name": "x", "entity_types": [{"name": "a"}], "name": "y"}',
+     "duplicate key 'name' in one object"),
+])
+def test_bad_schema_files_are_refused_with_their_location(tmp_path, name, content, needle):
+    p = tmp_path / name
+    p.write_text(content, encoding="utf-8")
+    with pytest.raises(SchemaError) as err:
+        Schema.load(p)
+    assert needle in str(err.value) and str(p) in str(err.value)
+
+
+def test_yaml_alias_bomb_is_refused_fast(tmp_path):
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\nname: x\nentity_types: [{name: a}]\n")
+    many = tmp_path / "many.yaml"
+    many.write_text("x: &x 1\ny: [" + ", ".join(["*x"] * 150) + "]\n")
+    t0 = time.monotonic()
+    with pytest.raises(SchemaError, match="more than 200000 values"):
+        Schema.load(bomb)
+    with pytest.raises(SchemaError, match="more than 100 YAML aliases"):
+        Schema.load(many)
+    assert time.monotonic() - t0 < 5
+
+
+def test_a_huge_label_is_not_echoed_in_full(tmp_path, capsys):
+    from zeroshot.cli import main
+
+    p = tmp_path / "big.json"
+    p.write_text(json.dumps({"name": "x", "entity_types": [{"name": "a" * 10_000}]}))
+    with pytest.raises(SchemaError) as err:
+        Schema.load(p)
+    assert "maxLength" in str(err.value) or "too long" in str(err.value)
+    assert len(str(err.value)) < 600
+    with pytest.raises(UnknownLabelError) as unknown:
+        Schema.from_labels(["a"])["b" * 10_000]
+    assert len(str(unknown.value)) < 300
+    assert main(["schema", str(p)]) == 1
+    assert len(capsys.readouterr().err) < 600

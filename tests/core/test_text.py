@@ -37,3 +37,30 @@ def test_from_text_never_overlaps(text):
     t = TokenizedText.from_text(text)
     for s, e in zip(t.starts, t.ends, strict=True):
         assert text[s:e] and not text[s:e].isspace()
+
+
+# --------------------------------------------------------------------------- graphemes
+import regex  # noqa: E402
+
+TRICKY = ["a", "é", "e\u0301", "\u0301", " ", "🇺", "🇸", "👍", "🏽", "\u200d", "👩", "क",
+          "\u094d", "ष", "ि", "\ufe0f", ".", "-", "x", "1", "\n", "\r\n"]
+
+
+def _bounds(text):
+    return {m.start() for m in regex.finditer(r"\X", text)} | {len(text)}
+
+
+@given(st.lists(st.sampled_from(TRICKY), max_size=40).map("".join))
+def test_tokens_never_split_a_character(text):
+    t = TokenizedText.from_text(text)
+    bounds = _bounds(text)
+    for s, e in zip(t.starts, t.ends, strict=True):
+        assert s in bounds and e in bounds, (text, s, e)
+
+
+def test_words_keep_their_marks_and_emoji_stay_whole():
+    assert TokenizedText.from_text("Cafe\u0301s ouvert").tokens == ["Cafe\u0301s", "ouvert"]
+    assert TokenizedText.from_text("हिन्दी भाषा").tokens == ["हिन्दी", "भाषा"]
+    assert TokenizedText.from_text("🇺🇸 and 👩\u200d👩\u200d👧!").tokens == [
+        "🇺🇸", "and", "👩\u200d👩\u200d👧", "!"]
+    assert TokenizedText.from_text(" \u0301abc").tokens == ["abc"]  # the mark is the space's

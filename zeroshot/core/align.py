@@ -14,8 +14,10 @@ Repeated mentions: the k-th generated copy of a string maps to its k-th
 occurrence, in text order; ``all_occurrences=True`` maps one string to every
 occurrence instead. With ``snap_to_tokens`` (default) offsets are widened to
 token boundaries and the mention says so (``snapped=True``), so token-level
-scoring never sees half tokens. Work per string is bounded: long strings skip
-the fuzzy stage and fuzzy search looks at a bounded number of characters.
+scoring never sees half tokens; offsets are always widened to whole grapheme
+clusters (``snapped=True`` too), so no span splits a character. Work per string
+is bounded: long strings skip the fuzzy stage and fuzzy search looks at a
+bounded number of characters.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections.abc import Iterable
 from rapidfuzz import fuzz
 
 from zeroshot.core.spans import AlignmentStatus, Mention
-from zeroshot.core.text import TokenizedText
+from zeroshot.core.text import TokenizedText, snap_to_graphemes
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +97,7 @@ class Aligner:
         base = config or AlignerConfig()
         self.config = dataclasses.replace(base, **overrides) if overrides else base
         self._norm: tuple[str, list[int]] | None = None
+        self._ascii = text.isascii()
         self._occurrences: dict[tuple[str, str], list[tuple[int, int]]] = {}
 
     # -- occurrence tables --------------------------------------------------------
@@ -186,9 +189,11 @@ class Aligner:
     # -- public -------------------------------------------------------------------
     def _mention(self, generated: str, label: str, status: AlignmentStatus, start: int,
                  end: int, similarity: float | None, score: float | None) -> Mention:
+        snapped = False
+        if not self._ascii:  # never half a character (a flag, a letter and its accent)
+            start, end, snapped = snap_to_graphemes(self.text, start, end)
         hit = self.tokens.char_span_to_token(start, end)
         token_start = token_end = None
-        snapped = False
         if hit is not None:
             token_start, token_end, off_boundary = hit
             if off_boundary and self.config.snap_to_tokens:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from zeroshot.core.engine import WINDOWED
+from zeroshot.core.issues import WINDOWED
 from zeroshot.core.overlap import resolve_overlaps
 from zeroshot.core.schema import OverlapPolicy
 from zeroshot.core.spans import Issue, Span
@@ -32,30 +32,57 @@ class TextChunk:
     tokens: tuple[str, ...]
 
 
-def chunk_tokens(doc: TokenizedText, max_tokens: int, overlap: int = 0) -> list[TextChunk]:
-    """Windows of at most ``max_tokens`` tokens; consecutive windows share ``overlap``.
-
-    A text that fits gives one window. An empty text gives one empty window so
-    callers need no special case.
-    """
+def token_windows(n: int, max_tokens: int, overlap: int = 0, costs: Sequence[int] | None = None,
+                  max_cost: int | None = None) -> list[tuple[int, int]]:
+    """``[start, end)`` token ranges covering ``n`` tokens: each at most ``max_tokens``
+    tokens and, where ``costs`` are given, at most ``max_cost`` in total (a token
+    that alone costs more gets a window of its own). Consecutive windows share
+    ``overlap`` tokens, or half a window where a cost cut it short."""
     if max_tokens <= 0:
         raise ValueError("max_tokens must be positive")
     if not 0 <= overlap < max_tokens:
         raise ValueError("overlap must be in [0, max_tokens)")
-    n = len(doc)
     if n == 0:
-        return [TextChunk(0, doc.text, 0, len(doc.text), 0, 0, ())]
-    chunks = []
-    step = max_tokens - overlap
+        return [(0, 0)]
+    if costs is not None and len(costs) != n:
+        raise ValueError(f"{len(costs)} costs for {n} tokens")
+    windows = []
     start = 0
     while True:
         end = min(start + max_tokens, n)
-        cs, ce = doc.starts[start], doc.ends[end - 1]
-        chunks.append(TextChunk(len(chunks), doc.text[cs:ce], cs, ce, start, end,
-                                tuple(doc.token(i) for i in range(start, end))))
+        if costs is not None and max_cost is not None:
+            total, stop = 0, start
+            while stop < end and (stop == start or total + costs[stop] <= max_cost):
+                total += costs[stop]
+                stop += 1
+            end = stop
+        windows.append((start, end))
         if end == n:
-            return chunks
-        start += step
+            return windows
+        shared = overlap if end - start == max_tokens else min(overlap, (end - start) // 2)
+        start = end - shared
+
+
+def chunk_tokens(doc: TokenizedText, max_tokens: int, overlap: int = 0, *,
+                 costs: Sequence[int] | None = None, max_cost: int | None = None
+                 ) -> list[TextChunk]:
+    """Windows of at most ``max_tokens`` tokens; consecutive windows share ``overlap``.
+
+    With ``costs`` (one per token, e.g. its subwords) a window also stays within
+    ``max_cost`` (:func:`token_windows`). A text that fits gives one window. An
+    empty text gives one empty window so callers need no special case.
+    """
+    ranges = token_windows(len(doc), max_tokens, overlap, costs, max_cost)
+    if len(doc) == 0:
+        return [TextChunk(0, doc.text, 0, len(doc.text), 0, 0, ())]
+    return [window_chunk(doc, i, start, end) for i, (start, end) in enumerate(ranges)]
+
+
+def window_chunk(doc: TokenizedText, index: int, start: int, end: int) -> TextChunk:
+    """The window of tokens ``[start, end)`` of ``doc`` (``end > start``)."""
+    cs, ce = doc.starts[start], doc.ends[end - 1]
+    return TextChunk(index, doc.text[cs:ce], cs, ce, start, end,
+                     tuple(doc.token(i) for i in range(start, end)))
 
 
 def chunk_tokenized(doc: TokenizedText, chunk: TextChunk) -> TokenizedText:

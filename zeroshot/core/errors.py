@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 
+def clip(value: object, limit: int = 80) -> str:
+    """``repr(value)`` for a message, cut to about ``limit`` characters: a 10 kB
+    label in an error names the problem without burying it."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= limit:
+        return repr(text) if isinstance(value, str) else text
+    head = repr(text[:limit]) if isinstance(value, str) else text[:limit]
+    return f"{head}... ({len(text)} characters)"
+
+
 class ZeroshotError(Exception):
     """Base class of every error this library raises on purpose."""
 
@@ -17,9 +27,9 @@ class UnknownLabelError(ZeroshotError, KeyError):
     def __init__(self, label: str, known: list[str] | tuple[str, ...]):
         self.label = label
         self.known = tuple(known)
-        shown = ", ".join(repr(k) for k in self.known[:12])
+        shown = ", ".join(clip(k, 40) for k in self.known[:12])
         more = f" (+{len(self.known) - 12} more)" if len(self.known) > 12 else ""
-        super().__init__(f"unknown label {label!r}; the schema knows {shown}{more}")
+        super().__init__(f"unknown label {clip(label)}; the schema knows {shown}{more}")
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return str(self.args[0])

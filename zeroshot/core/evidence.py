@@ -72,6 +72,12 @@ def _span_cell(s: Span | None) -> str:
     return "—" if s is None else f"`{_cell(s.text)}` {s.label}"
 
 
+def _threshold_note(schema: Schema) -> str:
+    if schema.options.threshold is not None:
+        return f"{schema.options.threshold}"
+    return "the engine's default (a GLiNER model's calibrated threshold)"
+
+
 def render_evidence_card(
     schema: Schema,
     gold: Sequence[Sequence[Span]],
@@ -96,7 +102,7 @@ def render_evidence_card(
 
     lines += ["## Schema", "", f"`{schema.name}`: {schema.description}".rstrip(": "), "",
               f"Overlap policy: {schema.options.overlap.value}; threshold: "
-              f"{schema.options.threshold}", "",
+              f"{_threshold_note(schema)}", "",
               "| name | label | description | examples |", "|---|---|---|---|"]
     for t in schema:
         lines.append(f"| {_cell(t.name)} | {_cell(t.label)} | {_cell(t.description)} | "

@@ -4,23 +4,36 @@ Every reader streams :class:`Example` objects (text, tokens, gold spans with cha
 and token offsets). Malformed input raises :class:`DataFormatError` naming the
 file and line; invalid tag sequences are repaired per the chosen policy and the
 repairs are counted on each example (and logged by the codec).
+
+Lines, columns, JSON objects, ids and the format guess come from
+:mod:`zeroshot.core.readers`, the layer the batch input readers use too, so a file
+read for extraction and the same file read as gold give the same texts and ids.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import gzip
-import io
-import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from zeroshot.core.codecs import RepairPolicy, Scheme, decode
-from zeroshot.core.errors import DataFormatError, InvalidTagError
+from zeroshot.core.errors import DataFormatError, InvalidTagError, clip
+from zeroshot.core.readers import (
+    decode_line,
+    guess_format,
+    open_bytes,
+    raw_lines,
+    read_json_objects,
+    read_sentences,
+    record_id,
+)
 from zeroshot.core.spans import Span
 from zeroshot.core.text import TokenizedText
+
+__all__ = ["GOLD_FORMATS", "Example", "find_fewnerd", "open_bytes", "read_conll",
+           "read_examples", "read_fewnerd", "read_jsonl"]
 
 FEWNERD_ENV = "ZEROSHOT_FEWNERD_DIR"
 NER_COLLECTION_ENV = "ZEROSHOT_NER_DIR"
@@ -40,30 +53,11 @@ class Example:
         return self.tokens.text
 
 
-def open_bytes(path: str | Path) -> BinaryIO:
-    """A file opened for reading bytes, decompressed when it is gzip (told by its
-    magic bytes, not its name)."""
-    p = Path(path)
-    with open(p, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    return gzip.open(p, "rb") if gz else open(p, "rb")  # type: ignore[return-value]
-
-
 def _lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """Numbered lines of a text file, gzip or not, decoded as strict UTF-8."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataFormatError("file not found", path=str(p))
-    raw = open_bytes(p)
-    with raw, io.BufferedReader(raw) as stream:  # type: ignore[arg-type]
-        for n, line in enumerate(stream, 1):
-            try:
-                yield n, line.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as exc:
-                raise DataFormatError(
-                    f"not UTF-8 (bad byte 0x{line[exc.start]:02x} at column {exc.start + 1})",
-                    path=str(p), line=n,
-                ) from None
+    """Numbered lines of a text file, gzip or not, decoded as strict UTF-8 (a BOM
+    dropped); bad bytes and truncated ``.gz`` files raise :class:`DataFormatError`."""
+    for n, raw in raw_lines(path):
+        yield n, decode_line(raw, path, n)
 
 
 def _example(idx: str, words: list[str], tags: list[str], scheme: Scheme,
@@ -81,38 +75,33 @@ def _example(idx: str, words: list[str], tags: list[str], scheme: Scheme,
     return Example(idx, tokens, tuple(spans), result.n_repairs)
 
 
-def _read_columns(path: str | Path, scheme: Scheme, repair: RepairPolicy, *, token_col: int,
-                  tag_col: int, sep: str | None, map_label=None, limit: int | None = None,
-                  prefix: str = "") -> Iterator[Example]:
-    words: list[str] = []
-    tags: list[str] = []
-    count = 0
-    last = 0
-    for n, line in _lines(path):
-        last = n
-        if not line.strip() or line.startswith("-DOCSTART-"):
-            if words:
-                yield _example(f"{prefix}{count}", words, tags, scheme, repair, str(path), n,
-                               map_label)
-                count += 1
-                words, tags = [], []
-                if limit is not None and count >= limit:
-                    return
-            continue
-        cols = line.split(sep) if sep else line.split()
-        if len(cols) < 2:
-            what = "a tab" if sep == "\t" else "white space"
-            raise DataFormatError(f"expected a token and a tag separated by {what}, got {line!r}",
-                                  path=str(path), line=n)
-        try:
-            words.append(cols[token_col])
-            tags.append(cols[tag_col])
-        except IndexError:
-            raise DataFormatError(f"no column {tag_col} in {line!r}", path=str(path),
-                                  line=n) from None
-    if words:
-        yield _example(f"{prefix}{count}", words, tags, scheme, repair, str(path), last,
-                       map_label)
+def _read_columns(path: str | Path, fmt: str, scheme: Scheme, repair: RepairPolicy, *,
+                  token_col: int, tag_col: int, sep: str | None, map_label=None,
+                  limit: int | None = None) -> Iterator[Example]:
+    """Gold sentences of a column file (see :func:`zeroshot.core.readers.split_columns`
+    for how a line splits); ids as the batch reader gives them (``NAME:INDEX``)."""
+    for sent in read_sentences(path, fmt, sep=sep):
+        words: list[str] = []
+        tags: list[str] = []
+        for k, cols in enumerate(sent.rows):
+            n = sent.first_line + k
+            if len(cols) < 2:
+                what = ("a tab" if fmt == "fewnerd" else "spaces or tabs") if sep is None \
+                    else repr(sep)
+                raise DataFormatError(f"expected a token and a tag separated by {what}, got "
+                                      f"only {clip(cols[0])}", path=str(path), line=n)
+            try:
+                words.append(cols[token_col])
+                tags.append(cols[tag_col])
+            except IndexError:
+                raise DataFormatError(f"no column {tag_col} in {clip(' '.join(cols))}",
+                                      path=str(path), line=n) from None
+            if not words[-1]:
+                raise DataFormatError("empty token", path=str(path), line=n)
+        yield _example(record_id(path, sent.index), words, tags, scheme, repair, str(path),
+                       sent.last_line, map_label)
+        if limit is not None and sent.index + 1 >= limit:
+            return
 
 
 def read_fewnerd(path: str | Path, *, level: str = "fine", limit: int | None = None
@@ -125,15 +114,16 @@ def read_fewnerd(path: str | Path, *, level: str = "fine", limit: int | None = N
     if level not in ("fine", "coarse"):
         raise ValueError("level must be 'fine' or 'coarse'")
     mapper = (lambda label: label.split("-", 1)[0]) if level == "coarse" else None
-    yield from _read_columns(path, Scheme.IO, RepairPolicy.RAISE, token_col=0, tag_col=1,
-                             sep="\t", map_label=mapper, limit=limit)
+    yield from _read_columns(path, "fewnerd", Scheme.IO, RepairPolicy.RAISE, token_col=0,
+                             tag_col=1, sep=None, map_label=mapper, limit=limit)
 
 
 def read_conll(path: str | Path, *, scheme: str = "bio", repair: str = "begin",
                token_col: int = 0, tag_col: int = -1, sep: str | None = None,
                limit: int | None = None) -> Iterator[Example]:
-    """CoNLL-style column files: a token per line, the tag in ``tag_col``."""
-    yield from _read_columns(path, Scheme.parse(scheme), RepairPolicy(repair),
+    """CoNLL-style column files: a token per line, the tag in ``tag_col``; columns
+    split on runs of ASCII spaces and tabs unless ``sep`` is given."""
+    yield from _read_columns(path, "conll", Scheme.parse(scheme), RepairPolicy(repair),
                              token_col=token_col, tag_col=tag_col, sep=sep, limit=limit)
 
 
@@ -156,25 +146,19 @@ def read_jsonl(path: str | Path, *, text_field: str = "text", spans_field: str =
 
     Spans are ``{"start", "end", "label"}`` objects or ``[start, end, label]``.
     A ``"tokens"`` list, when present, is used (joined with spaces) instead of
-    the text, and spans are then token offsets.
+    the text, and spans are then token offsets. An object without an id gets
+    ``NAME:LINE``, as in the batch reader.
     """
-    count = 0
-    for n, line in _lines(path):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(f"invalid JSON: {exc.msg} (column {exc.colno})", path=str(path),
-                                  line=n) from None
-        if not isinstance(obj, dict):
-            raise DataFormatError("each line must be a JSON object", path=str(path), line=n)
-        idx = str(obj.get(id_field, count))
+    for count, (n, obj, err) in enumerate(read_json_objects(path), 1):
+        if err is not None:
+            raise err
+        assert obj is not None
+        idx = str(obj[id_field]) if obj.get(id_field) is not None else record_id(path, n)
         try:
             raw_spans = [_span_fields(s) for s in obj.get(spans_field) or ()]
         except (KeyError, TypeError, ValueError) as exc:
-            raise DataFormatError(f"malformed span in {spans_field!r}: {exc}", path=str(path),
-                                  line=n) from None
+            raise DataFormatError(f"malformed span in {spans_field!r}: {clip(str(exc))}",
+                                  path=str(path), line=n) from None
         spans = []
         if isinstance(obj.get("tokens"), list):
             tokens = TokenizedText.from_tokens([str(t) for t in obj["tokens"]])
@@ -200,23 +184,31 @@ def read_jsonl(path: str | Path, *, text_field: str = "text", spans_field: str =
                 spans.append(Span(cs, ce, label, text[cs:ce], token_start=ts, token_end=te,
                                   engine="gold"))
         yield Example(idx, tokens, tuple(spans))
-        count += 1
         if limit is not None and count >= limit:
             return
 
 
+GOLD_FORMATS = ("fewnerd", "conll", "jsonl")
+
+
 def read_examples(path: str | Path, *, fmt: str | None = None, level: str = "fine",
                   **kwargs: Any) -> Iterator[Example]:
-    """Dispatch on ``fmt`` (fewnerd / conll / jsonl) or the file name.
+    """Dispatch on ``fmt`` (fewnerd / conll / jsonl), else on the format
+    :func:`zeroshot.core.readers.guess_format` sees (the batch reader's guess).
 
     ``level="coarse"`` (Few-NERD files only) reads coarse gold types.
     """
-    name = str(path).lower().removesuffix(".gz")
-    fmt = fmt or ("jsonl" if name.endswith((".jsonl", ".json")) else
-                  "conll" if name.endswith((".conll", ".bio", ".iob", ".iob2")) else "fewnerd")
     readers = {"fewnerd": read_fewnerd, "conll": read_conll, "jsonl": read_jsonl}
-    if fmt not in readers:
+    if fmt is not None and fmt not in readers:
         raise ValueError(f"unknown format {fmt!r}; use one of {sorted(readers)}")
+    if fmt is None:
+        if not Path(path).is_file():
+            raise DataFormatError("file not found", path=str(path))
+        fmt = guess_format(path)
+        if fmt == "txt":
+            raise DataFormatError("looks like plain text, not gold data (no token<TAB>tag "
+                                  "lines, no .jsonl/.conll name); name the format (fmt=, or "
+                                  "--gold-format)", path=str(path))
     if fmt == "fewnerd":
         kwargs["level"] = level
     elif level != "fine":
@@ -225,7 +217,10 @@ def read_examples(path: str | Path, *, fmt: str | None = None, level: str = "fin
 
 
 def find_fewnerd(split: str = "inter/test", root: str | Path | None = None) -> Path:
-    """Locate a Few-NERD split: ``root``, ``$ZEROSHOT_FEWNERD_DIR``, or ``../shared``.
+    """Locate a Few-NERD split: ``root``, ``$ZEROSHOT_FEWNERD_DIR``, else
+    ``../shared/data/fewnerd`` or ``shared/data/fewnerd`` from the working directory
+    (where the project's checkouts have it). Nothing is looked up relative to the
+    installed package, so an installed copy behaves like a checkout.
 
     ``split`` is a path under the Few-NERD directory without ``.txt.gz``,
     e.g. ``inter/test`` or ``inter/train_part_a``.
@@ -235,8 +230,7 @@ def find_fewnerd(split: str = "inter/test", root: str | Path | None = None) -> P
         candidates.append(Path(root))
     if os.environ.get(FEWNERD_ENV):
         candidates.append(Path(os.environ[FEWNERD_ENV]))
-    candidates += [Path.cwd() / "../shared/data/fewnerd",
-                   Path(__file__).resolve().parents[3] / "shared/data/fewnerd"]
+    candidates += [Path.cwd() / "../shared/data/fewnerd", Path.cwd() / "shared/data/fewnerd"]
     for base in candidates:
         for suffix in (".txt.gz", ".txt", ""):
             p = base / f"{split}{suffix}"

@@ -26,11 +26,16 @@ from typing import Any
 import jsonschema
 import yaml
 
-from zeroshot.core.errors import SchemaError, UnknownLabelError
+from zeroshot.core.errors import SchemaError, UnknownLabelError, clip
 
 logger = logging.getLogger(__name__)
 
 META_SCHEMA_NAME = "zeroshot.schema.json"
+# Limits a schema file must stay within: far above any real schema, low enough
+# that a hostile file (a YAML alias bomb, a huge document) fails at once.
+MAX_SCHEMA_BYTES = 5 * 2**20
+MAX_YAML_ALIASES = 100
+MAX_SCHEMA_NODES = 200_000
 
 
 class OverlapPolicy(str, enum.Enum):
@@ -57,9 +62,9 @@ class EntityType:
         if not self.label:
             object.__setattr__(self, "label", self.name)
         object.__setattr__(self, "examples", tuple(self.examples))
-        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
-            raise SchemaError(
-                f"entity type {self.name!r}: threshold {self.threshold} not in [0, 1]")
+        if self.threshold is not None:
+            object.__setattr__(self, "threshold", check_threshold(
+                self.threshold, f"entity type {self.name!r}: threshold"))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name}
@@ -90,20 +95,40 @@ class Demonstration:
                 "entities": [{"text": t, "label": n} for t, n in self.entities]}
 
 
+# The encoder threshold when neither the schema, the call nor the model says one.
+DEFAULT_THRESHOLD = 0.5
+
+
+def check_threshold(value: Any, what: str = "threshold") -> float:
+    """``value`` as a float in [0, 1]; a clear error for anything else (NaN too)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SchemaError(f"{what} must be a number in [0, 1], not {clip(value)}")
+    if not 0.0 <= value <= 1.0:  # False for NaN as well
+        raise SchemaError(f"{what} {value} is not in [0, 1]")
+    return float(value)
+
+
 @dataclasses.dataclass(frozen=True)
 class SchemaOptions:
+    """``threshold`` None: the engine's default (a GLiNER model's calibrated one)."""
+
     overlap: OverlapPolicy = OverlapPolicy.FLAT
-    threshold: float = 0.5
+    threshold: float | None = None
     max_entities: int = 64
     max_span_chars: int = 200
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "overlap", OverlapPolicy(self.overlap))
+        if self.threshold is not None:
+            object.__setattr__(self, "threshold",
+                               check_threshold(self.threshold, "options.threshold"))
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "overlap": self.overlap.value,
-            "threshold": self.threshold,
-            "max_entities": self.max_entities,
-            "max_span_chars": self.max_span_chars,
-        }
+        out: dict[str, Any] = {"overlap": self.overlap.value}
+        if self.threshold is not None:
+            out["threshold"] = self.threshold
+        out.update(max_entities=self.max_entities, max_span_chars=self.max_span_chars)
+        return out
 
 
 @cache
@@ -130,9 +155,99 @@ def bundled_schema_path(name: str) -> Path:
     raise SchemaError(f"no bundled schema named {name!r}; bundled: {', '.join(known)}")
 
 
+class _StrictYamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses duplicate keys and counts aliases (the
+    pure-Python one, so both can be checked; schema files are small)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_YAML_ALIASES:
+                mark = self.peek_event().start_mark
+                raise SchemaError(f"more than {MAX_YAML_ALIASES} YAML aliases (line "
+                                  f"{mark.line + 1}): refused, as an alias bomb would be")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise SchemaError(f"duplicate key {clip(key)} at line {line} (first at line "
+                                  f"{seen[key]})")
+            if isinstance(key, (str, int, float, bool)):
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _parse_yaml(text: str, source: str) -> Any:
+    try:
+        loader = _StrictYamlLoader(text)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
+    except SchemaError as exc:
+        raise SchemaError(f"{source}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SchemaError(f"{source}: invalid YAML{where}: {clip(problem, 200)}") from None
+
+
+def _parse_json(text: str, source: str) -> Any:
+    def no_constant(name: str) -> Any:
+        raise SchemaError(f"{source}: {name} is not valid JSON (numbers must be finite)")
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in pairs:
+            if k in out:
+                raise SchemaError(f"{source}: duplicate key {clip(k)} in one object")
+            out[k] = v
+        return out
+
+    try:
+        return json.loads(text, parse_constant=no_constant, object_pairs_hook=no_duplicates)
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"{source}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
+                          f"{exc.msg}") from None
+
+
+def _check_size(data: Any, source: str, limit: int = MAX_SCHEMA_NODES) -> None:
+    """Refuse a document of more than ``limit`` values once aliases are expanded
+    (counted without expanding them, and stopping at the limit)."""
+    stack, count = [data], 0
+    while stack:
+        item = stack.pop()
+        count += 1
+        if count > limit:
+            raise SchemaError(f"{source}: more than {limit} values (after YAML aliases are "
+                              f"expanded): refused")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
 def _location(error: jsonschema.ValidationError) -> str:
     path = "/".join(str(p) for p in error.absolute_path)
     return f"/{path}" if path else "(root)"
+
+
+def _clip_line(message: str, limit: int = 200) -> str:
+    """A validator message cut to about ``limit`` characters, its start and end kept
+    (it quotes the value first and says what is wrong last)."""
+    if len(message) <= limit:
+        return message
+    half = limit // 2
+    return f"{message[:half]} ...({len(message) - 2 * half} characters)... {message[-half:]}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,7 +273,7 @@ class Schema:
             for i, v in enumerate(values):
                 if v in seen:
                     raise SchemaError(
-                        f"schema {self.name!r}: duplicate entity type {what} {v!r} "
+                        f"schema {clip(self.name)}: duplicate entity type {what} {clip(v)} "
                         f"at /entity_types/{seen[v]} and /entity_types/{i}"
                     )
                 seen[v] = i
@@ -166,11 +281,11 @@ class Schema:
         for i, demo in enumerate(self.demonstrations):
             for text, name in demo.entities:
                 if name not in names:
-                    raise SchemaError(f"schema {self.name!r}: /demonstrations/{i}: unknown "
-                                      f"entity type {name!r}")
+                    raise SchemaError(f"schema {clip(self.name)}: /demonstrations/{i}: unknown "
+                                      f"entity type {clip(name)}")
                 if text not in demo.text:
-                    raise SchemaError(f"schema {self.name!r}: /demonstrations/{i}: entity "
-                                      f"{text!r} does not occur in the demonstration text")
+                    raise SchemaError(f"schema {clip(self.name)}: /demonstrations/{i}: entity "
+                                      f"{clip(text)} does not occur in the demonstration text")
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -204,31 +319,31 @@ class Schema:
         validator = jsonschema.Draft202012Validator(meta_schema())
         errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
         if errors:
-            lines = [f"{_location(e)}: {e.message}" for e in errors[:10]]
+            lines = [f"{_location(e)}: {_clip_line(e.message)}" for e in errors[:10]]
             more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
             raise SchemaError(f"{source}: invalid schema\n  " + "\n  ".join(lines) + more)
-        types = tuple(
-            EntityType(
-                name=t["name"],
-                label=t.get("label", ""),
-                description=t.get("description", ""),
-                examples=tuple(t.get("examples", ())),
-                threshold=t.get("threshold"),
-            )
-            for t in data["entity_types"]
-        )
-        o = data.get("options", {})
-        options = SchemaOptions(
-            overlap=OverlapPolicy(o.get("overlap", "flat")),
-            threshold=o.get("threshold", 0.5),
-            max_entities=o.get("max_entities", 64),
-            max_span_chars=o.get("max_span_chars", 200),
-        )
-        demonstrations = tuple(
-            Demonstration(d["text"], tuple((e["text"], e["label"]) for e in d["entities"]))
-            for d in data.get("demonstrations", ())
-        )
         try:
+            types = tuple(
+                EntityType(
+                    name=t["name"],
+                    label=t.get("label", ""),
+                    description=t.get("description", ""),
+                    examples=tuple(t.get("examples", ())),
+                    threshold=t.get("threshold"),
+                )
+                for t in data["entity_types"]
+            )
+            o = data.get("options", {})
+            options = SchemaOptions(
+                overlap=OverlapPolicy(o.get("overlap", "flat")),
+                threshold=o.get("threshold"),
+                max_entities=o.get("max_entities", 64),
+                max_span_chars=o.get("max_span_chars", 200),
+            )
+            demonstrations = tuple(
+                Demonstration(d["text"], tuple((e["text"], e["label"]) for e in d["entities"]))
+                for d in data.get("demonstrations", ())
+            )
             return cls(
                 name=data["name"],
                 description=data.get("description", ""),
@@ -246,29 +361,24 @@ class Schema:
         if not p.exists() and not p.suffix and "/" not in str(path):
             p = bundled_schema_path(str(path))
         try:
+            if p.stat().st_size > MAX_SCHEMA_BYTES:
+                raise SchemaError(f"{p}: {p.stat().st_size} bytes; a schema file may have at "
+                                  f"most {MAX_SCHEMA_BYTES}")
             raw = p.read_bytes()
         except FileNotFoundError:
             raise SchemaError(f"{p}: schema file not found") from None
         except IsADirectoryError:
             raise SchemaError(f"{p}: is a directory, not a schema file") from None
+        raw = raw.removeprefix(b"\xef\xbb\xbf")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise SchemaError(f"{p}: not UTF-8 (bad byte at offset {exc.start})") from None
         if p.suffix.lower() in (".yaml", ".yml"):
-            try:
-                data = yaml.safe_load(text)
-            except yaml.YAMLError as exc:
-                mark = getattr(exc, "problem_mark", None)
-                where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-                raise SchemaError(f"{p}: invalid YAML{where}: {exc}") from None
+            data = _parse_yaml(text, str(p))
         else:
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise SchemaError(
-                    f"{p}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-                ) from None
+            data = _parse_json(text, str(p))
+        _check_size(data, str(p))
         return cls.from_dict(data, source=str(p))
 
     @classmethod
@@ -333,12 +443,16 @@ class Schema:
                 return t.name, True
         return None
 
-    def threshold_for(self, name: str) -> float:
+    def threshold_for(self, name: str, default: float = DEFAULT_THRESHOLD) -> float:
+        """The type's own threshold, else the schema's, else ``default`` (the
+        engine's: a model's calibrated threshold)."""
         t = self[name]
-        return t.threshold if t.threshold is not None else self.options.threshold
+        if t.threshold is not None:
+            return t.threshold
+        return self.options.threshold if self.options.threshold is not None else default
 
-    def thresholds(self) -> dict[str, float]:
-        return {t.name: self.threshold_for(t.name) for t in self.entity_types}
+    def thresholds(self, default: float = DEFAULT_THRESHOLD) -> dict[str, float]:
+        return {t.name: self.threshold_for(t.name, default) for t in self.entity_types}
 
     def subset(self, names: Sequence[str]) -> Schema:
         """A schema with only these types (in the given order)."""

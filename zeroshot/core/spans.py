@@ -12,6 +12,8 @@ import enum
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from zeroshot.core.text import TokenizedText
+
 
 class AlignmentStatus(str, enum.Enum):
     """How a span's offsets were found in the source text.
@@ -42,7 +44,8 @@ class Span:
         token_end: last token (exclusive).
         engine: name of the engine that produced the span.
         alignment: how the offsets were found (see :class:`AlignmentStatus`).
-        snapped: True when the offsets were widened to token boundaries.
+        snapped: True when the offsets were widened to token boundaries (or to
+            whole grapheme clusters, so that no span splits a character).
     """
 
     start: int
@@ -84,9 +87,10 @@ class Span:
         return self.start <= other.start and other.end <= self.end
 
     def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out["alignment"] = self.alignment.value
-        return out
+        return {"start": self.start, "end": self.end, "label": self.label, "text": self.text,
+                "score": self.score, "token_start": self.token_start,
+                "token_end": self.token_end, "engine": self.engine,
+                "alignment": self.alignment.value, "snapped": self.snapped}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Span:
@@ -176,6 +180,20 @@ class DocumentResult:
     issues: tuple[Issue, ...] = ()
     tokens: tuple[str, ...] | None = None
     usage: Mapping[str, int] | None = None  # LLM engines: prompt/completion tokens, requests
+    token_offsets: tuple[tuple[int, int], ...] | None = None  # [start, end) of each token
+
+    @classmethod
+    def from_tokenized(cls, doc: TokenizedText, **fields: Any) -> DocumentResult:
+        """A result for ``doc`` that keeps its tokens and their character offsets."""
+        return cls(text=doc.text, tokens=tuple(doc.tokens),
+                   token_offsets=tuple(zip(doc.starts, doc.ends, strict=True)), **fields)
+
+    def tokenized(self) -> TokenizedText | None:
+        """The document's tokens with offsets, when the result kept them."""
+        if self.token_offsets is None:
+            return None
+        return TokenizedText(self.text, tuple(s for s, _ in self.token_offsets),
+                             tuple(e for _, e in self.token_offsets))
 
     def __post_init__(self) -> None:
         for span in self.spans:
@@ -199,6 +217,8 @@ class DocumentResult:
             "unaligned": [m.to_dict() for m in self.unaligned],
             "issues": [i.to_dict() for i in self.issues],
             "tokens": list(self.tokens) if self.tokens is not None else None,
+            **({"token_offsets": [list(o) for o in self.token_offsets]}
+               if self.token_offsets is not None else {}),
             **({"usage": dict(self.usage)} if self.usage is not None else {}),
         }
 
@@ -217,6 +237,8 @@ class DocumentResult:
             issues=tuple(Issue(**i) for i in data.get("issues") or ()),
             tokens=tuple(data["tokens"]) if data.get("tokens") is not None else None,
             usage=dict(data["usage"]) if data.get("usage") is not None else None,
+            token_offsets=(tuple((int(s), int(e)) for s, e in data["token_offsets"])
+                           if data.get("token_offsets") is not None else None),
         )
 
 

@@ -23,24 +23,22 @@ from typing import Any
 import jsonschema
 
 from zeroshot.core.align import Aligner, AlignerConfig
+from zeroshot.core.issues import (  # the kinds, re-exported here for callers
+    DUPLICATE,
+    EMPTY_TEXT,
+    INVALID_JSON,
+    JSON_RECOVERED,
+    LABEL_MAPPED,
+    MALFORMED_ENTITY,
+    SCHEMA_VIOLATION,
+    UNALIGNED,
+    UNKNOWN_LABEL,
+)
 from zeroshot.core.schema import Schema
 from zeroshot.core.spans import AlignmentStatus, DocumentResult, Issue, Mention, Span
 from zeroshot.core.text import TokenizedText
 
 logger = logging.getLogger(__name__)
-
-# Issue kinds (stable strings: they are keys in reports and batch summaries).
-INVALID_JSON = "invalid_json"
-JSON_RECOVERED = "json_recovered"
-SCHEMA_VIOLATION = "schema_violation"
-MALFORMED_ENTITY = "malformed_entity"
-UNKNOWN_LABEL = "unknown_label"
-LABEL_MAPPED = "label_mapped"
-EMPTY_TEXT = "empty_text"
-UNALIGNED = "unaligned"
-DUPLICATE = "duplicate"
-ISSUE_KINDS = (INVALID_JSON, JSON_RECOVERED, SCHEMA_VIOLATION, MALFORMED_ENTITY, UNKNOWN_LABEL,
-               LABEL_MAPPED, EMPTY_TEXT, UNALIGNED, DUPLICATE)
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
 

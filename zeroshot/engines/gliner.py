@@ -1,57 +1,100 @@
-"""GLiNER label-encoding engine: a thin adapter over the ``gliner`` package.
+"""GLiNER label-encoding engine.
 
 * Labels come from the schema (``label`` strings); predictions map back to type
-  names, per-type thresholds apply, and the schema's overlap policy is applied by
-  the core (:mod:`zeroshot.core.overlap`), so both engines share one policy.
-* gliner sees exactly our tokens (a words-splitter that serves our tokenisation),
-  so spans always fall on token boundaries, also for pre-tokenised input.
-* Long texts are cut into overlapping windows by :mod:`zeroshot.core.chunking`
-  and merged back; nothing is truncated silently, and each document reports how
-  many windows it needed.
+  names, per-type thresholds apply to every candidate span first, and then the
+  schema's overlap policy (:mod:`zeroshot.core.overlap`), so both engines share
+  one policy.
+* The project's models (uni-encoder ``markerV0``) run on the project's own
+  runtime (:mod:`zeroshot.engines.gliner_runtime`), checked against gliner's
+  scores at load; other checkpoints, or a runtime that fails that check, run
+  through gliner's own ``inference`` (:mod:`zeroshot.engines.gliner_native`).
+  Both see exactly our tokens, so spans fall on token boundaries.
+* Windows are counted in subwords, the label prompt included: a text longer than
+  the encoder (or the model's ``max_len`` words) is cut into overlapping windows
+  (:mod:`zeroshot.core.chunking`) and merged back; nothing is truncated silently,
+  and each document reports how many windows it needed. More labels than the
+  model was trained with are read in label groups, each its own prompt.
 * Models load offline from a local directory. A hub id is tried only when asked,
   and a failure says so plainly.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
+import math
 import os
+import time
 from collections.abc import Sequence
+from importlib import resources
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from zeroshot.core.chunking import chunk_tokenized, document_windows, merge_windows
-from zeroshot.core.engine import ENGINE_ERROR
+import numpy as np
+
+from zeroshot.core.chunking import chunk_tokenized, merge_windows, token_windows, window_chunk
+from zeroshot.core.engine import ENGINE_ERROR, LABEL_GROUPS, WORD_CUT
 from zeroshot.core.errors import ZeroshotError
-from zeroshot.core.schema import Schema
+from zeroshot.core.schema import DEFAULT_THRESHOLD, Schema, check_threshold
 from zeroshot.core.spans import DocumentResult, Issue, Span
 from zeroshot.core.text import TokenizedText
-from zeroshot.engines import gliner_fast, gliner_int8
+from zeroshot.engines import gliner_int8
+from zeroshot.engines import gliner_runtime as rt
+from zeroshot.engines.gliner_native import NativeScorer
+from zeroshot.engines.gliner_spans import resolve_indices
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_ENV = "ZEROSHOT_GLINER_MODEL"
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "gliner-minilm-fewnerd"
+# Models shipped in the package (``zeroshot.models``, the repository's models/ folder).
+DEFAULT_MODEL = "gliner-minilm-fewnerd"
+MODEL_META = "zeroshot_model.json"
 
 
 class ModelLoadError(ZeroshotError):
     """A GLiNER model could not be loaded; the message says why and what to do."""
 
 
+def bundled_models() -> dict[str, Path]:
+    """The GLiNER models installed with the package, by name."""
+    try:
+        base = resources.files("zeroshot.models")
+    except ModuleNotFoundError:  # a copy of the source tree without the data package
+        return {}
+    return {p.name: Path(str(p)) for p in base.iterdir()
+            if p.is_dir() and p.joinpath("gliner_config.json").is_file()}
+
+
 def default_model_path() -> Path:
-    return Path(os.environ.get(DEFAULT_MODEL_ENV, DEFAULT_MODEL_DIR))
+    """``$ZEROSHOT_GLINER_MODEL`` (a directory or a bundled name), else the bundled default."""
+    return resolve_model(os.environ.get(DEFAULT_MODEL_ENV) or DEFAULT_MODEL)
 
 
-class _OurWords:
-    """gliner words-splitter that yields the tokens we decided on, with offsets."""
+def resolve_model(model: str | Path) -> Path:
+    """A bundled model's name -> its directory; anything else as a path."""
+    bundled = bundled_models()
+    if isinstance(model, str) and model in bundled:
+        return bundled[model]
+    return Path(model)
 
-    def __init__(self) -> None:
-        self.current: dict[str, TokenizedText] = {}
 
-    def __call__(self, text: str):
-        tok = self.current.get(text) or TokenizedText.from_text(text)
-        for s, e in zip(tok.starts, tok.ends, strict=True):
-            yield text[s:e], s, e
+def model_metadata(model_dir: str | Path | None) -> dict[str, Any]:
+    """The model folder's ``zeroshot_model.json`` (its calibrated threshold, scores,
+    provenance), or {} when there is none or it is not a folder."""
+    if model_dir is None:
+        return {}
+    path = Path(model_dir) / MODEL_META
+    if not path.is_file():
+        return {}
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{path}: unreadable model metadata ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ModelLoadError(f"{path}: model metadata must be a JSON object")
+    return meta
 
 
 def load_gliner(model: str | Path, *, allow_hub: bool = True, map_location: str = "cpu"):
@@ -62,7 +105,7 @@ def load_gliner(model: str | Path, *, allow_hub: bool = True, map_location: str 
         raise ModelLoadError(
             "the GLiNER engine needs the 'gliner' extra: pip install torch==2.13.0 "
             "'zeroshot[gliner]'") from exc
-    path = Path(model)
+    path = resolve_model(model)
     if path.exists():
         if not (path / "gliner_config.json").is_file():
             raise ModelLoadError(f"{path} is not a GLiNER model directory (no gliner_config.json)")
@@ -73,7 +116,8 @@ def load_gliner(model: str | Path, *, allow_hub: bool = True, map_location: str 
     looks_local = str(model).startswith((".", "/", "~")) or str(model).count("/") != 1
     if looks_local or not allow_hub:
         raise ModelLoadError(f"model directory {model} not found" + (
-            "" if looks_local else " (hub ids are disabled here)"))
+            "" if looks_local else " (hub ids are disabled here)")
+            + f"; bundled models: {', '.join(sorted(bundled_models()))}")
     try:
         return GLiNER.from_pretrained(str(model), map_location=map_location)
     except Exception as exc:  # network errors come in many types
@@ -82,20 +126,42 @@ def load_gliner(model: str | Path, *, allow_hub: bool = True, map_location: str 
             "Without a network, pass a local model directory.") from None
 
 
+@dataclasses.dataclass(frozen=True)
+class _LabelPlan:
+    """How a schema's labels are read: label groups (each one prompt), and per
+    class (over all groups, in schema order) its type name and threshold."""
+
+    groups: tuple[tuple[int, tuple[str, ...]], ...]  # (first class, labels)
+    names: tuple[str, ...]
+    thresholds: tuple[float, ...]
+    prompt_subwords: int  # the longest group prompt
+
+
 class GlinerEngine:
     """Extract spans with a GLiNER model under a schema.
 
     Args:
-        model: a model directory, a loaded ``gliner.GLiNER``, or a hub id
-            (network needed). Default: the project's model
-            (``$ZEROSHOT_GLINER_MODEL`` or ``models/gliner-minilm-fewnerd``).
-        batch_size: windows per forward pass.
-        window: window size in words (default: the model's ``max_len``).
+        model: a bundled model's name (:func:`bundled_models`), a model directory,
+            a loaded ``gliner.GLiNER``, or a hub id (network needed). Default:
+            ``$ZEROSHOT_GLINER_MODEL``, else the bundled default model.
+        batch_size: windows per forward pass (default 32 on CPU, 1024 on CUDA; the
+            runtime also keeps a batch under ``batch_size * 128`` subwords).
+        window: window size in words (default: the model's ``max_len``); a window
+            also fits the encoder, label prompt included.
         window_overlap: words shared by consecutive windows.
         threads: torch CPU threads (None leaves torch's setting).
         device: ``"cpu"`` or ``"cuda"``.
-        fast: score spans through :mod:`zeroshot.engines.gliner_fast` (same scores,
-            less work) where the model's span mode allows it.
+        fast: score spans with the factored scorer (same scores, less work): the
+            project's runtime where the model allows it, else gliner's path with
+            :mod:`zeroshot.engines.gliner_fast`. False: gliner's own scorer.
+        threshold: the score threshold for types whose schema sets none. Default:
+            the threshold the model's dev sets chose (its ``zeroshot_model.json``),
+            else 0.5.
+        runtime: use the project's runtime where the model allows it (False:
+            gliner's own ``inference`` path).
+        dtype: the runtime's weights (default float16 on CUDA, float32 on CPU).
+        encoder: the runtime's encoder: ``"torch"``, or ``"onnx"`` (CPU, through ONNX
+            Runtime; the ``onnx`` extra).
 
     Windows are batched in order of length, so a batch pads little; results come
     back in input order.
@@ -103,35 +169,76 @@ class GlinerEngine:
 
     name = "gliner"
 
-    def __init__(self, model: Any = None, *, batch_size: int = 16, window: int | None = None,
-                 window_overlap: int = 32, threads: int | None = None, device: str = "cpu",
-                 allow_hub: bool = True, fast: bool = True):
+    def __init__(self, model: Any = None, *, batch_size: int | None = None,
+                 window: int | None = None, window_overlap: int = 32,
+                 threads: int | None = None, device: str = "cpu", allow_hub: bool = True,
+                 fast: bool = True, threshold: float | None = None, runtime: bool = True,
+                 dtype: str | None = None, encoder: str = "torch"):
         import torch
 
         if threads is not None:
             torch.set_num_threads(threads)
-        self.source = None if model is not None and not isinstance(model, (str, Path)) \
-            else str(model if model is not None else default_model_path())
+        self.source: str | None = None
         if model is None or isinstance(model, (str, Path)):
-            model = load_gliner(model if model is not None else default_model_path(),
-                                allow_hub=allow_hub)
-        self.model = model.to(device)
-        self.model.eval()
-        self.fast = fast and gliner_fast.install(self.model)
-        self.batch_size = batch_size
-        max_len = int(getattr(self.model.config, "max_len", 384))
+            path = resolve_model(model) if model is not None else default_model_path()
+            self.source = str(path) if path.exists() else str(model)
+            model = load_gliner(path if path.exists() else str(model), allow_hub=allow_hub)
+        meta = model_metadata(self.source) if self.source and Path(self.source).is_dir() else {}
+        self.default_threshold = check_threshold(
+            threshold if threshold is not None else meta.get("threshold", DEFAULT_THRESHOLD))
+        cfg = model.config
+        self.device = device
+        self.batch_size = batch_size or (1024 if device.startswith("cuda") else 32)
+        max_len = int(getattr(cfg, "max_len", 384))
         self.window = window or max_len
         if self.window > max_len:
             raise ValueError(f"window {self.window} exceeds the model's max_len {max_len}")
         self.window_overlap = min(window_overlap, self.window // 2)
-        self._words = _OurWords()
-        self.model.data_processor.words_splitter = self._words
+        self.max_types = int(getattr(cfg, "max_types", 0) or 0) or None
+        self.max_subwords = rt.encoder_limit(model)
+        model.eval()  # a model handed over mid-training is in train mode: dropout would
+        # make the self-check's reference scores (and every prediction) random
+        self.runtime = (self._start_runtime(model, device, dtype, encoder)
+                        if runtime and fast else None)
+        self.native = None if self.runtime else NativeScorer(
+            model, device=device, fast=fast, batch_size=self.batch_size)
+        self.fast = self.runtime is not None or bool(self.native and self.native.fast)
+        self.pieces = (self.runtime.pieces if self.runtime
+                       else rt.WordPieces(model.data_processor.transformer_tokenizer))
+        self.model = model
+        self._plans: dict[tuple[Any, ...], _LabelPlan] = {}
+
+    def _start_runtime(self, model: Any, device: str, dtype: str | None, encoder: str
+                       ) -> rt.GlinerRuntime | None:
+        """The project's runtime, if it serves this model and matches gliner's scores
+        on a check sentence; else None (gliner's own path), said once."""
+        reason = rt.unsupported_reason(model)
+        if reason:
+            logger.info("GLiNER runtime not used for this model (%s): gliner's own path", reason)
+            return None
+        try:
+            reference = rt.gliner_reference(model)
+            runtime = rt.GlinerRuntime(model, device=device, dtype=dtype,
+                                       batch_size=self.batch_size, encoder=encoder)
+            diff = rt.self_check(runtime, reference)
+        except Exception as exc:
+            import torch
+
+            logger.warning("the GLiNER runtime failed its self-check against gliner (%s: %s); "
+                           "using gliner's own path", type(exc).__name__, exc)
+            model.to(dtype=torch.float32)
+            return None
+        logger.debug("GLiNER runtime on %s (%s): %.2g from gliner's scores on the check "
+                     "sentence", device, runtime.dtype, diff)
+        return runtime
 
     def identity(self) -> dict[str, Any]:
         """What decides this engine's output besides the schema: the model (its
-        weights' SHA-256 when it is a local directory) and the window."""
+        weights' SHA-256 when it is a local directory), the window and the runtime."""
         ident: dict[str, Any] = {"engine": self.name, "model": self.source,
-                                 "window": [self.window, self.window_overlap]}
+                                 "window": [self.window, self.window_overlap],
+                                 "default_threshold": self.default_threshold,
+                                 "runtime": self.runtime_name()}
         if self.source and Path(self.source).is_dir():
             import hashlib
 
@@ -144,71 +251,265 @@ class GlinerEngine:
                 ident[f.name] = h.hexdigest()
         return ident
 
+    def runtime_name(self) -> str:
+        """``zeroshot-<dtype>[-onnx]`` on the project's runtime, else ``gliner``."""
+        if self.runtime is None:
+            return "gliner"
+        onnx = "" if self.runtime.encoder == "torch" else f"-{self.runtime.encoder}"
+        return f"zeroshot-{str(self.runtime.dtype).removeprefix('torch.')}{onnx}"
+
+    # -- labels ----------------------------------------------------------------------
+    def label_plan(self, schema: Schema) -> _LabelPlan:
+        """The schema's label groups (cached): one group when the labels fit what the
+        model was trained with (``max_types``) and the prompt takes at most half
+        the encoder; else as few even groups as keep both, with a warning."""
+        labels = tuple(schema.labels())
+        thresholds = schema.thresholds(self.default_threshold)
+        key = (labels, tuple(sorted(thresholds.items())))
+        plan = self._plans.get(key)
+        if plan is not None:
+            return plan
+        name_of = {t.label: t.name for t in schema}
+        n = len(labels)
+        groups_n = math.ceil(n / self.max_types) if self.max_types else 1
+        while True:
+            size = math.ceil(n / groups_n)
+            groups = tuple((i, labels[i:i + size]) for i in range(0, n, size))
+            longest = max(self._prompt_subwords(g) for _, g in groups)
+            if longest <= self.max_subwords // 2:
+                break
+            if size == 1:
+                raise ValueError(f"a label takes {longest} subwords: more than half the "
+                                 f"encoder's {self.max_subwords}")
+            groups_n += 1
+        if len(groups) > 1:
+            logger.warning("schema %r has %d labels; the model was trained with up to %s and its "
+                           "encoder holds %d subwords: reading them in %d label groups",
+                           schema.name, n, self.max_types, self.max_subwords, len(groups))
+        plan = _LabelPlan(groups, tuple(name_of[lab] for lab in labels),
+                          tuple(thresholds[name_of[lab]] for lab in labels), longest)
+        self._plans[key] = plan
+        return plan
+
+    def _prompt_subwords(self, labels: Sequence[str]) -> int:
+        words = [w for lab in labels for w in (self.model.data_processor.ent_token, lab) if w]
+        words.append(self.model.data_processor.sep_token)
+        return int(self.pieces.counts(words).sum())
+
+    # -- extraction ------------------------------------------------------------------
     def extract(self, texts: Sequence[str | Sequence[str] | TokenizedText], schema: Schema, *,
                 ids: Sequence[str] | None = None) -> list[DocumentResult]:
         """One result per input; str inputs are tokenised, lists are pre-tokenised."""
-        import torch
-
+        profile = self.runtime.profile if self.runtime is not None else None
+        t0 = time.perf_counter()
         docs = [TokenizedText.coerce(t) for t in texts]
-        labels = schema.labels()
-        thresholds = schema.thresholds()
-        name_of = {t.label: t.name for t in schema}  # labels are unique per schema
-        floor = min(thresholds.values())
-        windows: list[tuple[int, Any, TokenizedText]] = []  # (doc index, chunk, local tokens)
-        chunks_of: list[list[Any]] = []
-        for d, doc in enumerate(docs):
-            chunks = document_windows(doc, self.window, self.window_overlap)
-            chunks_of.append(chunks)
-            windows.extend((d, c, chunk_tokenized(doc, c)) for c in chunks)
-        predicted: list[list[dict[str, Any]] | Exception] = [[] for _ in windows]
-        by_length = sorted(range(len(windows)), key=lambda i: len(windows[i][2]))
-        for lo in range(0, len(by_length), self.batch_size):
-            order = by_length[lo:lo + self.batch_size]
-            batch = [windows[i] for i in order]
-            for out_i, result in zip(order, self._predict(batch, labels, floor, torch),
-                                     strict=True):
-                predicted[out_i] = result
-        per_doc: list[list[list[Span]]] = [[] for _ in docs]
-        errors: list[list[Issue]] = [[] for _ in docs]
-        for (d, _chunk, local), ents in zip(windows, predicted, strict=True):
-            if isinstance(ents, Exception):
-                errors[d].append(Issue(ENGINE_ERROR, f"{type(ents).__name__}: {ents}"))
-                per_doc[d].append([])
-                continue
-            spans = []
-            for ent in ents:
-                name = name_of[ent["label"]]
-                if ent["score"] < thresholds[name]:
-                    continue
-                hit = local.char_span_to_token(ent["start"], ent["end"])
-                ts, te = (hit[0], hit[1]) if hit else (None, None)
-                spans.append(Span(ent["start"], ent["end"], name,
-                                  local.text[ent["start"]:ent["end"]], score=float(ent["score"]),
-                                  token_start=ts, token_end=te, engine=self.name))
-            per_doc[d].append(spans)
-        results = []
-        for d, doc in enumerate(docs):
-            spans, windowed = merge_windows(doc, chunks_of[d], per_doc[d], schema.options.overlap,
-                                            self.window)
-            issues = errors[d] + windowed
-            results.append(DocumentResult(
-                text=doc.text, spans=tuple(spans), id=ids[d] if ids else None, engine=self.name,
-                issues=tuple(issues), tokens=tuple(doc.tokens)))
-        return results
+        words = [t if isinstance(t, (list, tuple)) else d.tokens
+                 for t, d in zip(texts, docs, strict=True)]
+        plan = self.label_plan(schema)
+        t1 = time.perf_counter()
+        rows = _Rows.plan(docs, words, self.pieces, self.window, self.window_overlap,
+                          self.max_subwords - len(self.pieces.prefix) - len(self.pieces.suffix)
+                          - plan.prompt_subwords)
+        if profile is not None:
+            profile["inputs"] += t1 - t0
+            profile["tokenise"] += time.perf_counter() - t1
+        out = _Assembler(self.name, docs, rows, plan, schema, self.window, ids, profile)
+        for first, labels in plan.groups:
+            thresholds = plan.thresholds[first:first + len(labels)]
+            if self.runtime is not None:
+                batches = self.runtime.stream(rows.wids, rows.start, rows.count,
+                                              self.runtime.prompt(labels), thresholds,
+                                              max_pieces=rows.budget)
+            else:
+                got, errs = self.native.run(rows.texts(docs), labels, thresholds)
+                batches = iter([(np.arange(len(rows.doc)), got, errs)])
+            for done, got, errs in batches:  # one group: documents are built as rows come back
+                got.cls += first
+                out.add(done, got, errs, final=len(plan.groups) == 1)
+        return out.finish()
 
-    def _predict(self, batch, labels, threshold, torch) -> list[Any]:
-        """gliner predictions for a batch of windows; a failing batch is retried one
-        window at a time so one bad record cannot sink the others."""
-        self._words.current = {local.text: local for _, _, local in batch}
-        texts = [local.text for _, _, local in batch]
-        try:
-            with torch.inference_mode():
-                return self.model.inference(texts, labels, flat_ner=False, multi_label=True,
-                                            threshold=threshold, batch_size=len(texts))
-        except Exception as exc:
-            if len(batch) == 1:
-                logger.warning("GLiNER failed on one window: %s", exc)
-                return [exc]
-            return [r for item in batch for r in self._predict([item], labels, threshold, torch)]
-        finally:
-            self._words.current = {}
+    def close(self) -> None:
+        """Drop the model (the engine is unusable afterwards)."""
+        if self.runtime is not None:
+            self.runtime.close()
+        self.runtime = self.native = None
+        self.model = None
+
+
+@dataclasses.dataclass
+class _Rows:
+    """The windows of a call: row ``r`` reads words ``wids[start[r]:start[r] + count[r]]``,
+    tokens ``[tok0[r], tok0[r] + count[r])`` of document ``doc[r]``; rows are in
+    document order. ``cut[d]`` counts document ``d``'s words longer than a window."""
+
+    wids: np.ndarray
+    doc: np.ndarray
+    tok0: np.ndarray
+    start: np.ndarray
+    count: np.ndarray
+    doc_rows: np.ndarray  # rows of document d: doc_rows[d]:doc_rows[d + 1]
+    budget: int
+    cut: dict[int, int]
+
+    @classmethod
+    def plan(cls, docs: Sequence[TokenizedText], words: Sequence[Sequence[str]],
+             pieces: rt.WordPieces, window: int, overlap: int, budget: int) -> _Rows:
+        n = np.fromiter((len(d) for d in docs), np.int64, count=len(docs))
+        wids = pieces.ids(list(chain.from_iterable(words)))
+        costs = pieces.lengths[wids]
+        first = np.zeros(len(docs), np.int64)
+        np.cumsum(n[:-1], out=first[1:])
+        csum = np.concatenate([[0], np.cumsum(costs)])
+        sub = csum[first + n] - csum[first]
+        single = (n > 0) & (n <= window) & (sub <= budget)
+        doc, tok0, count = [np.nonzero(single)[0]], [np.zeros(int(single.sum()), np.int64)], \
+            [n[single]]
+        cut: dict[int, int] = {}
+        for d in np.nonzero((n > 0) & ~single)[0].tolist():
+            c = costs[first[d]:first[d] + n[d]]
+            ranges = token_windows(int(n[d]), window, overlap, c.tolist(), budget)
+            doc.append(np.full(len(ranges), d, np.int64))
+            tok0.append(np.array([a for a, _ in ranges], np.int64))
+            count.append(np.array([b - a for a, b in ranges], np.int64))
+            if (c > budget).any():
+                cut[d] = int((c > budget).sum())
+        doc_a, tok0_a, count_a = (np.concatenate(x) for x in (doc, tok0, count))
+        order = np.lexsort((tok0_a, doc_a))
+        doc_a, tok0_a, count_a = doc_a[order], tok0_a[order], count_a[order]
+        doc_rows = np.searchsorted(doc_a, np.arange(len(docs) + 1))
+        return cls(wids, doc_a, tok0_a, first[doc_a] + tok0_a, count_a, doc_rows, budget, cut)
+
+    def texts(self, docs: Sequence[TokenizedText]) -> list[TokenizedText]:
+        """Each row as a text of its own (gliner's path reads texts)."""
+        out = []
+        for d, a, c in zip(self.doc.tolist(), self.tok0.tolist(), self.count.tolist(),
+                           strict=True):
+            doc = docs[d]
+            out.append(doc if a == 0 and c == len(doc) else
+                       chunk_tokenized(doc, window_chunk(doc, 0, a, a + c)))
+        return out
+
+
+class _Assembler:
+    """Document results from candidates, as rows come back: a one-window document
+    is built as soon as its row is in (while the device works on), the others at
+    the end, through the core's window merge."""
+
+    def __init__(self, engine: str, docs: Sequence[TokenizedText], rows: _Rows,
+                 plan: _LabelPlan, schema: Schema, window: int, ids: Sequence[str] | None,
+                 profile: dict[str, float] | None):
+        self.engine, self.docs, self.rows, self.plan = engine, docs, rows, plan
+        self.policy, self.window, self.ids, self.profile = schema.options.overlap, window, ids, \
+            profile
+        self.results: list[DocumentResult | None] = [None] * len(docs)
+        self.kept: list[rt.Candidates] = []
+        self.errors: dict[int, Exception] = {}
+        self.single = np.diff(rows.doc_rows) == 1  # documents read in one row
+        self.groups = (Issue(LABEL_GROUPS, f"{len(plan.names)} labels read in "
+                                           f"{len(plan.groups)} label groups", repair=True),) \
+            if len(plan.groups) > 1 else ()
+
+    def add(self, done: np.ndarray, got: rt.Candidates, errors: dict[int, Exception],
+            final: bool) -> None:
+        """Candidates and errors of rows ``done``; ``final``: no other label group
+        will add to these rows, so one-window documents can be built now."""
+        t0 = time.perf_counter()
+        self.errors.update(errors)
+        if not final:
+            self.kept.append(got)
+            return
+        docs_done = self.rows.doc[done]
+        now = self.single[docs_done]
+        if (~now).any():
+            self.kept.append(got.select(~self.single[self.rows.doc[got.row]]))
+        got = got.select(self.single[self.rows.doc[got.row]])
+        order = np.argsort(got.row, kind="stable")
+        rows_now = done[now]
+        start, end = got.start[order].tolist(), got.end[order].tolist()
+        cls, score = got.cls[order].tolist(), got.score[order].tolist()
+        rows_sorted = np.sort(rows_now)
+        bounds = [*np.searchsorted(got.row[order], rows_sorted).tolist(), len(order)]
+        for i, r in enumerate(rows_sorted.tolist()):
+            c0, c1 = bounds[i], bounds[i + 1]
+            self._one_row(self.rows.doc[r], r, start[c0:c1], end[c0:c1], cls[c0:c1],
+                          score[c0:c1])
+        if self.profile is not None:
+            self.profile["results"] += time.perf_counter() - t0
+
+    def finish(self) -> list[DocumentResult]:
+        """The documents not built yet (several windows, label groups, no rows)."""
+        t0 = time.perf_counter()
+        found = rt.Candidates.concat(self.kept)
+        order = np.argsort(found.row, kind="stable")
+        n_rows = len(self.rows.doc)
+        bounds = np.searchsorted(found.row[order], np.arange(n_rows + 1)).tolist()
+        start, end = found.start[order].tolist(), found.end[order].tolist()
+        cls, score = found.cls[order].tolist(), found.score[order].tolist()
+        doc_rows = self.rows.doc_rows.tolist()
+        for d in range(len(self.docs)):
+            if self.results[d] is not None:
+                continue
+            r0, r1 = doc_rows[d], doc_rows[d + 1]
+            if r1 - r0 == 1:
+                c0, c1 = bounds[r0], bounds[r1]
+                self._one_row(d, r0, start[c0:c1], end[c0:c1], cls[c0:c1], score[c0:c1])
+            else:
+                per_row = [(start[bounds[r]:bounds[r + 1]], end[bounds[r]:bounds[r + 1]],
+                            cls[bounds[r]:bounds[r + 1]], score[bounds[r]:bounds[r + 1]])
+                           for r in range(r0, r1)]
+                self._windows(d, r0, per_row)
+        if self.profile is not None:
+            self.profile["results"] += time.perf_counter() - t0
+        return [r for r in self.results if r is not None]
+
+    def _one_row(self, d: int, r: int, start: list[int], end: list[int], cls: list[int],
+                 score: list[float]) -> None:
+        doc, names = self.docs[d], self.plan.names
+        issues: list[Issue] = []
+        spans: list[Span] = []
+        if r in self.errors:
+            exc = self.errors[r]
+            issues.append(Issue(ENGINE_ERROR, f"{type(exc).__name__}: {exc}"))
+        elif start:
+            cs = [doc.starts[i] for i in start]
+            ce = [doc.ends[i - 1] for i in end]
+            labels = [names[c] for c in cls]
+            spans = [Span(cs[i], ce[i], labels[i], doc.text[cs[i]:ce[i]], score=score[i],
+                          token_start=start[i], token_end=end[i], engine=self.engine)
+                     for i in resolve_indices(cs, ce, labels, score, self.policy)]
+        self._emit(d, spans, issues)
+
+    def _windows(self, d: int, r0: int, per_row: list[tuple[list, list, list, list]]) -> None:
+        doc, names = self.docs[d], self.plan.names
+        issues: list[Issue] = []
+        chunks, per_window = [], []
+        for i, (start, end, cls, score) in enumerate(per_row):
+            a = int(self.rows.tok0[r0 + i])
+            chunk = window_chunk(doc, i, a, a + int(self.rows.count[r0 + i]))
+            chunks.append(chunk)
+            if r0 + i in self.errors:
+                exc = self.errors[r0 + i]
+                issues.append(Issue(ENGINE_ERROR, f"{type(exc).__name__}: {exc}"))
+                per_window.append([])
+                continue
+            base = chunk.start_char
+            per_window.append([
+                Span(doc.starts[a + s] - base, doc.ends[a + e - 1] - base, names[c], score=p,
+                     token_start=s, token_end=e, engine=self.engine)
+                for s, e, c, p in zip(start, end, cls, score, strict=True)])
+        spans: list[Span] = []
+        if chunks:
+            spans, windowed = merge_windows(doc, chunks, per_window, self.policy, self.window)
+            issues.extend(windowed)
+        self._emit(d, spans, issues)
+
+    def _emit(self, d: int, spans: list[Span], issues: list[Issue]) -> None:
+        if d in self.rows.cut:
+            issues.append(Issue(WORD_CUT, f"{self.rows.cut[d]} word(s) longer than a window "
+                                          f"({self.rows.budget} subwords): their first "
+                                          "subwords read", repair=True))
+        if self.rows.doc_rows[d + 1] > self.rows.doc_rows[d]:
+            issues.extend(self.groups)
+        self.results[d] = DocumentResult.from_tokenized(
+            self.docs[d], spans=tuple(spans), id=self.ids[d] if self.ids else None,
+            engine=self.engine, issues=tuple(issues))

@@ -14,9 +14,11 @@ encoder itself. Two identities make it cheap, with the same numbers:
 * ``p · W2 z = (W2^T p) · z``: the second layer folds into the label side, so a
   span is scored with one 4D dot product per label instead of a 4D x D matmul.
 
-:func:`install` swaps this forward in on a loaded model, for inference only
-(no labels, no span embeddings asked for); every other call, and every other
-span mode, goes to gliner's own forward. ``tests/engines/test_gliner.py`` checks
+:func:`span_logits` is the scorer (the project's own runtime,
+:mod:`zeroshot.engines.gliner_runtime`, calls it). :func:`install` swaps it into
+gliner's forward on a loaded model, for inference only (no labels, no span
+embeddings asked for); every other call, and every other span mode, goes to
+gliner's own forward. ``tests/engines/test_gliner.py`` checks
 that both give the same scores.
 """
 
@@ -57,14 +59,36 @@ def install(model: Any) -> bool:
 
     core.forward = types.MethodType(forward, core)
     core._zeroshot_fast = True
+    core._zeroshot_original_forward = original  # gliner's own, for the runtime's self-check
     return True
+
+
+def span_logits(marker: Any, words: Any, prompts: Any, K: int) -> Any:
+    """``markerV0`` span logits ``[B, W, K, C]`` of words ``[B, W, D]`` against
+    projected label prompts ``[B, C, D]`` (``prompt_rep_layer`` applied), by the
+    two identities above. Every span is scored, also those running past a text's
+    end: callers mask them."""
+    import torch
+    import torch.nn.functional as F
+
+    lin1, lin2 = marker.out_project[0], marker.out_project[-1]
+    D = words.size(-1)
+    start = F.linear(marker.project_start(words).relu(), lin1.weight[:, :D])  # [B, W, 4D]
+    end = F.linear(marker.project_end(words).relu(), lin1.weight[:, D:], lin1.bias)
+    # span (i, k) runs from word i to word i + k: add start row i to end row i + k
+    B, W, H = start.shape
+    end = F.pad(end, (0, 0, 0, K - 1)).unfold(1, K, 1).transpose(2, 3)      # [B, W, K, 4D]
+    hidden = (start.unsqueeze(2) + end).relu_().reshape(B, W * K, H)
+    folded = prompts @ lin2.weight                                             # [B, C, 4D]
+    scores = torch.bmm(hidden, folded.transpose(1, 2))                         # [B, N, C]
+    scores += (prompts @ lin2.bias).unsqueeze(1)
+    return scores.view(B, W, K, -1)
 
 
 def _fast_forward(core: Any, *, input_ids: Any = None, attention_mask: Any = None,
                   words_mask: Any = None, text_lengths: Any = None, span_idx: Any = None,
                   span_mask: Any = None, **kwargs: Any) -> Any:
     import torch
-    import torch.nn.functional as F
     from gliner.modeling.outputs import GLiNERBaseOutput
 
     encoder_kwargs = {k: kwargs[k] for k in ("packing_config", "pair_attention_mask",
@@ -75,20 +99,9 @@ def _fast_forward(core: Any, *, input_ids: Any = None, attention_mask: Any = Non
     words, mask = core._fit_length(rep.words_embedding, rep.mask, span_idx.size(1) // K)
     prompts, prompts_mask = rep.prompts_embedding, rep.prompts_embedding_mask
 
-    marker = core.span_rep_layer.span_rep_layer
-    lin1, lin2 = marker.out_project[0], marker.out_project[-1]
-    D = words.size(-1)
-    start = F.linear(marker.project_start(words).relu(), lin1.weight[:, :D])  # [B, W, 4D]
-    end = F.linear(marker.project_end(words).relu(), lin1.weight[:, D:], lin1.bias)
-    # span (i, k) runs from word i to word i + k: add start row i to end row i + k
-    B, W, H = start.shape
-    end = F.pad(end, (0, 0, 0, K - 1)).unfold(1, K, 1).transpose(2, 3)      # [B, W, K, 4D]
-    hidden = (start.unsqueeze(2) + end).relu_().reshape(B, W * K, H)
     prompts = core.prompt_rep_layer(prompts)                                   # [B, C, D]
-    folded = prompts @ lin2.weight                                             # [B, C, 4D]
-    scores = torch.bmm(hidden, folded.transpose(1, 2))                         # [B, N, C]
-    scores += (prompts @ lin2.bias).unsqueeze(1)
-    scores = scores.view(B, W, K, -1)
+    scores = span_logits(core.span_rep_layer.span_rep_layer, words, prompts, K)
+    B, W = words.shape[:2]
     # gliner scores a masked-out span as the span (0, 0); do the same
     scores = torch.where(span_mask.view(B, W, K, 1).bool(), scores, scores[:, :1, :1])
     return GLiNERBaseOutput(logits=scores, loss=None, prompts_embedding=prompts,

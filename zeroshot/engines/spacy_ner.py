@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from zeroshot.core.engine import ENGINE_ERROR
+from zeroshot.core.engine import ENGINE_ERROR, run_or_split
 from zeroshot.core.errors import ZeroshotError
 from zeroshot.core.schema import Schema
 from zeroshot.core.spans import DocumentResult, Issue, Span
@@ -109,6 +109,10 @@ class SpacyEngine:
         return {"engine": self.name, "model": f"{meta.get('lang', '?')}_{meta.get('name', '?')}",
                 "version": meta.get("version"), "label_map": self.label_map}
 
+    def close(self) -> None:
+        """Drop the pipeline (the engine is unusable afterwards)."""
+        self.nlp = None
+
     def _targets(self, schema: Schema) -> dict[str, str]:
         names = set(schema.names)
         targets = {k: v for k, v in self.label_map.items() if v in names}
@@ -149,20 +153,17 @@ class SpacyEngine:
                         cs, ce = doc.token_span_to_char(ent.start, ent.end)
                         spans.append(Span(cs, ce, name, doc.text[cs:ce], token_start=ent.start,
                                           token_end=ent.end, engine=self.name))
-                results.append(DocumentResult(
-                    text=doc.text, spans=tuple(spans), id=ids[lo + i] if ids else None,
-                    engine=self.name, issues=tuple(issues), tokens=tuple(doc.tokens)))
+                results.append(DocumentResult.from_tokenized(
+                    doc, spans=tuple(spans), id=ids[lo + i] if ids else None,
+                    engine=self.name, issues=tuple(issues)))
         return results
 
     def _pipe(self, batch: list[Any]) -> list[Any]:
         """Parsed docs (None for empty inputs); a failing batch is retried one
         document at a time so one bad record cannot sink the others."""
-        todo = [d for d in batch if d is not None]
-        try:
+        def run(items: Sequence[Any]) -> list[Any]:
+            todo = [d for d in items if d is not None]
             parsed = iter(list(self.nlp.pipe(todo, batch_size=len(todo) or 1)))
-            return [next(parsed) if d is not None else None for d in batch]
-        except Exception as exc:
-            if len(todo) <= 1:
-                logger.warning("spaCy failed on one document: %s", exc)
-                return [exc if d is not None else None for d in batch]
-            return [r for d in batch for r in self._pipe([d])]
+            return [next(parsed) if d is not None else None for d in items]
+
+        return run_or_split(run, batch, lambda _d, exc: exc, what="spaCy document")

@@ -90,8 +90,8 @@ def read_fewnerd_file(name: str, root: str | Path | None = None) -> Iterator[Exa
     """A Few-NERD file with ids ``<file stem>:<index>`` (``inter/train_part_b`` ->
     ``train_part_b:0``, ...)."""
     stem = name.rsplit("/", 1)[-1]
-    for ex in read_fewnerd(find_fewnerd(name, root)):
-        yield dataclasses.replace(ex, id=f"{stem}:{ex.id}")
+    for ex in read_fewnerd(find_fewnerd(name, root)):  # the loader's ids are FILE:INDEX
+        yield dataclasses.replace(ex, id=f"{stem}:{ex.id.rsplit(':', 1)[-1]}")
 
 
 def fewnerd_train_examples(split: SplitDefinition, root: str | Path | None = None

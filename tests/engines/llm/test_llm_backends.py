@@ -4,15 +4,18 @@ Random weights write noise, so these tests check what the grammar guarantees:
 every constrained answer parses and satisfies the schema, grounded answers
 align exactly, and failures (no server, timeouts, garbage without a grammar)
 come back as counted issues, not exceptions. vLLM tests carry the ``vllm``
-marker; CI runs them.
+marker; CI runs them. The server client's failure handling is tested against a
+fake OpenAI-compatible server (fake_openai.py) that fails on demand.
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from conftest import TEXTS, need
+from fake_openai import FakeOpenAI
 
 from zeroshot.core.schema import Schema
 from zeroshot.core.spans import AlignmentStatus
@@ -24,6 +27,7 @@ from zeroshot.engines.llm import (
     VLLMOfflineBackend,
     VLLMServerBackend,
 )
+from zeroshot.engines.llm.backends import Request
 from zeroshot.engines.llm.server import ServerError, VLLMServer, free_port
 
 GRAMMAR_FAILURES = {"invalid_json", "schema_violation", "malformed_entity", "unknown_label",
@@ -102,12 +106,78 @@ def test_vllm_server_constrained_and_grounded(vllm_server, tiny_schema: Schema):
     assert_grounded_exact(grounded)
 
 
-@pytest.mark.vllm
-def test_vllm_server_timeout_is_a_record_error(vllm_server, tiny_schema: Schema):
-    backend = VLLMServerBackend(vllm_server.base_url, timeout=0.001, max_retries=1)
-    docs = LLMEngine(backend, max_tokens=256).extract(TEXTS[:2], tiny_schema)
+@pytest.fixture
+def fake_server():
+    need("openai")
+    with FakeOpenAI() as server:
+        yield server
+
+
+def test_vllm_server_timeout_is_a_record_error(fake_server, tiny_schema: Schema):
+    """A server that hangs on purpose (deterministic, unlike a 1 ms timeout against a
+    real server): each document comes back with its error, after its retries."""
+    backend = VLLMServerBackend(fake_server.base_url, timeout=0.3, max_retries=1)
+    t0 = time.monotonic()
+    docs = LLMEngine(backend, max_tokens=256).extract(["HANG one", "HANG two"], tiny_schema)
     assert all(d.issue_counts() == {"engine_error": 1} for d in docs)
-    assert "timed out" in docs[0].issues[0].message
+    assert "timed out after 0.3 s; gave up after 2 attempts" in docs[0].issues[0].message
+    assert fake_server.count("HANG one") == 2  # the first try and one retry
+    assert time.monotonic() - t0 < 5
+
+
+def test_server_failures_fail_only_their_document(fake_server, tiny_schema: Schema):
+    """500 / 429 / a dropped connection / a 200 that is not JSON / no choices: retried,
+    then that document alone fails; a 400 is not retried; the others keep their spans."""
+    texts = ["Ent1 met Ent2 .", "FAIL500 Ent3", "RATE429 Ent4", "CLOSE Ent5", "GARBAGE Ent6",
+             "NOCHOICES Ent7", "BAD400 Ent8", "Ent9 again"]
+    backend = VLLMServerBackend(fake_server.base_url, timeout=5, max_retries=2, concurrency=8)
+    docs = LLMEngine(backend, max_tokens=64, batch_size=8).extract(texts, tiny_schema)
+    assert [s.text for s in docs[0].spans] == ["Ent1", "Ent2"]
+    assert [s.text for s in docs[7].spans] == ["Ent9"]
+    for doc, word in zip(docs[1:7], ["FAIL500", "RATE429", "CLOSE", "GARBAGE", "NOCHOICES",
+                                     "BAD400"], strict=True):
+        assert doc.issue_counts() == {"engine_error": 1}, (word, doc.issues)
+        assert doc.spans == ()
+        tries = fake_server.count(word)
+        assert tries == (1 if word == "BAD400" else 3), (word, tries)
+    assert "server answered 500" in docs[1].issues[0].message
+    assert "not a completion" in docs[4].issues[0].message
+    assert "no choices" in docs[5].issues[0].message
+
+
+def test_deadline_bounds_a_request(fake_server):
+    backend = VLLMServerBackend(fake_server.base_url, timeout=30, max_retries=5, deadline=1.0)
+    t0 = time.monotonic()
+    [gen] = backend.generate([Request(({"role": "user", "content": "HANG"},), None, 16)])
+    assert time.monotonic() - t0 < 3
+    assert gen.error and "deadline" in gen.error
+
+
+def test_model_list_check_honours_its_timeout(fake_server):
+    fake_server.model_list_delay_s = 10
+    t0 = time.monotonic()
+    with pytest.raises(BackendError, match=r"did not list its models within 0\.5 s"):
+        VLLMServerBackend(fake_server.base_url, check_timeout=0.5)
+    assert time.monotonic() - t0 < 3  # one try at the stated timeout, no hidden retries
+
+
+@pytest.mark.parametrize("owned_by, kind, layout", [("vllm", "auto", True),
+                                                    ("llamacpp", "auto", False),
+                                                    ("vllm", "openai", False)])
+def test_guidance_layout_only_for_vllm(tiny_schema: Schema, owned_by, kind, layout):
+    """vLLM gets its x-guidance layout; any other OpenAI-compatible server the
+    standard response_format json_schema and nothing vLLM-only."""
+    need("openai")
+    with FakeOpenAI(owned_by=owned_by) as server:
+        backend = VLLMServerBackend(server.base_url, server_kind=kind, api_key="sekret")
+        assert backend.server_kind == ("vllm" if layout else "openai")
+        [doc] = LLMEngine(backend, max_tokens=64).extract(["Ent1 ran ."], tiny_schema)
+        assert [s.text for s in doc.spans] == ["Ent1"]
+        [body] = server.requests
+        fmt = body["response_format"]
+        assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
+        assert ("x-guidance" in fmt["json_schema"]["schema"]) is layout
+        assert server.auth == ["Bearer sekret"]
 
 
 @pytest.mark.vllm

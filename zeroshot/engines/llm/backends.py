@@ -1,8 +1,8 @@
 """Three ways to run one instruction model, behind one small interface.
 
-* :class:`VLLMServerBackend`: any OpenAI-compatible vLLM server (the production
-  path), ``response_format: json_schema`` (strict), concurrent requests,
-  timeouts, retries with backoff.
+* :class:`VLLMServerBackend`: any OpenAI-compatible server, vLLM (the production
+  path) or another, ``response_format: json_schema`` (strict), concurrent
+  requests, timeouts, retries with backoff, a deadline per request.
 * :class:`VLLMOfflineBackend`: ``vllm.LLM`` in this process, one batched call.
 * :class:`OutlinesBackend`: ``outlines`` over ``transformers`` for users without
   vLLM.
@@ -19,6 +19,7 @@ import dataclasses
 import json
 import logging
 import os
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -173,84 +174,158 @@ class VLLMOfflineBackend:
 
 # --------------------------------------------------------------------------- vLLM server
 class VLLMServerBackend:
-    """An OpenAI-compatible server (vLLM) at ``base_url``.
+    """An OpenAI-compatible server at ``base_url`` (vLLM, or any other).
 
-    Requests run ``concurrency`` at a time so the server can batch them.
-    Timeouts and connection errors are retried ``max_retries`` times with
-    exponential backoff; what still fails comes back as a per-request error.
-    ``timeout`` bounds each generation request; the start-up check that lists
-    the served models has its own ``check_timeout``, so a tight generation
-    timeout does not make a live server look absent.
+    Requests run ``concurrency`` at a time so the server can batch them. Each
+    attempt may take ``timeout`` seconds; a timeout, a dropped connection, a
+    408/409/429/5xx answer or a 200 answer that is not a completion (a body that
+    is not JSON, no choices) is tried again up to ``max_retries`` times, with
+    exponential backoff (0.5, 1, 2, ... s, at most 8; a 429's ``Retry-After`` is
+    honoured up to 30 s), all within ``deadline`` seconds per request when one
+    is set. Other 4xx answers are not retried. What still fails comes back as a
+    per-request error: that document fails, the others keep their answers.
+
+    At start the model list is read once, with ``check_timeout`` (no retries:
+    the stated timeout is the longest the check takes). It names the served model
+    and tells the server's kind (``server_kind="auto"``): a vLLM server (models
+    ``owned_by: vllm``) gets its guidance layout (``x-guidance``) in the JSON
+    Schema; any other server gets the standard ``response_format: json_schema``
+    and nothing vLLM-only. ``server_kind`` ``"vllm"`` or ``"openai"`` says it.
+    The API key is ``api_key``, else ``$OPENAI_API_KEY``.
     """
 
     name = "vllm-server"
+    RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+    SERVER_KINDS = ("auto", "vllm", "openai")
 
     def __init__(self, base_url: str = "http://127.0.0.1:8000/v1", model: str | None = None, *,
                  api_key: str | None = None, concurrency: int = 64, timeout: float = 120.0,
-                 max_retries: int = 3, check: bool = True,
-                 check_timeout: float = 30.0) -> None:
+                 max_retries: int = 3, deadline: float | None = None, check: bool = True,
+                 check_timeout: float = 30.0, server_kind: str = "auto") -> None:
         try:
             import openai
         except ImportError as exc:
             raise BackendError("the server backend needs the openai client "
                                "(pip install 'zeroshot[llm]')") from exc
+        if server_kind not in self.SERVER_KINDS:
+            raise ValueError(f"server_kind must be one of {self.SERVER_KINDS}, not "
+                             f"{server_kind!r}")
+        for what, value in (("timeout", timeout), ("check_timeout", check_timeout),
+                            ("deadline", deadline)):
+            if value is not None and not value > 0:
+                raise ValueError(f"{what} must be a positive number of seconds, not {value!r}")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be 0 or more, not {max_retries!r}")
         self.base_url = base_url.rstrip("/")
         self.concurrency = max(1, concurrency)
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        self.deadline = deadline
         self._client = openai.OpenAI(base_url=self.base_url,
                                      api_key=api_key or os.environ.get("OPENAI_API_KEY", "EMPTY"),
-                                     timeout=timeout, max_retries=max_retries)
+                                     timeout=timeout, max_retries=0)
         self.model = model or ""
+        self.server_kind = "openai" if server_kind == "auto" else server_kind
         if check or not model:
-            self.model = self._check(model, check_timeout)
+            self.model = self._check(model, check_timeout, detect=server_kind == "auto")
 
-    def _check(self, model: str | None, timeout: float) -> str:
+    def _check(self, model: str | None, timeout: float, *, detect: bool) -> str:
         import openai
 
         try:
-            served = [m.id for m in self._client.with_options(timeout=timeout).models.list()]
+            served = list(self._client.with_options(timeout=timeout, max_retries=0
+                                                    ).models.list())
         except openai.APITimeoutError:
             raise BackendError(f"the LLM server at {self.base_url} did not list its models "
                                f"within {timeout:g} s") from None
         except openai.APIConnectionError as exc:
             raise BackendError(f"no LLM server answers at {self.base_url} ({exc}); start one "
                                f"with `zeroshot serve MODEL_DIR` or pass --server URL") from None
-        except openai.APIError as exc:
+        except openai.APIStatusError as exc:
             raise BackendError(f"the server at {self.base_url} failed to list models: "
-                               f"{exc}") from None
+                               f"{exc.status_code} {_clip(exc.message)}") from None
+        except Exception as exc:  # a body that is not a model list
+            raise BackendError(f"the server at {self.base_url} did not answer with a model "
+                               f"list ({type(exc).__name__}: {_clip(str(exc))})") from None
+        if detect:
+            self.server_kind = ("vllm" if served and all(
+                getattr(m, "owned_by", None) == "vllm" for m in served) else "openai")
+        ids = [m.id for m in served]
         if model is None:
-            if not served:
+            if not ids:
                 raise BackendError(f"the server at {self.base_url} serves no model")
-            return served[0]
-        if model not in served:
-            raise BackendError(f"the server at {self.base_url} serves {served}, not {model!r}")
+            return ids[0]
+        if model not in ids:
+            raise BackendError(f"the server at {self.base_url} serves {ids}, not {model!r}")
         return model
 
-    def _one(self, request: Request) -> Generation:
-        import openai
-
-        kwargs: dict[str, Any] = {}
+    def request_kwargs(self, request: Request) -> dict[str, Any]:
+        """The chat-completion arguments for ``request`` on this kind of server."""
+        kwargs: dict[str, Any] = {"model": self.model, "messages": list(request.messages),
+                                  "temperature": 0.0, "max_tokens": request.max_tokens}
         if request.json_schema is not None:
+            schema = (with_layout(request.json_schema) if self.server_kind == "vllm"
+                      else dict(request.json_schema))
             kwargs["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": "entities", "schema": with_layout(request.json_schema),
-                                "strict": True},
+                "json_schema": {"name": "entities", "schema": schema, "strict": True},
             }
+        return kwargs
+
+    def _attempt(self, kwargs: dict[str, Any], timeout: float) -> Generation:
+        """One try; raises :class:`_Retry` for what may succeed on another."""
+        import openai
+
         try:
-            resp = self._client.chat.completions.create(
-                model=self.model, messages=list(request.messages), temperature=0.0,
-                max_tokens=request.max_tokens, **kwargs)
+            resp = self._client.with_options(timeout=timeout).chat.completions.create(**kwargs)
         except openai.APITimeoutError:
-            return Generation(error=f"timed out after retries ({self.base_url})")
+            raise _Retry(f"timed out after {timeout:g} s") from None
         except openai.APIConnectionError as exc:
-            return Generation(error=f"server unreachable at {self.base_url}: {exc}")
+            raise _Retry(f"connection failed ({_clip(str(exc))})") from None
         except openai.APIStatusError as exc:
-            return Generation(error=f"server answered {exc.status_code}: {exc.message}")
-        choice = resp.choices[0]
-        usage = resp.usage
+            why = f"server answered {exc.status_code}: {_clip(exc.message)}"
+            if exc.status_code in self.RETRY_STATUS:
+                raise _Retry(why, _retry_after(exc)) from None
+            return Generation(error=why)
+        except (ValueError, TypeError) as exc:  # a 200 whose body is not JSON
+            raise _Retry(f"the answer is not a completion ({type(exc).__name__}: "
+                         f"{_clip(str(exc))})") from None
+        choices = getattr(resp, "choices", None)
+        if not choices or getattr(choices[0], "message", None) is None:
+            raise _Retry("the answer is not a completion (no choices)")
+        choice = choices[0]
+        usage = getattr(resp, "usage", None)
         return Generation(text=choice.message.content or "",
                           prompt_tokens=usage.prompt_tokens if usage else None,
                           completion_tokens=usage.completion_tokens if usage else None,
                           finish_reason=choice.finish_reason)
+
+    def _one(self, request: Request) -> Generation:
+        kwargs = self.request_kwargs(request)
+        start = time.monotonic()
+        end = start + self.deadline if self.deadline else float("inf")
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._attempt(kwargs, min(self.timeout, max(0.001, end -
+                                                                   time.monotonic())))
+            except _Retry as retry:
+                why, wait = retry.args[0], retry.wait
+            except Exception as exc:  # never let one request sink the batch
+                return Generation(error=f"{type(exc).__name__}: {_clip(str(exc))} "
+                                        f"({self.base_url})")
+            pause = wait if wait is not None else min(8.0, 0.5 * 2 ** (attempt - 1))
+            out_of_time = time.monotonic() + pause >= end
+            if attempt > self.max_retries or out_of_time:
+                spent = time.monotonic() - start
+                when = (f" within the {self.deadline:g} s deadline" if out_of_time and
+                        attempt <= self.max_retries else "")
+                logger.debug("request failed after %d attempts: %s", attempt, why)
+                return Generation(error=f"{why}; gave up after {attempt} attempt"
+                                        f"{'s' if attempt > 1 else ''} in {spent:.1f} s{when} "
+                                        f"({self.base_url})")
+            time.sleep(pause)
 
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
         if len(requests) <= 1:
@@ -260,6 +335,27 @@ class VLLMServerBackend:
 
     def close(self) -> None:
         self._client.close()
+
+
+class _Retry(Exception):
+    """An attempt that failed in a way another attempt may not."""
+
+    def __init__(self, why: str, wait: float | None = None) -> None:
+        super().__init__(why)
+        self.wait = wait
+
+
+def _retry_after(exc: Any) -> float | None:
+    """A 429/503's ``Retry-After`` in seconds (at most 30), when it gives one."""
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    try:
+        return min(30.0, max(0.0, float(headers.get("retry-after", ""))))
+    except ValueError:
+        return None
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 # --------------------------------------------------------------------------- outlines

@@ -156,10 +156,9 @@ class LLMEngine:
             spans, windowed = merge_windows(doc, chunks_of[d], per_doc[d], schema.options.overlap,
                                             self.window)
             issues[d].extend(windowed)
-            results.append(DocumentResult(
-                text=doc.text, spans=tuple(spans), id=ids[d] if ids else None, engine=self.name,
-                unaligned=tuple(unaligned[d]), issues=tuple(issues[d]),
-                tokens=tuple(doc.tokens), usage=usage[d]))
+            results.append(DocumentResult.from_tokenized(
+                doc, spans=tuple(spans), id=ids[d] if ids else None, engine=self.name,
+                unaligned=tuple(unaligned[d]), issues=tuple(issues[d]), usage=usage[d]))
         return results
 
     def identity(self) -> dict[str, Any]:

@@ -1,0 +1,327 @@
+"""GLiNER runtime speed, side by side in one run: the engine, the bare encoder, the old engine.
+
+    python eval/bench_gliner_runtime.py --device cpu --threads 2            # all 14,006 sentences
+    python eval/bench_gliner_runtime.py --device cpu --threads 2 --limit 300 --out /tmp/x
+    python eval/bench_gliner_runtime.py --device cuda --out $OUT            # one H200
+
+Over the same Few-NERD INTER-test sentences (pre-tokenised), in one process:
+
+1. **engine**: ``Extractor("gliner", device=..., batch_size=...)`` end to end (coercion,
+   word-piece lookup, windows, batches, device, spans, results), after a warm-up;
+2. **bare encoder**: that engine's encoder forward alone on the same rows (label
+   prompt included), built beforehand, on the device, length-sorted, same batches;
+3. **old engine**: gliner's own inference path with the factored scorer (the engine
+   before the runtime), on ``--old-limit`` sentences;
+4. **profile**: the engine once more with the device synchronised around each stage
+   (inputs = texts to TokenizedText, tokenise = word pieces and windows, build =
+   numpy batches, H2D, encoder, scoring = LSTM + span scorer + thresholds + top-k,
+   decode = the copy back and candidate arrays, results = spans and documents);
+5. variants (``--variants``: ONNX Runtime fp32 / int8 encoders on CPU; fp32, bf16
+   weights and torch.compile on CUDA), each with its own bare encoder; a variant
+   that fails is reported with its error, not fatal.
+
+Strict F1 of every engine run is computed on the sentences it read. Writes
+``<name>.json`` and ``<name>.md`` under ``--out`` (default eval/results), stamped
+with commit, package versions, command and machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import traceback
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import contextlib
+
+import numpy as np
+import torch
+
+from zeroshot.api import Extractor
+from zeroshot.core.loaders import find_fewnerd, read_fewnerd
+from zeroshot.core.metrics import evaluate
+from zeroshot.core.schema import Schema
+from zeroshot.engines.gliner import GlinerEngine, _Rows
+
+PACKAGES = ("torch", "transformers", "tokenizers", "gliner", "numpy", "onnxruntime")
+
+
+def provenance(command: str, device: str) -> dict[str, Any]:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                    capture_output=True, text=True, check=True).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    versions = {}
+    for name in PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[name] = metadata.version(name)
+    accel = torch.cuda.get_device_name() if device.startswith("cuda") else None
+    return {"git": {"commit": commit, "dirty": dirty}, "packages": versions,
+            "command": command, "accelerator": accel,
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python "
+                       f"{platform.python_version()}, torch threads {torch.get_num_threads()}"}
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def strict_f1(examples, results, schema) -> float:
+    report = evaluate([e.spans for e in examples], [r.spans for r in results],
+                      labels=schema.names)
+    return 100 * report["strict"].micro.f1
+
+
+def timed_extract(extract, sentences, schema, device: str) -> tuple[float, list]:
+    sync(device)
+    t0 = time.perf_counter()
+    results = extract(sentences, schema)
+    sync(device)
+    return time.perf_counter() - t0, results
+
+
+def bare_encoder(engine: GlinerEngine, sentences, schema, device: str) -> dict[str, Any]:
+    """The engine's encoder alone on the engine's rows (label prompt included), built
+    and moved to the device beforehand, in the engine's batches: only the forward
+    is timed."""
+    from zeroshot.core.text import TokenizedText
+
+    runtime = engine.runtime
+    plan = engine.label_plan(schema)
+    docs = [TokenizedText.from_tokens(s) for s in sentences]
+    rows = _Rows.plan(docs, sentences, engine.pieces, engine.window, engine.window_overlap,
+                      runtime.text_budget(plan.prompt_subwords))
+    prompt = runtime.prompt(plan.groups[0][1])
+    plen = np.minimum(engine.pieces.lengths[rows.wids], rows.budget)
+    csum = np.concatenate([[0], np.cumsum(plen)])
+    sub = csum[rows.start + rows.count] - csum[rows.start]
+    batches = []
+    for b in runtime._plan(sub + len(prompt.ids), rows.count):
+        built = runtime.build(rows.wids, rows.start[b], rows.count[b], prompt, rows.budget)
+        batches.append({k: torch.from_numpy(built[k]).to(device)
+                        for k in ("input_ids", "attention_mask")})
+    n_tokens = int(sum(int(b["attention_mask"].sum()) for b in batches))
+    padded = int(sum(b["input_ids"].numel() for b in batches))
+    with torch.inference_mode():
+        runtime.encode(**batches[0])  # warm-up
+        sync(device)
+        t0 = time.perf_counter()
+        for b in batches:
+            runtime.encode(**b)
+        sync(device)
+    seconds = time.perf_counter() - t0
+    return {"rows": len(rows.doc), "batches": len(batches), "seconds": seconds,
+            "sentences_per_s": len(sentences) / seconds, "subwords": n_tokens,
+            "padding_share": 1 - n_tokens / padded}
+
+
+def profile(engine: GlinerEngine, sentences, schema, device: str) -> dict[str, float]:
+    engine.runtime.start_profile()
+    seconds, _ = timed_extract(engine.extract, sentences, schema, device)
+    stages = engine.runtime.stop_profile()
+    stages["other"] = max(0.0, seconds - sum(stages.values()))
+    stages["total"] = seconds
+    return stages
+
+
+def measure(label: str, options: dict[str, Any], examples, schema, device: str, *,
+            bare: bool = True, stages: int = 0, compile_encoder: bool = False
+            ) -> dict[str, Any]:
+    """One engine through ``Extractor("gliner", **options)``: start, warm-up, the timed
+    run with strict F1, its bare encoder on the same rows, and a stage profile over
+    ``stages`` sentences. A variant that cannot run is reported with its error."""
+    sentences = [e.tokens.tokens for e in examples]
+    try:
+        t0 = time.perf_counter()
+        ex = Extractor("gliner", **options)
+        start_s = time.perf_counter() - t0
+        engine = ex.engine
+        assert isinstance(engine, GlinerEngine)
+        if compile_encoder:
+            if engine.runtime is None:
+                raise RuntimeError("no runtime to compile")
+            engine.runtime.encode = torch.compile(engine.runtime.encode, dynamic=True)
+        ex.extract(sentences[:256], schema)
+        if device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        seconds, results = timed_extract(ex.extract, sentences, schema, device)
+        out: dict[str, Any] = {
+            "variant": label, "options": {k: v for k, v in options.items()},
+            "runtime": engine.runtime_name(), "batch_size": engine.batch_size,
+            "engine_start_s": start_s, "sentences": len(sentences), "seconds": seconds,
+            "sentences_per_s": len(sentences) / seconds,
+            "strict_f1": strict_f1(examples, results, schema),
+            "predicted_spans": sum(len(r.spans) for r in results),
+            "windowed": sum(i.kind == "windowed" for r in results for i in r.issues),
+            "engine_errors": sum(i.kind == "engine_error" for r in results for i in r.issues)}
+        if device.startswith("cuda"):
+            out["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+        del results
+        if bare and engine.runtime is not None:
+            out["bare_encoder"] = bare_encoder(engine, sentences, schema, device)
+            out["ratio_to_bare_encoder"] = (out["sentences_per_s"]
+                                            / out["bare_encoder"]["sentences_per_s"])
+        if stages and engine.runtime is not None:
+            out["profile"] = {"sentences": min(stages, len(sentences)),
+                              "seconds": profile(engine, sentences[:stages], schema, device)}
+        ex.close()
+        return out
+    except Exception as exc:  # a variant that cannot run is a result, not a crash
+        return {"variant": label, "options": options, "error": f"{type(exc).__name__}: {exc}",
+                "trace": traceback.format_exc(limit=4)}
+    finally:
+        gc.collect()
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", help="Few-NERD file (default: INTER test from ../shared)")
+    ap.add_argument("--limit", type=int)
+    ap.add_argument("--threshold", type=float, default=None,
+                    help="default: the model's calibrated threshold")
+    ap.add_argument("--model", help="GLiNER model directory or bundled name (default: the "
+                                    "default model)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, help="default: the engine's (32 CPU, 1024 CUDA)")
+    ap.add_argument("--old-limit", type=int, default=None,
+                    help="sentences for the old engine (default 1000 on CPU, all on CUDA)")
+    ap.add_argument("--profile-limit", type=int, default=None, help="default: all")
+    ap.add_argument("--variants", default=None,
+                    help="comma-separated extra engine variants: onnx, onnx-int8 (CPU); "
+                         "float32, bfloat16, compile (CUDA). Default: onnx,onnx-int8 on CPU, "
+                         "float32,bfloat16,compile on CUDA")
+    ap.add_argument("--variant-limit", type=int, default=None,
+                    help="sentences for the extra variants (default: all)")
+    ap.add_argument("--name", default=None, help="output file stem (default "
+                    "gliner_runtime_<device>)")
+    ap.add_argument("--out", default="eval/results")
+    args = ap.parse_args()
+    device = args.device
+    cuda = device.startswith("cuda")
+    name = args.name or f"gliner_runtime_{'cuda' if cuda else 'cpu'}"
+    command = "python eval/bench_gliner_runtime.py " + " ".join(sys.argv[1:])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(args.threads)
+    path = Path(args.data) if args.data else find_fewnerd("inter/test")
+    examples = list(read_fewnerd(path, limit=args.limit))
+    schema = Schema.load("fewnerd_inter_test")
+    if args.threshold is not None:
+        schema = schema.with_options(threshold=args.threshold)
+    base = {"device": device, "threads": args.threads}
+    if args.model:
+        base["model"] = args.model
+    if args.batch_size:
+        base["batch_size"] = args.batch_size
+    result: dict[str, Any] = {"provenance": provenance(command, device), "data": path.name,
+                              "sentences": len(examples),
+                              "threshold": args.threshold if args.threshold is not None
+                              else "the model's calibrated threshold", "model": args.model}
+    result["engine"] = measure("engine (default)", base, examples, schema, device,
+                               stages=args.profile_limit or len(examples))
+    extra = args.variants if args.variants is not None else (
+        "float32,bfloat16,compile" if cuda else "onnx,onnx-int8")
+    sub = examples[:args.variant_limit] if args.variant_limit else examples
+    variants = []
+    for v in filter(None, extra.split(",")):
+        if v in ("onnx", "onnx-int8"):
+            variants.append(measure(f"engine, {v} encoder", {**base, "encoder": v}, sub, schema,
+                                    device))
+        elif v == "compile":
+            variants.append(measure("engine, torch.compile encoder", base, sub, schema, device,
+                                    compile_encoder=True))
+        else:
+            variants.append(measure(f"engine, {v} weights", {**base, "dtype": v}, sub, schema,
+                                    device))
+    n_old = args.old_limit if args.old_limit is not None else (len(examples) if cuda else 1000)
+    old = {**base, "runtime": False, "batch_size": args.batch_size or (256 if cuda else 32)}
+    variants.append(measure("old engine (gliner's path + factored scorer)", old,
+                            examples[:n_old], schema, device, bare=False))
+    result["variants"] = variants
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if cuda:
+        result["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{name}.md").write_text(render(result))
+    print(render(result))
+
+
+def render(r: dict[str, Any]) -> str:
+    p = r["provenance"]
+    versions = ", ".join(f"{k} {v}" for k, v in p["packages"].items())
+    e = r["engine"]
+    lines = ["# GLiNER runtime: the engine, its bare encoder and the old engine in one run", "",
+             f"Commit: `{(p['git']['commit'] or 'unknown')[:12]}`"
+             + (" (with uncommitted changes)" if p["git"]["dirty"] else "") + "  ",
+             f"Command: `{p['command']}`  ", f"Machine: {p['machine']}  ",
+             *([f"Accelerator: {p['accelerator']}  "] if p["accelerator"] else []),
+             f"Packages: {versions}  ", "",
+             f"Few-NERD sentences ({r['data']}), pre-tokenised, the 17-label INTER-test schema, "
+             f"threshold {r['threshold']}. Each engine goes through `Extractor(\"gliner\", ...)`"
+             " after a 256-sentence warm-up; its bare encoder is the same encoder's forward on "
+             "the same rows (label prompt included), built and on the device beforehand, in the "
+             "same batches.", "",
+             "| what | runtime | batch | sentences | seconds | sentences/s | bare encoder "
+             "sentences/s | engine / bare | strict F1 | peak GPU MiB |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for v in [e, *r["variants"]]:
+        if "error" in v:
+            lines.append(f"| {v['variant']} | – | – | – | – | failed: "
+                         f"{v['error'][:150].replace('|', '/')} | – | – | – | – |")
+            continue
+        bare = v.get("bare_encoder")
+        lines.append(
+            f"| {v['variant']} | `{v['runtime']}` | {v['batch_size']} | {v['sentences']} | "
+            f"{v['seconds']:.2f} | {v['sentences_per_s']:,.0f} | "
+            + (f"{bare['sentences_per_s']:,.0f} | {v['ratio_to_bare_encoder']:.2f} | "
+               if bare else "– | – | ")
+            + f"{v['strict_f1']:.2f} | "
+            + (f"{v['peak_gpu_mib']:,.0f} |" if "peak_gpu_mib" in v else "– |"))
+    lines += ["", "| memory and counts (default engine) | value |", "|---|---|",
+              f"| peak RSS of the whole run (MiB) | {r['peak_rss_mib']:,.0f} |"]
+    if "error" not in e:
+        lines += [f"| engine start: load + self-check (s) | {e['engine_start_s']:.1f} |",
+                  f"| predicted spans | {e['predicted_spans']} |",
+                  f"| documents read in several windows | {e['windowed']} |",
+                  f"| engine errors | {e['engine_errors']} |"]
+        bare = e.get("bare_encoder")
+        if bare:
+            lines += [f"| encoder rows / batches | {bare['rows']} / {bare['batches']} |",
+                      f"| subwords (prompt included) / padding share | {bare['subwords']:,} / "
+                      f"{100 * bare['padding_share']:.1f} % |"]
+        prof = e.get("profile")
+        if prof:
+            st = prof["seconds"]
+            total = st["total"]
+            lines += ["", f"Stage profile of the default engine: once more over "
+                          f"{prof['sentences']} sentences with the device synchronised around "
+                          f"each stage and no worker thread (so the stages add up; {total:.2f} s "
+                          "in all, slower than the plain run):", "",
+                      "| stage | seconds | share |", "|---|---|---|"]
+            for k, v in st.items():
+                if k != "total":
+                    lines.append(f"| {k} | {v:.3f} | {100 * v / total:.1f} % |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,643 @@
+"""The project's own inference runtime for GLiNER uni-encoder span models (``markerV0``).
+
+It computes gliner 0.2.29's span scores (the tests and a self-check at load compare
+them with gliner's own forward) with less work around the encoder:
+
+* **Words to subwords** through a word-piece table: each distinct word is tokenised
+  once, by the fast tokenizer's batch API, and kept. gliner tokenises with
+  ``is_split_into_words=True``, where every word is tokenised on its own, so a
+  word's pieces do not depend on its neighbours and the table gives the same ids.
+  A word the tokenizer turns into nothing (a zero-width space) is read as the
+  unknown token; gliner would shift every later word by one there.
+* **The label prompt** (``<<ENT>> label <<ENT>> label ... <<SEP>>``) is tokenised
+  once per label tuple and copied into every row.
+* **Rows** (a window of words under one label prompt) are sorted by subword
+  length and cut into batches under a row, token and word budget; a batch
+  (input ids, attention mask, first-subword positions, lengths) is built with
+  numpy in a worker thread while the device runs the previous batch, pinned on
+  CUDA and copied without blocking.
+* **On the device**: the encoder (fp16 weights on CUDA), the first subword of each
+  word, the LSTM, the factored span scorer of :mod:`zeroshot.engines.gliner_fast`,
+  per-type thresholds as a tensor (``score >= threshold``; they apply before any
+  overlap resolution, which is the schema's and the core's), and the top
+  candidates of each row selected there, so one compact array comes back.
+
+The runtime returns candidates (row, start word, end word, class, score); the
+engine turns them into spans.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from zeroshot.core.engine import run_or_split
+from zeroshot.engines.gliner_fast import span_logits
+
+logger = logging.getLogger(__name__)
+
+# candidates per row taken on the device; a row with more is read again in full
+TOP_CANDIDATES = 32
+# what a float32 holds exactly: flat span indices travel back as float32
+_FLOAT_EXACT = 1 << 24
+_STAGES = ("inputs", "tokenise", "build", "h2d", "encoder", "scoring", "decode", "results")
+
+
+def unsupported_reason(model: Any) -> str | None:
+    """Why the runtime cannot serve ``model`` (a loaded ``gliner.GLiNER``), or None."""
+    core = getattr(model, "model", None)
+    cfg = getattr(model, "config", None)
+    if type(model).__name__ != "UniEncoderSpanGLiNER" or type(core).__name__ != \
+            "UniEncoderSpanModel":
+        return f"model class {type(model).__name__} (the runtime serves uni-encoder span models)"
+    marker = getattr(getattr(core, "span_rep_layer", None), "span_rep_layer", None)
+    if type(marker).__name__ != "SpanMarkerV0":
+        return f"span mode {getattr(cfg, 'span_mode', '?')} (the runtime serves markerV0)"
+    context = getattr(core.span_rep_layer, "context_encoder", None)
+    if context is not None and type(context).__name__ != "IdentityContextEncoder":
+        return f"span context encoder {type(context).__name__}"
+    checks = {"subtoken_pooling": ("first",), "fuse_layers": (False, None),
+              "post_fusion_schema": ("", None), "precomputed_prompts_mode": (False, None),
+              "labels_encoder": (None,)}
+    for key, allowed in checks.items():
+        if getattr(cfg, key, None) not in allowed:
+            return f"config {key}={getattr(cfg, key, None)!r}"
+    if not hasattr(getattr(core.token_rep_layer, "bert_layer", None), "model"):
+        return "no transformer encoder at token_rep_layer.bert_layer.model"
+    return None
+
+
+def encoder_limit(model: Any) -> int:
+    """Subwords one encoder row holds (special tokens included): the encoder's
+    positions, or the tokenizer's limit where that is smaller (gliner truncates there)."""
+    bert = getattr(getattr(model.model.token_rep_layer, "bert_layer", None), "model", None)
+    limit = int(getattr(getattr(bert, "config", None), "max_position_embeddings", 512) or 512)
+    tok = model.data_processor.transformer_tokenizer
+    tok_max = getattr(tok, "model_max_length", None)
+    return min(limit, int(tok_max)) if isinstance(tok_max, int) and tok_max > 0 else limit
+
+
+@dataclasses.dataclass(frozen=True)
+class Prompt:
+    """A label prompt, tokenised once: its subword ids and where each label's
+    marker sits in an encoder row (the row's leading special tokens counted)."""
+
+    labels: tuple[str, ...]
+    ids: np.ndarray
+    class_pos: np.ndarray
+
+
+@dataclasses.dataclass
+class Candidates:
+    """Spans that passed their type's threshold: ``row`` indexes the rows given to
+    :meth:`GlinerRuntime.run`, ``start``/``end`` are row-local words (end
+    exclusive), ``cls`` indexes the prompt's labels."""
+
+    row: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    cls: np.ndarray
+    score: np.ndarray
+
+    @classmethod
+    def empty(cls) -> Candidates:
+        z = np.zeros(0, np.int64)
+        return cls(z, z, z, z, np.zeros(0, np.float32))
+
+    @classmethod
+    def concat(cls, parts: Sequence[Candidates]) -> Candidates:
+        if not parts:
+            return cls.empty()
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts])
+                     for f in dataclasses.fields(cls)))
+
+    def select(self, keep: np.ndarray) -> Candidates:
+        return Candidates(*(getattr(self, f.name)[keep] for f in dataclasses.fields(self)))
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+
+class WordPieces:
+    """word -> subword ids, each distinct word tokenised once (in batches)."""
+
+    def __init__(self, tokenizer: Any):
+        self.tokenizer = tokenizer
+        self.unk_id = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else 0
+        self._index: dict[str, int] = {}
+        self.flat = np.zeros(0, np.int64)
+        self.offsets = np.zeros(1, np.int64)
+        self.lengths = np.zeros(0, np.int64)
+        self.unknown_words = 0  # words that gave no subword and are read as the unknown token
+        probe = tokenizer(["a"], is_split_into_words=True)["input_ids"]
+        bare = tokenizer(["a"], is_split_into_words=True, add_special_tokens=False)["input_ids"]
+        at = next(i for i in range(len(probe)) if probe[i:i + len(bare)] == bare)
+        self.prefix = np.asarray(probe[:at], np.int64)   # [CLS]
+        self.suffix = np.asarray(probe[at + len(bare):], np.int64)  # [SEP]
+
+    def ids(self, words: Sequence[str]) -> np.ndarray:
+        """Table indices of ``words`` (new words are tokenised in one call)."""
+        get = self._index.get
+        out = np.fromiter((get(w, -1) for w in words), np.int64, count=len(words))
+        missing = out < 0
+        if missing.any():
+            new = list(dict.fromkeys(w for w, m in zip(words, missing, strict=True) if m))
+            self._add(new)
+            get = self._index.get
+            out[missing] = [get(w) for w, m in zip(words, missing, strict=True) if m]
+        return out
+
+    def counts(self, words: Sequence[str]) -> np.ndarray:
+        """Subwords of each word (``lengths[ids(words)]``, with the table grown first)."""
+        wids = self.ids(words)
+        return self.lengths[wids]
+
+    def _add(self, words: list[str]) -> None:
+        pieces = self.tokenizer([[w] for w in words], is_split_into_words=True,
+                                add_special_tokens=False)["input_ids"]
+        lengths = []
+        for i, p in enumerate(pieces):
+            if not p:
+                pieces[i] = p = [self.unk_id]
+                self.unknown_words += 1
+            lengths.append(len(p))
+        base = len(self.lengths)
+        self._index.update((w, base + i) for i, w in enumerate(words))
+        flat_new = np.fromiter((t for p in pieces for t in p), np.int64)
+        self.flat = np.concatenate([self.flat, flat_new])
+        self.lengths = np.concatenate([self.lengths, np.asarray(lengths, np.int64)])
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
+
+
+def _run_now(fn: Callable[..., Any], *args: Any) -> Future:
+    """A finished future of ``fn(*args)`` (a worker-free ``submit``)."""
+    future: Future = Future()
+    try:
+        future.set_result(fn(*args))
+    except Exception as exc:
+        future.set_exception(exc)
+    return future
+
+
+def _exclusive_cumsum(a: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(a), np.int64)
+    np.cumsum(a[:-1], out=out[1:])
+    return out
+
+
+def threshold_floor32(thresholds: Sequence[float]) -> np.ndarray:
+    """float32 thresholds t32 with ``p32 >= t32`` exactly when ``float(p32) >= t``."""
+    t = np.asarray(thresholds, np.float64)
+    t32 = t.astype(np.float32)
+    low = t32.astype(np.float64) < t
+    t32[low] = np.nextafter(t32[low], np.float32(np.inf))
+    return t32
+
+
+@dataclasses.dataclass
+class _Launched:
+    """A batch on its way through the device."""
+
+    rows: np.ndarray
+    shape: tuple[int, int, int, int]  # B, W, K, C
+    k: int
+    packed: Any  # [B, 2k + 1] on the host (pinned on CUDA), filled asynchronously
+    event: Any
+    prob: Any  # device tensors kept for rows with more than k candidates
+    margin: Any
+
+
+class GlinerRuntime:
+    """Scores rows of words against label prompts with a loaded gliner model.
+
+    Args:
+        model: a ``gliner.GLiNER`` of a supported kind (:func:`unsupported_reason`).
+        device: where to run (the model is moved there).
+        dtype: weights' dtype; default fp16 on CUDA, fp32 elsewhere.
+        encoder: ``"torch"``, or ``"onnx"`` / ``"onnx-int8"`` (CPU: the encoder
+            through ONNX Runtime, :mod:`zeroshot.engines.gliner_onnx`).
+        batch_size: rows per batch at most; a batch also stays under
+            ``batch_size * 128`` subwords and ``batch_size * 48`` words.
+    """
+
+    def __init__(self, model: Any, *, device: str = "cpu", dtype: str | None = None,
+                 batch_size: int = 32, top_candidates: int = TOP_CANDIDATES,
+                 encoder: str = "torch"):
+        import torch
+
+        reason = unsupported_reason(model)
+        if reason:
+            raise ValueError(f"the GLiNER runtime does not serve this model: {reason}")
+        self.torch = torch
+        self.device = torch.device(device)
+        self.cuda = self.device.type == "cuda"
+        name = dtype or ("float16" if self.cuda else "float32")
+        self.dtype = getattr(torch, name)
+        self.model = model
+        core = model.model
+        core.to(device=self.device, dtype=self.dtype)
+        core.eval()
+        self.core = core
+        self.bert = core.token_rep_layer.bert_layer.model
+        self.encoder = encoder
+        if encoder in ("onnx", "onnx-int8"):
+            if self.cuda or self.dtype != torch.float32:
+                raise ValueError("the ONNX encoder runs on CPU in float32")
+            from zeroshot.engines.gliner_onnx import OnnxEncoder
+
+            self.encode: Any = OnnxEncoder(self.bert, int8=encoder == "onnx-int8")
+        elif encoder == "torch":
+            self.encode = self.bert
+        else:
+            raise ValueError(f"unknown encoder {encoder!r}: torch, onnx or onnx-int8")
+        self.projection = getattr(core.token_rep_layer, "projection", None)
+        self.rnn = getattr(core, "rnn", None)
+        self.marker = core.span_rep_layer.span_rep_layer
+        cfg = model.config
+        self.K = int(cfg.max_width)
+        self.max_words = int(cfg.max_len)
+        self.max_types = int(getattr(cfg, "max_types", 0) or 0) or None
+        self.class_token = int(cfg.class_token_index)
+        self.ent_shift = 0 if getattr(cfg, "embed_ent_token", True) else 1
+        proc = model.data_processor
+        tok = proc.transformer_tokenizer
+        self.pieces = WordPieces(tok)
+        self.max_subwords = encoder_limit(model)
+        self.ent_token, self.sep_token = proc.ent_token, proc.sep_token
+        self.batch_size = max(1, int(batch_size))
+        self.top = max(1, int(top_candidates))
+        self._prompts: dict[tuple[str, ...], Prompt] = {}
+        self._positions: dict[tuple[str, ...], Any] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self.profile: dict[str, float] | None = None  # stage -> seconds, when profiling
+
+    # -- prompts and rows ----------------------------------------------------------
+    def prompt(self, labels: Sequence[str]) -> Prompt:
+        """The label prompt for ``labels``, tokenised once per label tuple."""
+        key = tuple(labels)
+        hit = self._prompts.get(key)
+        if hit is not None:
+            return hit
+        words: list[str] = []
+        for label in key:
+            words.append(self.ent_token)
+            if label:
+                words.append(label)
+        words.append(self.sep_token)
+        wids = self.pieces.ids(words)
+        ids = np.concatenate([self.pieces.flat[self.pieces.offsets[w]:self.pieces.offsets[w + 1]]
+                              for w in wids])
+        marks = np.nonzero(ids == self.class_token)[0]
+        if len(marks) != len(key):
+            raise ValueError(f"label prompt has {len(marks)} markers for {len(key)} labels "
+                             "(a label contains the marker token?)")
+        prompt = Prompt(key, ids, marks + len(self.pieces.prefix) + self.ent_shift)
+        self._prompts[key] = prompt
+        return prompt
+
+    def text_budget(self, prompt_len: int) -> int:
+        """Subwords a row's words may take next to a prompt of ``prompt_len``."""
+        return self.max_subwords - len(self.pieces.prefix) - len(self.pieces.suffix) - prompt_len
+
+    def build(self, wids: np.ndarray, starts: np.ndarray, counts: np.ndarray, prompt: Prompt,
+              max_pieces: int) -> dict[str, np.ndarray]:
+        """Encoder inputs for rows ``wids[starts[r]:starts[r] + counts[r]]`` (numpy).
+
+        A word keeps at most ``max_pieces`` subwords (only a word longer than a
+        whole window has more; the engine reports it)."""
+        B = len(starts)
+        n = counts.astype(np.int64)
+        N = int(n.sum())
+        row_first_word = _exclusive_cumsum(n)
+        word_src = np.repeat(starts - row_first_word, n) + np.arange(N)
+        w = wids[word_src]
+        plen = np.minimum(self.pieces.lengths[w], max_pieces)
+        word_first = _exclusive_cumsum(plen)               # global index of each word's first piece
+        sub = np.add.reduceat(plen, row_first_word) if N else np.zeros(B, np.int64)
+        pre, suf, P = len(self.pieces.prefix), len(self.pieces.suffix), len(prompt.ids)
+        text0 = pre + P
+        L = int(text0 + sub.max() + suf)
+        ids = np.zeros((B, L), np.int64)
+        ids[:, :pre] = self.pieces.prefix
+        ids[:, pre:text0] = prompt.ids
+        total = int(plen.sum())
+        piece_src = np.repeat(self.pieces.offsets[w] - word_first, plen) + np.arange(total)
+        row_of_word = np.repeat(np.arange(B), n)
+        row_first_piece = word_first[row_first_word]
+        piece_col = text0 + np.arange(total) - np.repeat(row_first_piece, sub)
+        ids[np.repeat(row_of_word, plen), piece_col] = self.pieces.flat[piece_src]
+        end = text0 + sub
+        for j in range(suf):
+            ids[np.arange(B), end + j] = self.pieces.suffix[j]
+        attn = (np.arange(L)[None, :] < (end + suf)[:, None]).astype(np.int64)
+        W = int(n.max())
+        word_pos = np.zeros((B, W), np.int64)
+        word_pos[row_of_word, np.arange(N) - np.repeat(row_first_word, n)] = \
+            text0 + word_first - np.repeat(row_first_piece, n)
+        return {"input_ids": ids, "attention_mask": attn, "word_pos": word_pos, "lengths": n}
+
+    # -- the device ----------------------------------------------------------------
+    def logits(self, batch: dict[str, Any], prompt: Prompt) -> Any:
+        """Span logits ``[B, W, K, C]`` (float32) of a built batch on the device."""
+        torch = self.torch
+        dev = {k: self._to_device(v) for k, v in batch.items() if k != "lengths"}
+        with torch.inference_mode():
+            return self._logits(dev, torch.from_numpy(batch["lengths"]), prompt)
+
+    def _logits(self, dev: dict[str, Any], lengths: Any, prompt: Prompt) -> Any:
+        torch = self.torch
+        with self._stage("encoder"):
+            h = self.encode(input_ids=dev["input_ids"], attention_mask=dev["attention_mask"],
+                            return_dict=True).last_hidden_state
+        with self._stage("scoring"):
+            D = h.size(-1)
+            words = torch.gather(h, 1, dev["word_pos"].unsqueeze(-1).expand(-1, -1, D))
+            prompts = h.index_select(1, self._class_positions(prompt))
+            if self.projection is not None:
+                words, prompts = self.projection(words), self.projection(prompts)
+            if self.rnn is not None:
+                words = self._lstm(words, lengths)
+            prompts = self.core.prompt_rep_layer(prompts)
+            return span_logits(self.marker, words, prompts, self.K).float()
+
+    def _class_positions(self, prompt: Prompt) -> Any:
+        """The prompt's marker positions on the device (copied once: a copy from
+        pageable memory would wait for the device)."""
+        pos = self._positions.get(prompt.labels)
+        if pos is None:
+            pos = self._positions[prompt.labels] = self.torch.as_tensor(
+                prompt.class_pos, device=self.device)
+        return pos
+
+    def _lstm(self, words: Any, lengths: Any) -> Any:
+        """gliner's bidirectional LSTM over the words. Rows come longest first
+        (:meth:`_plan`), so the packing needs no sort and no index copy to the
+        device (gliner's own call sorts, and its copy waits for the device)."""
+        from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+        ordered = bool((lengths[1:] <= lengths[:-1]).all())
+        packed = pack_padded_sequence(words, lengths, batch_first=True, enforce_sorted=ordered)
+        out, _ = self.rnn.lstm(packed)
+        return pad_packed_sequence(out, batch_first=True, total_length=words.size(1))[0]
+
+    def _to_device(self, array: np.ndarray) -> Any:
+        t = self.torch.from_numpy(array)
+        if self.cuda:
+            return t.pin_memory().to(self.device, non_blocking=True)
+        return t
+
+    def _launch(self, rows: np.ndarray, batch: dict[str, np.ndarray], prompt: Prompt,
+                thresholds: Any) -> _Launched:
+        torch = self.torch
+        with torch.inference_mode():
+            with self._stage("h2d"):
+                dev = {k: self._to_device(v) for k, v in batch.items()}
+            logits = self._logits(dev, torch.from_numpy(batch["lengths"]), prompt)
+            with self._stage("scoring"):
+                B, W, K, C = logits.shape
+                prob = torch.sigmoid(logits)
+                reach = (torch.arange(W, device=prob.device)[:, None]
+                         + torch.arange(K, device=prob.device)[None, :])
+                valid = reach.unsqueeze(0) < dev["lengths"].view(B, 1, 1)
+                margin = (prob - thresholds).masked_fill_(~valid.unsqueeze(-1), float("-inf"))
+                margin, prob = margin.view(B, -1), prob.view(B, -1)
+                k = min(self.top, margin.size(1))
+                _, top_i = torch.topk(margin, k, dim=1)
+                count = (margin >= 0).sum(1, keepdim=True)
+                packed = torch.cat([prob.gather(1, top_i), top_i.float(), count.float()], 1)
+                event = None
+                if self.cuda:
+                    host = torch.empty(packed.shape, dtype=packed.dtype, pin_memory=True)
+                    host.copy_(packed, non_blocking=True)
+                    event = torch.cuda.Event()
+                    event.record()
+                    packed = host
+        return _Launched(rows, (B, W, K, C), k, packed, event, prob, margin)
+
+    def _collect(self, launched: _Launched) -> Candidates:
+        with self._stage("decode"):
+            if launched.event is not None:
+                launched.event.synchronize()
+            _, _, K, C = launched.shape
+            k = launched.k
+            packed = launched.packed.numpy()
+            count = packed[:, 2 * k].astype(np.int64)
+            take = np.arange(k)[None, :] < np.minimum(count, k)[:, None]
+            r, j = np.nonzero(take)
+            flat = packed[:, k:2 * k][r, j].astype(np.int64)
+            score = packed[:, :k][r, j].astype(np.float32)
+            over = np.nonzero(count > k)[0]
+            if len(over):  # rows with more candidates than came back: read them whole
+                sel = launched.margin[self.torch.as_tensor(over, device=launched.margin.device)]
+                rr, ff = self.torch.nonzero(sel >= 0, as_tuple=True)
+                probs = launched.prob[self.torch.as_tensor(over, device=sel.device)][rr, ff]
+                keep = ~np.isin(r, over)
+                r = np.concatenate([r[keep], over[rr.cpu().numpy()]])
+                flat = np.concatenate([flat[keep], ff.cpu().numpy()])
+                score = np.concatenate([score[keep], probs.float().cpu().numpy()])
+            start = flat // (K * C)
+            width = (flat // C) % K
+            return Candidates(launched.rows[r], start, start + width + 1, flat % C, score)
+
+    # -- rows in, candidates out ---------------------------------------------------
+    def run(self, wids: np.ndarray, starts: np.ndarray, counts: np.ndarray, prompt: Prompt,
+            thresholds: Sequence[float], *, max_pieces: int | None = None
+            ) -> tuple[Candidates, dict[int, Exception]]:
+        """Candidates of every row (``wids[starts[r]:starts[r] + counts[r]]``) under
+        ``prompt``, with ``thresholds[c]`` for label ``c``; rows whose batch failed
+        are retried one at a time, and those that still fail come back as errors."""
+        parts: list[Candidates] = []
+        errors: dict[int, Exception] = {}
+        for _rows, got, errs in self.stream(wids, starts, counts, prompt, thresholds,
+                                            max_pieces=max_pieces):
+            parts.append(got)
+            errors.update(errs)
+        return Candidates.concat(parts), errors
+
+    def stream(self, wids: np.ndarray, starts: np.ndarray, counts: np.ndarray, prompt: Prompt,
+               thresholds: Sequence[float], *, max_pieces: int | None = None
+               ) -> Iterator[tuple[np.ndarray, Candidates, dict[int, Exception]]]:
+        """:meth:`run` batch by batch: ``(rows, their candidates, their errors)`` as
+        each batch comes back, while the device works on the next one."""
+        torch = self.torch
+        if len(starts) == 0:
+            return
+        max_pieces = max_pieces or self.text_budget(len(prompt.ids))
+        thr = torch.as_tensor(threshold_floor32(thresholds), device=self.device)
+        plen = np.minimum(self.pieces.lengths[wids], max_pieces)
+        csum = np.concatenate([[0], np.cumsum(plen)])
+        sub = csum[starts + counts] - csum[starts]
+        plan = self._plan(sub + len(prompt.ids), counts)
+
+        def build(rows: np.ndarray) -> dict[str, np.ndarray]:
+            with self._stage("build"):
+                return self.build(wids, starts[rows], counts[rows], prompt, max_pieces)
+
+        def run_rows(rows: Sequence[int]) -> list[Candidates | Exception]:
+            rows = np.asarray(rows, np.int64)
+            got = self._collect(self._launch(rows, build(rows), prompt, thr))
+            return [got.select(got.row == r) for r in rows]
+
+        for rows, result in self._pipeline(plan, build, prompt, thr):
+            if not isinstance(result, Exception):
+                yield rows, result, {}
+                continue
+            logger.warning("a batch of %d GLiNER rows failed (%s: %s); retrying one at a time",
+                           len(rows), type(result).__name__, result)
+            parts, errors = [], {}
+            for r, got in zip(rows, run_or_split(run_rows, list(rows), lambda _r, exc: exc,
+                                                 what="GLiNER row"), strict=True):
+                if isinstance(got, Exception):
+                    errors[int(r)] = got
+                else:
+                    parts.append(got)
+            yield rows, Candidates.concat(parts), errors
+
+    def _plan(self, lengths: np.ndarray, words: np.ndarray) -> list[np.ndarray]:
+        """Rows by subword length, cut into batches under the row, token and word
+        budgets; within a batch, rows with more words first (the LSTM's packing)."""
+        order = np.argsort(lengths, kind="stable")
+        cap_rows, cap_tokens, cap_words = self.batch_size, self.batch_size * 128, \
+            self.batch_size * 48
+        batches, lo = [], 0
+        max_w = 0
+        for i, r in enumerate(order):
+            max_w = max(max_w, int(words[r]))
+            n = i - lo + 1
+            if n > 1 and (n > cap_rows or n * int(lengths[r]) > cap_tokens
+                          or n * max_w > cap_words):
+                batches.append(order[lo:i])
+                lo, max_w = i, int(words[r])
+        batches.append(order[lo:])
+        return [b[np.argsort(-words[b], kind="stable")] for b in batches]
+
+    def _pipeline(self, plan: list[np.ndarray], build: Callable[[np.ndarray], Any],
+                  prompt: Prompt, thr: Any) -> Iterator[tuple[np.ndarray, Any]]:
+        """Batches through the device: batch N+1 is built in a worker thread and
+        launched before batch N's candidates are read back."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gliner-build")
+        # profiling times stages one after the other: no worker then
+        submit = self._pool.submit if self.profile is None else _run_now
+        pending: _Launched | None = None
+        future = submit(build, plan[0])
+        for i, rows in enumerate(plan):
+            try:
+                batch = future.result()
+            except Exception as exc:
+                batch = exc
+            if i + 1 < len(plan):
+                future = submit(build, plan[i + 1])
+            launched: _Launched | Exception
+            try:
+                if isinstance(batch, Exception):
+                    raise batch
+                launched = self._launch(rows, batch, prompt, thr)
+            except Exception as exc:
+                launched = exc
+            if pending is not None:
+                yield self._collect_safe(pending)
+            if isinstance(launched, Exception):
+                pending = None
+                yield rows, launched
+            else:
+                pending = launched
+        if pending is not None:
+            yield self._collect_safe(pending)
+
+    def _collect_safe(self, launched: _Launched) -> tuple[np.ndarray, Any]:
+        try:
+            return launched.rows, self._collect(launched)
+        except Exception as exc:
+            return launched.rows, exc
+
+    # -- profiling -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        """Time a stage when profiling (the device is synchronised around it, so a
+        profiled run is slower than a plain one)."""
+        if self.profile is None:
+            yield
+            return
+        self._sync()
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._sync()
+            self.profile[name] = self.profile.get(name, 0.0) + time.perf_counter() - t0
+
+    def _sync(self) -> None:
+        if self.cuda:
+            self.torch.cuda.synchronize(self.device)
+
+    def start_profile(self) -> None:
+        self.profile = dict.fromkeys(_STAGES, 0.0)
+
+    def stop_profile(self) -> dict[str, float]:
+        out, self.profile = self.profile or {}, None
+        return out
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+
+# -- the self-check: the runtime against gliner's own forward ----------------------
+CHECK_WORDS = ("Ada", "Lovelace", "met", "Charles", "Babbage", "in", "London", "in", "1833",
+               ".")
+CHECK_LABELS = ("person", "city", "date")
+# largest |p_runtime - p_gliner| the self-check accepts, by the runtime's weights
+CHECK_TOLERANCE = {"float32": 1e-4, "float16": 3e-2, "bfloat16": 6e-2, "int8": 0.25}
+
+
+def gliner_reference(model: Any, words: Sequence[str] = CHECK_WORDS,
+                     labels: Sequence[str] = CHECK_LABELS) -> np.ndarray:
+    """Span probabilities ``[W, K, C]`` from gliner's own collator and forward."""
+    import torch
+
+    core = model.model
+    forward = getattr(core, "_zeroshot_original_forward", None) or core.forward
+    batch = model.collate_batch([{"tokenized_text": list(words), "ner": None}], list(labels))
+    device = next(core.parameters()).device
+    batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    with torch.inference_mode():
+        out = forward(**batch, threshold=0.5)
+    logits = out.logits if hasattr(out, "logits") else out[0]
+    return torch.sigmoid(logits[0].float()).cpu().numpy()
+
+
+def runtime_probabilities(runtime: GlinerRuntime, words: Sequence[str],
+                          labels: Sequence[str]) -> np.ndarray:
+    """The runtime's span probabilities ``[W, K, C]`` for one row."""
+    prompt = runtime.prompt(labels)
+    batch = runtime.build(runtime.pieces.ids(list(words)), np.zeros(1, np.int64),
+                          np.array([len(words)], np.int64), prompt,
+                          runtime.text_budget(len(prompt.ids)))
+    return runtime.torch.sigmoid(runtime.logits(batch, prompt))[0].cpu().numpy()
+
+
+def self_check(runtime: GlinerRuntime, reference: np.ndarray,
+               words: Sequence[str] = CHECK_WORDS, labels: Sequence[str] = CHECK_LABELS
+               ) -> float:
+    """Largest |runtime - gliner| probability over the spans of one sentence;
+    raises ValueError above the tolerance of the runtime's weights."""
+    ours = runtime_probabilities(runtime, words, labels)
+    W, K = len(words), runtime.K
+    valid = (np.arange(W)[:, None] + np.arange(K)[None, :]) < W
+    if ours.shape != reference.shape:
+        raise ValueError(f"runtime scores of shape {ours.shape}, gliner's {reference.shape}")
+    diff = float(np.abs(ours - reference)[valid].max())
+    tol = CHECK_TOLERANCE.get("int8" if runtime.encoder.endswith("int8") else
+                              str(runtime.dtype).removeprefix("torch."), 1e-4)
+    if not diff <= tol:
+        raise ValueError(f"runtime scores differ from gliner's by {diff:.3g} (> {tol})")
+    return diff
