@@ -44,7 +44,7 @@ def inter_test_scorer(path: Path, limit: int | None, device: str, batch: int):
         schema = Schema.load("fewnerd_inter_test").with_options(threshold=threshold)
         examples = list(read_fewnerd(path, limit=limit))
         splitter = model.data_processor.words_splitter
-        engine = GlinerEngine(model, batch_size=batch, device=device)
+        engine = GlinerEngine(model, batch_size=batch, device=device, dtype="float32")
         t0 = time.perf_counter()
         results = engine.extract([e.tokens.tokens for e in examples], schema,
                                  ids=[e.id for e in examples])

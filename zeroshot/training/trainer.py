@@ -83,6 +83,9 @@ class TrainConfig:
     min_grad_norm: float = 0.0           # > 0: stop when the gradient norm stays below it
     dataloader_workers: int = 0
     eval_batch_size: int | None = None
+    # weights' dtype of the engine in dev evaluations. The engine's runtime casts the model
+    # it is given in place (fp16 by default on CUDA); a training model must stay fp32.
+    eval_dtype: str = "float32"
     logging_steps: int = 50
     progress: bool = True
     export_int8: bool = False
@@ -180,13 +183,19 @@ def _dev_eval(model: Any, devsets: Sequence[DevSet], cfg: TrainConfig, device: s
 
     was_training = model.training
     splitter = model.data_processor.words_splitter
+    dtypes = {p.dtype for p in model.parameters()}
     batch = cfg.eval_batch_size or (128 if device == "cuda" else 16)
     try:
-        engine = GlinerEngine(model, batch_size=batch, device=device)
+        engine = GlinerEngine(model, batch_size=batch, device=device, dtype=cfg.eval_dtype)
         return evaluate_devsets(engine, [d.head(limit) for d in devsets], cfg.thresholds, ci=ci)
     finally:
         model.data_processor.words_splitter = splitter
         model.train(was_training)
+        after = {p.dtype for p in model.parameters()}
+        if after != dtypes and len(dtypes) == 1:
+            logger.warning("the dev evaluation cast the weights to %s; back to %s (rounded "
+                           "once)", sorted(map(str, after)), next(iter(dtypes)))
+            model.to(dtype=next(iter(dtypes)))
 
 
 def train(cfg: TrainConfig, dataset: Any, devsets: Sequence[DevSet], out_dir: str | Path, *,
