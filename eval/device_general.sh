@@ -11,6 +11,7 @@
 #   runs.json   every run's summary (dev scores per threshold, test at the dev threshold)
 #   runs.md     one line per run
 #   logs.txt    the tail of every run's log
+#   reference.json  with REFERENCE=DIR: that model's dev scores (the "before" column)
 #   model.tar.part-*  the dev-best run's model folder, tar split into 15 MiB parts
 #                     (join: cat model.tar.part-* | tar -xf -); at most 4 parts a call:
 #                     a bigger model (mpnet) comes back over `fetch` calls:
@@ -91,6 +92,14 @@ for cfg in "$@"; do
   pids+=($!)
   echo "started $name (pid $!)"
 done
+# REFERENCE=DIR: also score that model (e.g. $BUNDLE/base_model, the committed Few-NERD model
+# in int8) on the dev sets: the "before" column, in OUT/reference.json
+if [ -n "${REFERENCE:-}" ]; then
+  python3 eval/score_devsets.py --model "$REFERENCE" --devsets "$BUNDLE/devsets" \
+    --device "${DEVICE:-cuda}" --batch-size 128 --not-zero-shot fewnerd_dev_heldout_types \
+    --out "$out/reference.json" > "$runs/reference.log" 2>&1 < /dev/null &
+  pids+=($!)
+fi
 # each run stops itself inside its budget; this is the backstop
 deadline=$(( $(date +%s) + budget + 90 ))
 for pid in "${pids[@]}"; do

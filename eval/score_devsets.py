@@ -43,7 +43,7 @@ def main() -> int:
     devsets = [dataclasses.replace(d.head(args.limit), zero_shot=d.name not in skip
                                    and d.zero_shot) for d in read_devsets(args.devsets)]
     engine = GlinerEngine(args.model, threads=args.threads, device=args.device,
-                          batch_size=args.batch_size)
+                          batch_size=args.batch_size, dtype="float32")
     t0 = time.perf_counter()
     scores = evaluate_devsets(engine, devsets, ci=True)
     result = {"model": args.model, "devsets": args.devsets, "limit": args.limit,
