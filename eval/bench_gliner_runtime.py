@@ -198,7 +198,7 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=0.4)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch-size", type=int, help="default: the engine's (32 CPU, 1024 CUDA)")
+    ap.add_argument("--batch-size", type=int, help="default: the engine's (128 CPU, 1024 CUDA)")
     ap.add_argument("--old-limit", type=int, default=None,
                     help="sentences for the old engine (default 1000 on CPU, all on CUDA)")
     ap.add_argument("--profile-limit", type=int, default=None, help="default: all")
