@@ -279,3 +279,20 @@ def test_thresholds_are_inclusive_in_float32():
     for value, t32 in zip([0.4, 0.1, 0.5, 1.0, 0.0], t, strict=True):
         assert float(t32) >= value
         assert float(np.nextafter(t32, np.float32(-1))) < value
+
+
+def test_onnx_encoder_gives_the_same_spans(engine, inter_test, tmp_path, monkeypatch):
+    """The runtime with its encoder through ONNX Runtime (the 'onnx' extra): exported
+    once into the cache, self-checked at load, the same spans as torch."""
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("ZEROSHOT_CACHE", str(tmp_path))
+    onnx = GlinerEngine(threads=2, batch_size=4, encoder="onnx")
+    assert onnx.runtime_name() == "zeroshot-float32-onnx"
+    assert list((tmp_path / "onnx").glob("encoder-*.onnx"))
+    schema = inter_test.with_options(threshold=0.2)
+    got, want = onnx.extract(SENTENCES, schema), engine.extract(SENTENCES, schema)
+    for g, w in zip(got, want, strict=True):
+        assert [s.key for s in g.spans] == [s.key for s in w.spans]
+        for a, b in zip(g.spans, w.spans, strict=True):
+            assert a.score == pytest.approx(b.score, abs=1e-4)
+    onnx.close()
