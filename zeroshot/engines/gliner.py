@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_ENV = "ZEROSHOT_GLINER_MODEL"
 # Models shipped in the package (``zeroshot.models``, the repository's models/ folder).
-DEFAULT_MODEL = "gliner-minilm-fewnerd"
+DEFAULT_MODEL = "gliner-minilm-general"
 MODEL_META = "zeroshot_model.json"
 
 
