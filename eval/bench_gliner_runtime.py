@@ -201,7 +201,7 @@ def main() -> None:
                                     "default model)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch-size", type=int, help="default: the engine's (32 CPU, 1024 CUDA)")
+    ap.add_argument("--batch-size", type=int, help="default: the engine's (128 CPU, 1024 CUDA)")
     ap.add_argument("--old-limit", type=int, default=None,
                     help="sentences for the old engine (default 1000 on CPU, all on CUDA)")
     ap.add_argument("--profile-limit", type=int, default=None, help="default: all")
@@ -236,32 +236,40 @@ def main() -> None:
                               "sentences": len(examples),
                               "threshold": args.threshold if args.threshold is not None
                               else "the model's calibrated threshold", "model": args.model}
+    def save() -> None:  # after every measurement, so a run cut short leaves its numbers
+        result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if cuda:
+            result["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+        (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+        (out / f"{name}.md").write_text(render(result))
+
+    result["variants"] = []
     result["engine"] = measure("engine (default)", base, examples, schema, device,
                                stages=args.profile_limit or len(examples))
+    save()
     extra = args.variants if args.variants is not None else (
         "float32,bfloat16,compile" if cuda else "onnx,onnx-int8")
     sub = examples[:args.variant_limit] if args.variant_limit else examples
-    variants = []
+    variants = result["variants"]
     for v in filter(None, extra.split(",")):
         if v in ("onnx", "onnx-int8"):
             variants.append(measure(f"engine, {v} encoder", {**base, "encoder": v}, sub, schema,
                                     device))
+            save()
         elif v == "compile":
             variants.append(measure("engine, torch.compile encoder", base, sub, schema, device,
                                     compile_encoder=True))
+            save()
         else:
             variants.append(measure(f"engine, {v} weights", {**base, "dtype": v}, sub, schema,
                                     device))
+            save()
     n_old = args.old_limit if args.old_limit is not None else (len(examples) if cuda else 1000)
     old = {**base, "runtime": False, "batch_size": args.batch_size or (256 if cuda else 32)}
-    variants.append(measure("old engine (gliner's path + factored scorer)", old,
-                            examples[:n_old], schema, device, bare=False))
-    result["variants"] = variants
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    if cuda:
-        result["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
-    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / f"{name}.md").write_text(render(result))
+    if n_old:
+        variants.append(measure("old engine (gliner's path + factored scorer)", old,
+                                examples[:n_old], schema, device, bare=False))
+    save()
     print(render(result))
 
 

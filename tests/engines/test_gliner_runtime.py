@@ -16,7 +16,7 @@ from zeroshot.core.engine import ENGINE_ERROR, LABEL_GROUPS, WINDOWED
 from zeroshot.core.schema import Schema
 from zeroshot.core.text import TokenizedText
 from zeroshot.engines import gliner_runtime as rt
-from zeroshot.engines.gliner import GlinerEngine, _Rows, load_gliner
+from zeroshot.engines.gliner import DEFAULT_MODEL, GlinerEngine, _Rows, load_gliner
 
 SENTENCES = [
     ["Blackburn", "and", "Guzan", "kept", "clean", "sheets", "for", "the", "club", ",", "while",
@@ -42,7 +42,7 @@ def inter_test():
 @pytest.fixture(scope="module")
 def gliner_model():
     """A model for gliner's own forward (never patched by the engine)."""
-    return load_gliner("gliner-minilm-fewnerd")
+    return load_gliner(DEFAULT_MODEL)
 
 
 @pytest.fixture(scope="module")
@@ -135,16 +135,28 @@ def _crossing_case(engine, schema, words, delta):
     return None
 
 
-def test_per_type_thresholds_apply_before_overlap_resolution(engine, gliner_path,
-                                                             gliner_model, inter_test):
+@pytest.fixture(scope="module")
+def reference_models():
+    """The Few-NERD-only reference model, on which the crossing case below was found:
+    the runtime engine, the engine on gliner's path, and gliner itself."""
+    return (GlinerEngine(REFERENCE, threads=2, batch_size=4),
+            GlinerEngine(REFERENCE, threads=2, batch_size=4, runtime=False, fast=False),
+            load_gliner(REFERENCE))
+
+
+REFERENCE = "gliner-minilm-fewnerd"
+
+
+def test_per_type_thresholds_apply_before_overlap_resolution(reference_models, inter_test):
     """A span above its own threshold that crosses a higher-scoring span below
     *its* threshold is kept (gliner's greedy pass at the lowest threshold drops it
     for the crossing span, which the per-type cut then drops: neither survives).
 
-    The project's model rarely scores crossing spans high; in this sentence
+    The reference model rarely scores crossing spans high; in this sentence
     "The Howard University School of Law" (location) and "Howard University
     School of Law campus" (educational degree) cross at low scores, which is all
     the ordering needs."""
+    engine, gliner_path, gliner_model = reference_models
     delta = 5e-3
     case = _crossing_case(engine, inter_test, CROSSING, delta)
     assert case, "no crossing pair in the check sentence"
@@ -271,7 +283,7 @@ def test_word_without_subwords_keeps_later_words_in_place(engine, inter_test):
     assert engine.pieces.unknown_words == before + 1
     for s in doc.spans:
         assert " ".join(words[s.token_start:s.token_end]) == s.text
-    assert ("Wimbledon", 6) in {(s.text, s.token_start) for s in doc.spans}
+    assert ("Serena Williams", 3) in {(s.text, s.token_start) for s in doc.spans}
 
 
 def test_thresholds_are_inclusive_in_float32():
@@ -279,3 +291,20 @@ def test_thresholds_are_inclusive_in_float32():
     for value, t32 in zip([0.4, 0.1, 0.5, 1.0, 0.0], t, strict=True):
         assert float(t32) >= value
         assert float(np.nextafter(t32, np.float32(-1))) < value
+
+
+def test_onnx_encoder_gives_the_same_spans(engine, inter_test, tmp_path, monkeypatch):
+    """The runtime with its encoder through ONNX Runtime (the 'onnx' extra): exported
+    once into the cache, self-checked at load, the same spans as torch."""
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("ZEROSHOT_CACHE", str(tmp_path))
+    onnx = GlinerEngine(threads=2, batch_size=4, encoder="onnx")
+    assert onnx.runtime_name() == "zeroshot-float32-onnx"
+    assert list((tmp_path / "onnx").glob("encoder-*.onnx"))
+    schema = inter_test.with_options(threshold=0.2)
+    got, want = onnx.extract(SENTENCES, schema), engine.extract(SENTENCES, schema)
+    for g, w in zip(got, want, strict=True):
+        assert [s.key for s in g.spans] == [s.key for s in w.spans]
+        for a, b in zip(g.spans, w.spans, strict=True):
+            assert a.score == pytest.approx(b.score, abs=1e-4)
+    onnx.close()

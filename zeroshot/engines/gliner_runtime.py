@@ -14,8 +14,8 @@ them with gliner's own forward) with less work around the encoder:
 * **Rows** (a window of words under one label prompt) are sorted by subword
   length and cut into batches under a row, token and word budget; a batch
   (input ids, attention mask, first-subword positions, lengths) is built with
-  numpy in a worker thread while the device runs the previous batch, pinned on
-  CUDA and copied without blocking.
+  numpy while the device runs the previous batch, pinned on CUDA and copied
+  without blocking.
 * **On the device**: the encoder (fp16 weights on CUDA), the first subword of each
   word, the LSTM, the factored span scorer of :mod:`zeroshot.engines.gliner_fast`,
   per-type thresholds as a tensor (``score >= threshold``; they apply before any
@@ -33,7 +33,6 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -176,16 +175,6 @@ class WordPieces:
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
 
 
-def _run_now(fn: Callable[..., Any], *args: Any) -> Future:
-    """A finished future of ``fn(*args)`` (a worker-free ``submit``)."""
-    future: Future = Future()
-    try:
-        future.set_result(fn(*args))
-    except Exception as exc:
-        future.set_exception(exc)
-    return future
-
-
 def _exclusive_cumsum(a: np.ndarray) -> np.ndarray:
     out = np.zeros(len(a), np.int64)
     np.cumsum(a[:-1], out=out[1:])
@@ -275,7 +264,6 @@ class GlinerRuntime:
         self.top = max(1, int(top_candidates))
         self._prompts: dict[tuple[str, ...], Prompt] = {}
         self._positions: dict[tuple[str, ...], Any] = {}
-        self._pool: ThreadPoolExecutor | None = None
         self.profile: dict[str, float] | None = None  # stage -> seconds, when profiling
 
     # -- prompts and rows ----------------------------------------------------------
@@ -520,28 +508,22 @@ class GlinerRuntime:
 
     def _pipeline(self, plan: list[np.ndarray], build: Callable[[np.ndarray], Any],
                   prompt: Prompt, thr: Any) -> Iterator[tuple[np.ndarray, Any]]:
-        """Batches through the device: batch N+1 is built in a worker thread and
-        launched before batch N's candidates are read back."""
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gliner-build")
-        # profiling times stages one after the other: no worker then
-        submit = self._pool.submit if self.profile is None else _run_now
+        """Batches through the device, in one thread: batch N is launched, batch N+1
+        is built on the host while the device runs N, then N-1's candidates are read
+        back. (A worker thread that built batches beside the launching thread was
+        measured twice as slow on an H200: the two threads queue for the GIL.)"""
+        def attempt(fn: Callable[..., Any], *args: Any) -> Any:
+            try:
+                return fn(*args)
+            except Exception as exc:
+                return exc
+
         pending: _Launched | None = None
-        future = submit(build, plan[0])
+        batch = attempt(build, plan[0])
         for i, rows in enumerate(plan):
-            try:
-                batch = future.result()
-            except Exception as exc:
-                batch = exc
-            if i + 1 < len(plan):
-                future = submit(build, plan[i + 1])
-            launched: _Launched | Exception
-            try:
-                if isinstance(batch, Exception):
-                    raise batch
-                launched = self._launch(rows, batch, prompt, thr)
-            except Exception as exc:
-                launched = exc
+            launched = (batch if isinstance(batch, Exception)
+                        else attempt(self._launch, rows, batch, prompt, thr))
+            batch = attempt(build, plan[i + 1]) if i + 1 < len(plan) else None
             if pending is not None:
                 yield self._collect_safe(pending)
             if isinstance(launched, Exception):
@@ -586,9 +568,7 @@ class GlinerRuntime:
         return out
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        """Nothing to release: the runtime holds no threads or processes."""
 
 
 # -- the self-check: the runtime against gliner's own forward ----------------------
