@@ -11,6 +11,7 @@
 #   runs.json   every run's summary (dev scores per threshold, test at the dev threshold)
 #   runs.md     one line per run
 #   logs.txt    the tail of every run's log
+#   reference.json  with REFERENCE=DIR: that model's dev scores (the "before" column)
 #   model.tar.part-*  the dev-best run's model folder, tar split into 15 MiB parts
 #                     (join: cat model.tar.part-* | tar -xf -); at most 4 parts a call:
 #                     a bigger model (mpnet) comes back over `fetch` calls:
@@ -91,6 +92,14 @@ for cfg in "$@"; do
   pids+=($!)
   echo "started $name (pid $!)"
 done
+# REFERENCE=DIR: also score that model (e.g. $BUNDLE/base_model, the committed Few-NERD model
+# in int8) on the dev sets: the "before" column, in OUT/reference.json
+if [ -n "${REFERENCE:-}" ]; then
+  python3 eval/score_devsets.py --model "$REFERENCE" --devsets "$BUNDLE/devsets" \
+    --device "${DEVICE:-cuda}" --batch-size 128 --not-zero-shot fewnerd_dev_heldout_types \
+    --out "$out/reference.json" > "$runs/reference.log" 2>&1 < /dev/null &
+  pids+=($!)
+fi
 # each run stops itself inside its budget; this is the backstop
 deadline=$(( $(date +%s) + budget + 90 ))
 for pid in "${pids[@]}"; do
@@ -108,23 +117,47 @@ for n in names:
     text = log.read_text(errors="replace") if log.exists() else "(no log)"
     logs.append(f"===== {n}\n" + "\n".join(text.replace("\r", "\n").splitlines()[-40:]))
     p = runs / n / "summary.json"
-    if not p.exists():
-        lines.append(f"| {n} | FAILED (no summary) | | | | |")
+    meta_path = runs / n / "model" / "zeroshot_model.json"
+    if p.exists():
+        s = json.loads(p.read_text())
+    elif meta_path.exists():  # stopped after the export (e.g. during the test): dev scores kept
+        m = json.loads(meta_path.read_text())
+        thr = m["threshold"]
+        s = {"name": m["name"], "steps": m["steps"], "threshold": thr,
+             "dev_mean_f1": m["dev_scores"]["best_mean_f1"],
+             "dev_f1": {k: v["by_threshold"][f"{thr:.2f}"]["f1"]
+                        for k, v in m["dev_scores"]["sets"].items()},
+             "dev_zero_shot_sets": m["dev_scores"]["zero_shot_sets"],
+             "test_strict_f1": None, "run_seconds": m["run_seconds"],
+             "stop_reason": m["stop_reason"] + "; no summary (stopped before the end)"}
+    else:
+        lines.append(f"| {n} | FAILED (no model) | | | | |")
         continue
-    s = json.loads(p.read_text())
     summaries[n] = s
     test = s.get("test_strict_f1")
     lines.append(f"| {n} | {s['steps']} | {s['threshold']} | {100 * s['dev_mean_f1']:.1f} | "
                  + ("-" if test is None else f"{100 * test:.1f}") + f" | {s['run_seconds']} |")
-(out / "runs.json").write_text(json.dumps(summaries, indent=1) + "\n")
 (out / "logs.txt").write_text("\n\n".join(logs) + "\n")
 head = ("| run | steps | dev threshold | dev mean zero-shot strict F1 | INTER test strict F1 "
         "(at dev threshold) | seconds |\n|---|---|---|---|---|---|\n")
-best = max(summaries, key=lambda n: summaries[n]["dev_mean_f1"]) if summaries else None
+# compare runs on the dev sets that count (zero-shot) for every run, each at its own threshold
+common = None
+for s in summaries.values():
+    sets = set(s.get("dev_zero_shot_sets") or s["dev_f1"])
+    common = sets if common is None else common & sets
+for s in summaries.values():
+    s["dev_mean_f1_common"] = (sum(s["dev_f1"][k] for k in common) / len(common)
+                               if common else s["dev_mean_f1"])
+lines = [ln + f" {100 * summaries[n]['dev_mean_f1_common']:.1f} |" if n in summaries else ln
+         for n, ln in zip(names, lines)]
+head = head.replace("| seconds |\n|---|---|---|---|---|---|\n",
+                    "| seconds | dev mean over common sets |\n|---|---|---|---|---|---|---|\n")
+best = max(summaries, key=lambda n: summaries[n]["dev_mean_f1_common"]) if summaries else None
+(out / "runs.json").write_text(json.dumps(summaries, indent=1) + "\n")
 (out / "runs.md").write_text(head + "\n".join(lines) + f"\n\ndev-best: {best}\n")
 print(head + "\n".join(lines) + f"\n\ndev-best: {best}")
 if best:
-    with tarfile.open(runs / "best_model.tar", "w") as tar:
+    with tarfile.open(runs / "best_model.tar", "w", dereference=True) as tar:
         tar.add(runs / best / "model", arcname=f"{best}")
     (runs / "best_name").write_text(best)
 PY

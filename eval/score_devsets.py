@@ -12,6 +12,7 @@ grid, see zeroshot.training.devsets).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import shlex
@@ -33,13 +34,20 @@ def main() -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--out", default="eval/results/general_dev_fewnerd_model.json")
+    ap.add_argument("--not-zero-shot", default="",
+                    help="comma list of dev sets the model was trained on (reported apart), "
+                         "e.g. fewnerd_dev_heldout_types for models/gliner-minilm-fewnerd, "
+                         "which saw all of INTER train")
     args = ap.parse_args()
-    devsets = [d.head(args.limit) for d in read_devsets(args.devsets)]
+    skip = {n for n in args.not_zero_shot.split(",") if n}
+    devsets = [dataclasses.replace(d.head(args.limit), zero_shot=d.name not in skip
+                                   and d.zero_shot) for d in read_devsets(args.devsets)]
     engine = GlinerEngine(args.model, threads=args.threads, device=args.device,
-                          batch_size=args.batch_size)
+                          batch_size=args.batch_size, dtype="float32")
     t0 = time.perf_counter()
     scores = evaluate_devsets(engine, devsets, ci=True)
     result = {"model": args.model, "devsets": args.devsets, "limit": args.limit,
+              "not_zero_shot": sorted(skip),
               "seconds": round(time.perf_counter() - t0, 1), "scores": scores,
               "commit": git_commit(), "versions": versions(),
               "machine": f"{platform.machine()}, {args.threads} torch threads, {args.device}",

@@ -44,7 +44,7 @@ def inter_test_scorer(path: Path, limit: int | None, device: str, batch: int):
         schema = Schema.load("fewnerd_inter_test").with_options(threshold=threshold)
         examples = list(read_fewnerd(path, limit=limit))
         splitter = model.data_processor.words_splitter
-        engine = GlinerEngine(model, batch_size=batch, device=device)
+        engine = GlinerEngine(model, batch_size=batch, device=device, dtype="float32")
         t0 = time.perf_counter()
         results = engine.extract([e.tokens.tokens for e in examples], schema,
                                  ids=[e.id for e in examples])
@@ -134,6 +134,7 @@ def main() -> int:
         "best_step": meta["best_step"], "train_seconds": meta["train_seconds"],
         "run_seconds": round(time.perf_counter() - t0, 1), "stop_reason": meta["stop_reason"],
         "threshold": thr, "dev_mean_f1": meta["dev_scores"]["best_mean_f1"],
+        "dev_zero_shot_sets": meta["dev_scores"]["zero_shot_sets"],
         "dev_f1": {n: v["by_threshold"][f"{thr:.2f}"]["f1"]
                    for n, v in meta["dev_scores"]["sets"].items()},
         "dev_mean_f1_by_threshold": meta["dev_scores"]["zero_shot_mean_f1"],

@@ -6,9 +6,16 @@ import time
 
 import pytest
 
-from zeroshot.engines.gliner_data import PromptPool
-from zeroshot.training.mixture import Mixture
-from zeroshot.training.trainer import TrainConfig, _Clock, _lr_lambda, dataset_from_mixture
+torch = pytest.importorskip("torch")
+
+from zeroshot.engines.gliner_data import PromptPool  # noqa: E402
+from zeroshot.training.mixture import Mixture  # noqa: E402
+from zeroshot.training.trainer import (  # noqa: E402
+    TrainConfig,
+    _Clock,
+    _lr_lambda,
+    dataset_from_mixture,
+)
 
 
 def test_config_rejects_unknown_options_and_merges_gliner_config():
@@ -51,3 +58,28 @@ def test_extra_parents_are_added_to_the_named_pool_only():
         dataset_from_mixture(mixture, TrainConfig(extra_parents={"fn": {"person": ["actor"]}}))
     with pytest.raises(ValueError, match="exceeds the model's max_types"):
         dataset_from_mixture(mixture, TrainConfig(labels_per_prompt=(15, 30)))
+
+
+def test_dev_evaluation_leaves_a_training_model_fp32_and_in_train_mode(caplog):
+    import os
+
+    if not os.environ.get("CI"):
+        pytest.importorskip("gliner")
+    from zeroshot.core.loaders import Example
+    from zeroshot.core.schema import Schema
+    from zeroshot.core.text import TokenizedText
+    from zeroshot.engines.gliner import default_model_path, load_gliner
+    from zeroshot.training.devsets import DevSet
+    from zeroshot.training.trainer import _dev_eval
+
+    model = load_gliner(default_model_path()).float()
+    model.train()
+    tok = TokenizedText.from_tokens(["Serena", "Williams", "won", "in", "Paris", "."])
+    dev = DevSet("d", (Example("0", tok, ()),), Schema.load("fewnerd_inter_test"))
+    scores = _dev_eval(model, [dev], TrainConfig(), "cpu", None)
+    assert scores["sets"]["d"]["sentences"] == 1
+    assert {p.dtype for p in model.parameters()} == {torch.float32} and model.training
+    # an engine that casts the weights (fp16 is its CUDA default) is undone, with a warning
+    _dev_eval(model, [dev], TrainConfig(eval_dtype="bfloat16"), "cpu", None)
+    assert {p.dtype for p in model.parameters()} == {torch.float32} and model.training
+    assert "cast the weights" in caplog.text

@@ -25,10 +25,10 @@ logger = logging.getLogger(__name__)
 
 
 def load_examples(paths: Sequence[str | Path], fmt: str | None = None) -> list[Example]:
+    """Examples of every file, with the loaders' own ids (``FILE:INDEX`` or the data's)."""
     out: list[Example] = []
     for p in paths:
-        out += [dataclasses.replace(e, id=f"{Path(p).name}:{e.id}")
-                for e in read_examples(p, fmt=fmt)]
+        out += list(read_examples(p, fmt=fmt))
     return out
 
 

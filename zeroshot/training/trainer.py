@@ -74,12 +74,18 @@ class TrainConfig:
     patience: int | None = 3             # evaluations without improvement before stopping
     eval_before: bool = False            # score the dev sets before training too
     thresholds: tuple[float, ...] = THRESHOLDS
+    # dev sets reported but not used for choices in this run (e.g. sets the starting model
+    # was trained on: the Few-NERD dev sentences for a run continued from the Few-NERD model)
+    dev_not_zero_shot: tuple[str, ...] = ()
     bf16: bool = False
     device: str = "auto"
     seed: int = 42
     min_grad_norm: float = 0.0           # > 0: stop when the gradient norm stays below it
     dataloader_workers: int = 0
     eval_batch_size: int | None = None
+    # weights' dtype of the engine in dev evaluations. The engine's runtime casts the model
+    # it is given in place (fp16 by default on CUDA); a training model must stay fp32.
+    eval_dtype: str = "float32"
     logging_steps: int = 50
     progress: bool = True
     export_int8: bool = False
@@ -91,7 +97,7 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training options {unknown}; known: {sorted(fields)}")
         data = {k: v for k, v in data.items() if k in fields}
-        for key in ("labels_per_prompt", "thresholds"):
+        for key in ("labels_per_prompt", "thresholds", "dev_not_zero_shot"):
             if key in data:
                 data[key] = tuple(data[key])
         if "gliner_config" in data:
@@ -177,13 +183,19 @@ def _dev_eval(model: Any, devsets: Sequence[DevSet], cfg: TrainConfig, device: s
 
     was_training = model.training
     splitter = model.data_processor.words_splitter
+    dtypes = {p.dtype for p in model.parameters()}
     batch = cfg.eval_batch_size or (128 if device == "cuda" else 16)
     try:
-        engine = GlinerEngine(model, batch_size=batch, device=device)
+        engine = GlinerEngine(model, batch_size=batch, device=device, dtype=cfg.eval_dtype)
         return evaluate_devsets(engine, [d.head(limit) for d in devsets], cfg.thresholds, ci=ci)
     finally:
         model.data_processor.words_splitter = splitter
         model.train(was_training)
+        after = {p.dtype for p in model.parameters()}
+        if after != dtypes and len(dtypes) == 1:
+            logger.warning("the dev evaluation cast the weights to %s; back to %s (rounded "
+                           "once)", sorted(map(str, after)), next(iter(dtypes)))
+            model.to(dtype=next(iter(dtypes)))
 
 
 def train(cfg: TrainConfig, dataset: Any, devsets: Sequence[DevSet], out_dir: str | Path, *,
@@ -197,14 +209,72 @@ def train(cfg: TrainConfig, dataset: Any, devsets: Sequence[DevSet], out_dir: st
     lets a time-budgeted run keep enough time for it: once an evaluation has measured the
     engine's speed, training stops early enough for the full dev sets, the test and the
     export (at least ``reserve_s``)."""
-    import numpy as np
-    import torch
-
     t_run = time.perf_counter()
     if len(dataset) == 0:
         raise ValueError("no training examples")
+    unknown = sorted(set(cfg.dev_not_zero_shot) - {d.name for d in devsets})
+    if unknown:
+        raise ValueError(f"dev_not_zero_shot names unknown dev sets {unknown}")
+    devsets = [dataclasses.replace(d, zero_shot=False) if d.name in cfg.dev_not_zero_shot
+               else d for d in devsets]
     if not any(d.zero_shot for d in devsets):
         raise ValueError("need at least one dev set that counts for model choice")
+    device = _prepare(cfg)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = init_model(cfg)
+    before = _dev_eval(model, devsets, cfg, device, None) if cfg.eval_before else None
+    state = _TrainState()
+    if before:
+        logger.info("dev before training: mean zero-shot strict F1 %.4f at %s",
+                    before["best_mean_f1"], before["best_threshold"])
+        if cfg.eval_limit is None:  # the starting weights compete with the trained ones
+            state.record(0, before, model)
+    steps, clock = _schedule(cfg, len(dataset), t_run)
+    final_sentences = sum(len(d.examples) for d in devsets) + test_sentences
+    trainer = _make_trainer(model, dataset, devsets, cfg, device, out, steps, clock, state,
+                            lambda scores: _adapt_budget(cfg, clock, t_run, final_sentences,
+                                                         scores))
+    t0 = time.perf_counter()
+    trainer.train()
+    train_seconds = time.perf_counter() - t0
+    dev = _final_dev_scores(model, devsets, cfg, device, state, trainer.state.global_step)
+    threshold = dev["best_threshold"]
+    model_dir = export_model(model, Path(model_dir) if model_dir else out / "model",
+                             int8=cfg.export_int8)
+    meta = {
+        "name": cfg.name, "threshold": threshold,
+        "threshold_chosen_on": "mean strict micro F1 of the zero-shot dev sets "
+                               f"{dev['zero_shot_sets']} over the grid {list(cfg.thresholds)}",
+        "dev_scores": dev, "dev_scores_before": before, "test_scores": None,
+        "train_data": train_data,
+        "backbone": cfg.backbone_name or cfg.backbone or f"continued from {cfg.base_model}",
+        "gliner_config": {k: getattr(model.config, k, None) for k in DEFAULT_GLINER_CONFIG},
+        "weights": "int8 weight-only (model.int8.safetensors)" if cfg.export_int8
+                   else "fp16 safetensors",
+        "train_config": cfg.to_dict(), "steps": trainer.state.global_step,
+        "best_step": state.best_step, "train_seconds": round(train_seconds, 1),
+        "run_seconds": round(time.perf_counter() - t_run, 1),
+        "stop_reason": state.stop_reason or "schedule finished",
+        "eval_history": state.history, "device": _device_name(device),
+        "commit": git_commit(), "versions": versions(), "command": command,
+        "log": [h for h in trainer.state.log_history if "loss" in h][-5:],
+    }
+    write_model_meta(model_dir, meta)  # written before the test: a run stopped there keeps it
+    write_model_card(model_dir, meta)
+    if test:
+        meta["test_scores"] = test(model, threshold)
+        meta["run_seconds"] = round(time.perf_counter() - t_run, 1)
+        write_model_meta(model_dir, meta)
+        write_model_card(model_dir, meta)
+    return TrainResult(model_dir, meta, model)
+
+
+def _prepare(cfg: TrainConfig) -> str:
+    """Seed everything, pick the device, allow TF32 on CUDA."""
+    import numpy as np
+    import torch
+
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -212,51 +282,47 @@ def train(cfg: TrainConfig, dataset: Any, devsets: Sequence[DevSet], out_dir: st
     if device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model = init_model(cfg)
-    before = _dev_eval(model, devsets, cfg, device, None, ci=False) if cfg.eval_before else None
-    if before:
-        logger.info("dev before training: mean zero-shot strict F1 %.4f at %s",
-                    before["best_mean_f1"], before["best_threshold"])
+    return device
 
-    steps_per_epoch = math.ceil(len(dataset) / cfg.batch_size)
-    steps = cfg.max_steps or max(1, math.ceil(steps_per_epoch * cfg.epochs))
-    train_budget = None
-    if cfg.time_budget_s:
-        train_budget = cfg.time_budget_s - cfg.reserve_s - (time.perf_counter() - t_run)
-        if train_budget <= 0:
-            raise ValueError(f"time budget {cfg.time_budget_s}s leaves no time to train after "
-                             f"the {cfg.reserve_s}s reserve")
-        steps = cfg.max_steps or 10**9
-    clock = _Clock(train_budget)
-    state = _TrainState()
-    final_sentences = sum(len(d.examples) for d in devsets) + test_sentences
 
-    def adapt_budget(scores: dict[str, Any]) -> None:
-        """Shrink the training budget so the final evaluation fits, at the measured speed."""
-        if not cfg.time_budget_s or clock.start is None:
-            return
-        seconds = sum(v["seconds"] for v in scores["sets"].values())
-        done = sum(v["sentences"] for v in scores["sets"].values())
-        if seconds <= 0 or done == 0:
-            return
-        need = max(cfg.reserve_s, 1.3 * final_sentences * seconds / done + 30)
-        clock.budget = min(clock.budget or 0, cfg.time_budget_s - need
-                           - (clock.start - t_run))
-        logger.info("final evaluation of %d sentences estimated at %.0fs: training budget "
-                    "%.0fs", final_sentences, need, clock.budget)
+def _device_name(device: str) -> str:
+    import torch
 
-    if before and cfg.eval_limit is None:  # the starting weights compete with the trained ones
-        state.record(0, before, model)
-    trainer = _make_trainer(model, dataset, devsets, cfg, device, out, steps, clock, state,
-                            adapt_budget)
-    t0 = time.perf_counter()
-    trainer.train()
-    train_seconds = time.perf_counter() - t0
-    step = trainer.state.global_step
+    return torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
+
+
+def _schedule(cfg: TrainConfig, n_reads: int, t_run: float) -> tuple[int, _Clock]:
+    """Step limit and clock: steps from epochs, or (time budget) the clock decides."""
+    steps = cfg.max_steps or max(1, math.ceil(math.ceil(n_reads / cfg.batch_size) * cfg.epochs))
+    if not cfg.time_budget_s:
+        return steps, _Clock(None)
+    train_budget = cfg.time_budget_s - cfg.reserve_s - (time.perf_counter() - t_run)
+    if train_budget <= 0:
+        raise ValueError(f"time budget {cfg.time_budget_s}s leaves no time to train after "
+                         f"the {cfg.reserve_s}s reserve")
+    return cfg.max_steps or 10**9, _Clock(train_budget)
+
+
+def _adapt_budget(cfg: TrainConfig, clock: _Clock, t_run: float, final_sentences: int,
+                  scores: dict[str, Any]) -> None:
+    """Shrink the training budget so the final evaluation fits, at the measured speed."""
+    if not cfg.time_budget_s or clock.start is None or clock.budget is None:
+        return
+    seconds = sum(v["seconds"] for v in scores["sets"].values())
+    done = sum(v["sentences"] for v in scores["sets"].values())
+    if seconds <= 0 or done == 0:
+        return
+    need = max(cfg.reserve_s, 1.3 * final_sentences * seconds / done + 30)
+    clock.budget = min(clock.budget, cfg.time_budget_s - need - (clock.start - t_run))
+    logger.info("final evaluation of %d sentences estimated at %.0fs: training budget %.0fs",
+                final_sentences, need, clock.budget)
+
+
+def _final_dev_scores(model: Any, devsets: Sequence[DevSet], cfg: TrainConfig, device: str,
+                      state: _TrainState, step: int) -> dict[str, Any]:
+    """Full dev scores of the best weights (restored if an earlier evaluation won)."""
     dev = None
-    if state.last_eval_step != step:  # with no eval limit, the final scores are the full ones
+    if state.last_eval_step != step:  # with no eval limit, these are the full scores
         dev = _dev_eval(model, devsets, cfg, device, cfg.eval_limit, ci=cfg.eval_limit is None)
         state.record(step, dev, model)
     if state.best_step != step and state.best_weights is not None:
@@ -266,34 +332,9 @@ def train(cfg: TrainConfig, dataset: Any, devsets: Sequence[DevSet], out_dir: st
         dev = None
     if dev is None or cfg.eval_limit is not None:
         dev = _dev_eval(model, devsets, cfg, device, None, ci=True)
-    threshold = dev["best_threshold"]
     logger.info("dev (full): mean zero-shot strict F1 %.4f at threshold %.2f",
-                dev["best_mean_f1"], threshold)
-    test_scores = test(model, threshold) if test else None
-    model_dir = export_model(model, Path(model_dir) if model_dir else out / "model",
-                             int8=cfg.export_int8)
-    meta = {
-        "name": cfg.name, "threshold": threshold,
-        "threshold_chosen_on": "mean strict micro F1 of the zero-shot dev sets "
-                               f"{dev['zero_shot_sets']} over the grid {list(cfg.thresholds)}",
-        "dev_scores": dev, "dev_scores_before": before, "test_scores": test_scores,
-        "train_data": train_data,
-        "backbone": cfg.backbone_name or cfg.backbone or f"continued from {cfg.base_model}",
-        "gliner_config": {k: getattr(model.config, k, None) for k in DEFAULT_GLINER_CONFIG},
-        "weights": "int8 weight-only (model.int8.safetensors)" if cfg.export_int8
-                   else "fp16 safetensors",
-        "train_config": cfg.to_dict(), "steps": step, "best_step": state.best_step,
-        "train_seconds": round(train_seconds, 1),
-        "run_seconds": round(time.perf_counter() - t_run, 1),
-        "stop_reason": state.stop_reason or "schedule finished",
-        "eval_history": state.history,
-        "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
-        "commit": git_commit(), "versions": versions(), "command": command,
-        "log": [h for h in trainer.state.log_history if "loss" in h][-5:],
-    }
-    write_model_meta(model_dir, meta)
-    write_model_card(model_dir, meta)
-    return TrainResult(model_dir, meta, model)
+                dev["best_mean_f1"], dev["best_threshold"])
+    return dev
 
 
 class _TrainState:
@@ -374,7 +415,8 @@ def _make_trainer(model: Any, dataset: Any, devsets: Sequence[DevSet], cfg: Trai
 
         def on_log(self, args, st, control, logs=None, **kw):
             g = (logs or {}).get("grad_norm")
-            if cfg.min_grad_norm and g is not None and clock.fraction() > cfg.warmup_ratio:
+            done = clock.fraction() if clock.budget else st.global_step / max(1, steps)
+            if cfg.min_grad_norm and g is not None and done > cfg.warmup_ratio:
                 self.low = self.low + 1 if g < cfg.min_grad_norm else 0
                 if self.low >= 3:
                     state.stop_reason = f"gradient norm {g:.2e} below {cfg.min_grad_norm}"
