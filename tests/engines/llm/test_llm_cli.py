@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import need
 from test_llm_engine import Scripted, _json
 
@@ -83,3 +84,21 @@ def test_extract_hybrid_end_to_end(tiny_llm_dir, tmp_path):
     for s in first["spans"]:
         assert first["text"][s["start"]:s["end"]] == s["text"]
     assert second["usage"]["requests"] == 0 and second["spans"] == []
+
+
+@pytest.mark.slow
+def test_bench_hybrid_row(tiny_llm_dir, tmp_path):
+    need("outlines", "gliner", "matplotlib")
+    from zeroshot import data as bundled
+
+    out = tmp_path / "bench"
+    assert main(["bench", "--data", str(bundled.path(bundled.FEWNERD_SAMPLE)), "--limit", "3",
+                 "--engines", "gliner,hybrid", "--llm-backend", "outlines", "--llm-model",
+                 str(tiny_llm_dir), "--max-tokens", "48", "--llm-shots", "0",
+                 "--candidate-threshold", "0.6", "--latency-samples", "0", "--threads", "2",
+                 "--out", str(out), "-q"]) == 0
+    result = json.loads((out / "results.json").read_text())
+    gliner, hybrid = result["engines"]
+    assert (hybrid["engine"], hybrid["options"]["mode"]) == ("hybrid", "hybrid")
+    assert hybrid["sentences"] == 3 and hybrid["failures"]["unaligned"] == 0
+    assert "| hybrid |" in (out / "report.md").read_text()
