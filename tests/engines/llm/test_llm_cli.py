@@ -98,7 +98,9 @@ def test_bench_hybrid_row(tiny_llm_dir, tmp_path):
                  "--candidate-threshold", "0.6", "--latency-samples", "0", "--threads", "2",
                  "--out", str(out), "-q"]) == 0
     result = json.loads((out / "results.json").read_text())
-    gliner, hybrid = result["engines"]
+    names = [r["engine"] for r in result["engines"]]
+    assert names == ["gliner", "hybrid"]
+    hybrid = result["engines"][1]
     assert (hybrid["engine"], hybrid["options"]["mode"]) == ("hybrid", "hybrid")
     assert hybrid["sentences"] == 3 and hybrid["failures"]["unaligned"] == 0
     assert "| hybrid |" in (out / "report.md").read_text()
