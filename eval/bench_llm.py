@@ -25,6 +25,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -136,18 +137,21 @@ def run_model(model: str, variants, examples, schema, proposer, args, rows, part
         t0 = time.perf_counter()
         backend = make_backend(model, args)
         start_s = time.perf_counter() - t0
-        if args.warmup:  # vLLM's first batches compile and allocate: keep that out of the rows
-            run_variant(backend, todo[0], examples[:args.warmup], schema, proposer, args)
-        for v in todo:
-            row, docs = run_variant(backend, v, examples, schema, proposer, args)
-            rows.append({"model": Path(model).name, **row})
-            save_docs(args, model, v.name, docs)
-            s = row["metrics"]["strict"]["micro"]
-            print(f"{Path(model).name} {v.name}: strict F1 {100 * s['f1']:.1f}, "
-                  f"{row['sentences_per_s']:.2f} sent/s, valid {row['schema_valid_pct']:.1f}%, "
-                  f"unaligned {row['unaligned_pct']:.1f}%", flush=True)
-            partial.write_text(json.dumps(rows, indent=2) + "\n")
-        backend.close()
+        try:
+            if args.warmup:  # vLLM's first batches compile and allocate: keep them out of rows
+                run_variant(backend, todo[0], examples[:args.warmup], schema, proposer, args)
+            for v in todo:
+                row, docs = run_variant(backend, v, examples, schema, proposer, args)
+                rows.append({"model": Path(model).name, **row})
+                save_docs(args, model, v.name, docs)
+                s = row["metrics"]["strict"]["micro"]
+                print(f"{Path(model).name} {v.name}: strict F1 {100 * s['f1']:.1f}, "
+                      f"{row['sentences_per_s']:.2f} sent/s, valid "
+                      f"{row['schema_valid_pct']:.1f}%, unaligned {row['unaligned_pct']:.1f}%",
+                      flush=True)
+                partial.write_text(json.dumps(rows, indent=2) + "\n")
+        finally:  # vLLM's worker processes go with the engine, also on SIGTERM
+            backend.close()
     return {"engine_start_s": start_s, "peak_rss_mib_all_processes": rss.peak / 2**20,
             "backend": backend.name}
 
@@ -198,6 +202,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks
     args = parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
