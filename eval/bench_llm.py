@@ -66,7 +66,8 @@ def build_engine(backend, v: Variant, proposer, args):
                                           label_key=v.label_key, template_dir=v.template_dir))
     if v.mode != "hybrid":
         return llm
-    return HybridEngine(proposer, llm, candidate_threshold=v.threshold, hints=v.hints)
+    return HybridEngine(proposer, llm, candidate_threshold=v.threshold, hints=v.hints,
+                        demo_gold=v.demo_gold)
 
 
 def run_variant(backend, v: Variant, examples, schema: Schema, proposer, args) -> tuple:
@@ -78,6 +79,7 @@ def run_variant(backend, v: Variant, examples, schema: Schema, proposer, args) -
         seconds = time.perf_counter() - t0
     row = {"variant": v.name, "mode": v.mode, "shots": v.shots, "describe": v.describe,
            "label_key": v.label_key, "none_rule": v.none_rule, "hints": v.hints,
+           "demo_gold": v.demo_gold,
            "candidate_threshold": v.threshold, "seconds": seconds,
            "sentences_per_s": len(examples) / seconds, "peak_rss_mib": rss.peak / 2**20,
            **score_docs(examples, docs, schema, prompt_strings(schema, v.shots, v.describe))}

@@ -27,6 +27,8 @@ STEPS = [
     ("hybrid-3shot", "constrained-3shot", "hybrid, three demonstrations"),
     ("hybrid-3shot", "hybrid-0shot", "hybrid: three demonstrations"),
     ("hybrid-3shot-hints", "hybrid-3shot", "hybrid: GLiNER's type shown with each candidate"),
+    ("hybrid-3shot-pdemo", "hybrid-3shot",
+     "hybrid: demonstrations offer only GLiNER's candidates (not also their missed entities)"),
 ]
 
 

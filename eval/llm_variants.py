@@ -6,7 +6,9 @@ A variant name is ``MODE-Nshot`` plus flags, in any order after it:
 * ``-nonone``: no explicit "answer [] when nothing fits" rule (extract prompts);
 * ``-names``: the model answers with type names (``person-athlete``), not label words;
 * ``-hints`` (hybrid): GLiNER's type is shown next to each candidate;
-* ``-tX`` (hybrid): GLiNER's candidate threshold X (default: ``--candidate-threshold``).
+* ``-tX`` (hybrid): GLiNER's candidate threshold X (default: ``--candidate-threshold``);
+* ``-pdemo`` (hybrid): demonstrations offer only GLiNER's candidates, not also their own
+  entities GLiNER missed.
 
 MODE is ``constrained``, ``grounded``, ``unconstrained`` or ``hybrid``.
 
@@ -39,7 +41,7 @@ MODES = ("constrained", "grounded", "unconstrained", "hybrid")
 # grounded vs hybrid, and the hybrid's own choices (hints, candidate threshold).
 DEV_ABLATION = [
     "constrained-0shot-bare", "constrained-0shot", "constrained-1shot", "constrained-3shot",
-    "grounded-3shot", "hybrid-0shot", "hybrid-3shot", "hybrid-3shot-hints",
+    "grounded-3shot", "hybrid-0shot", "hybrid-3shot", "hybrid-3shot-pdemo", "hybrid-3shot-hints",
     "hybrid-3shot-t0.05", "hybrid-3shot-t0.2", "hybrid-3shot-t0.3",
 ]
 # The earlier ablation's extra prompt changes (measured on test before dev existed).
@@ -56,6 +58,7 @@ class Variant:
     none_rule: bool = True
     label_key: str = "label"
     hints: bool = False
+    demo_gold: bool = True  # hybrid demonstrations offer their own entities too
     threshold: float | None = None  # hybrid: GLiNER's candidate threshold
 
     @property
@@ -83,6 +86,8 @@ def parse_variant(name: str, default_threshold: float) -> Variant:
             fields["label_key"] = "name"
         elif flag == "hints" and mode == "hybrid":
             fields["hints"] = True
+        elif flag == "pdemo" and mode == "hybrid":
+            fields["demo_gold"] = False
         elif re.fullmatch(r"t0?\.\d+", flag) and mode == "hybrid":
             fields["threshold"] = float(flag[1:])
         else:

@@ -53,8 +53,9 @@ def build_engine(engine: str | Engine = "gliner", **options: Any) -> Engine:
     such as ``concurrency``, ``timeout``, ``prefix_caching``. ``mode="hybrid"``
     (GLiNER proposes, the LLM types, :mod:`zeroshot.engines.llm.hybrid`) also
     takes ``gliner_model``, ``gliner_threads``, ``candidate_threshold``,
-    ``max_candidates`` and ``hints``. ``spacy`` (fixed-label reference): ``model`` (package name or
-    dir; default ``en_core_web_sm``), ``label_map``, ``batch_size``.
+    ``max_candidates``, ``hints`` and ``demo_gold``. ``spacy`` (fixed-label
+    reference): ``model`` (package name or dir; default ``en_core_web_sm``),
+    ``label_map``, ``batch_size``.
     """
     if not isinstance(engine, str):
         if options:
@@ -110,7 +111,7 @@ def _build_llm(*, backend: str | None = None, model: str | Path | None = None,
 
 # mode="hybrid": the GLiNER proposer's model and threads, and the hybrid's own options
 HYBRID_OPTIONS = ("gliner_model", "gliner_threads", "candidate_threshold", "max_candidates",
-                  "hints")
+                  "hints", "demo_gold")
 
 
 def _build_hybrid(llm: Any, *, gliner_model: str | Path | None = None,

@@ -115,21 +115,35 @@ def test_hints_errors_and_strings_that_were_not_offered(tiny_schema: Schema):
     assert docs[1].spans == () and docs[1].issue_counts() == {"engine_error": 1}
 
 
-def test_demonstrations_carry_their_proposed_candidates(tiny_schema: Schema):
+def test_demonstrations_carry_their_candidates(tiny_schema: Schema):
     demo = tiny_schema.demonstrations[0].text  # "Ada met Bob in Rome."
     proposer = Fixed({demo: [("Ada", "person", 0.9), ("Rome", "person", 0.4),
                              ("met", "city", 0.2)],
                       "Bob came .": [("Bob", "person", 0.6)]})
-    backend = Scripted(lambda r: _json())
-    engine = HybridEngine(proposer, LLMEngine(backend, prompts=PromptBuilder(shots=1)))
-    engine.extract(["Bob came ."], tiny_schema)
-    roles = [m["role"] for m in backend.requests[0].messages]
-    assert roles == ["system", "user", "assistant", "user"]
-    demo_user, demo_answer = backend.requests[0].messages[1:3]
-    assert "Candidates:\n- Ada\n- met\n- Rome" in demo_user["content"]
-    # the gold entities among the candidates (Bob was not proposed): Rome retyped as city
-    assert json.loads(demo_answer["content"]) == {"entities": [
-        {"text": "Ada", "label": "person name"}, {"text": "Rome", "label": "city"}]}
+
+    def demo_turns(**options):
+        backend = Scripted(lambda r: _json())
+        engine = HybridEngine(proposer, LLMEngine(backend, prompts=PromptBuilder(shots=1)),
+                              **options)
+        engine.extract(["Bob came ."], tiny_schema)
+        messages = backend.requests[0].messages
+        assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+        return messages[1]["content"], json.loads(messages[2]["content"])["entities"]
+
+    # default: the proposer's candidates and the demonstration's entities it missed (Bob),
+    # in text order; the answer types every entity and leaves "met" out (Rome retyped)
+    user, answer = demo_turns()
+    assert user.endswith("Candidates:\n- Ada\n- met\n- Bob\n- Rome")
+    assert answer == [{"text": "Ada", "label": "person name"},
+                      {"text": "Bob", "label": "person name"},
+                      {"text": "Rome", "label": "city"}]
+    # hints: GLiNER's types on what it proposed, none on the entity it missed
+    user, _ = demo_turns(hints=True)
+    assert "- Ada (suggested: person name)\n- met (suggested: city)\n- Bob\n" in user
+    # only what the proposer found: Bob is neither offered nor in the answer
+    user, answer = demo_turns(demo_gold=False)
+    assert user.endswith("Candidates:\n- Ada\n- met\n- Rome")
+    assert answer == [{"text": "Ada", "label": "person name"}, {"text": "Rome", "label": "city"}]
 
 
 def test_candidates_are_capped_and_counted(tiny_schema: Schema):

@@ -24,7 +24,8 @@ construction, and an answer is short: a few candidates, not a sentence.
   score); its label is the LLM's. ``usage`` counts ``candidates``, ``kept`` and
   ``retyped`` (kept with another type than the encoder's).
 * Demonstrations (``shots``) are replayed with the candidates the proposer finds
-  in them; their answer is the demonstration's entities among those candidates.
+  in them plus their own entities it missed (``demo_gold``); the answer types the
+  demonstration's entities and leaves the other candidates out.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any
 
 from zeroshot.core.chunking import TextChunk, chunk_tokenized, document_windows, merge_windows
 from zeroshot.core.engine import ENGINE_ERROR, Engine
-from zeroshot.core.schema import OverlapPolicy, Schema
+from zeroshot.core.schema import Demonstration, OverlapPolicy, Schema
 from zeroshot.core.spans import DocumentResult, Issue, Span
 from zeroshot.core.text import TokenizedText
 from zeroshot.engines.llm.backends import Request
@@ -110,13 +111,16 @@ class HybridEngine:
         candidate_threshold: the proposer's score threshold.
         max_candidates: most candidates offered per sentence.
         hints: show the encoder's type next to each candidate.
+        demo_gold: replayed demonstrations also offer their own entities the
+            proposer missed (False: only what it proposes).
     """
 
     name = "llm-hybrid"
 
     def __init__(self, proposer: Engine, llm: LLMEngine, *,
                  candidate_threshold: float = DEFAULT_CANDIDATE_THRESHOLD,
-                 max_candidates: int = DEFAULT_MAX_CANDIDATES, hints: bool = False) -> None:
+                 max_candidates: int = DEFAULT_MAX_CANDIDATES, hints: bool = False,
+                 demo_gold: bool = True) -> None:
         if not 0.0 < candidate_threshold < 1.0:
             raise ValueError("candidate_threshold must be in (0, 1)")
         if max_candidates < 1:
@@ -126,6 +130,7 @@ class HybridEngine:
         self.candidate_threshold = candidate_threshold
         self.max_candidates = max_candidates
         self.hints = hints
+        self.demo_gold = demo_gold
 
     def propose(self, texts: Sequence[str | Sequence[str] | TokenizedText], schema: Schema
                 ) -> list[tuple[list[Candidate], list[Issue]]]:
@@ -152,6 +157,22 @@ class HybridEngine:
         for c in candidates:
             seen.setdefault(c.text, c.label if self.hints else None)
         return list(seen.items())
+
+    def _demo_offers(self, demos: Sequence[Demonstration], schema: Schema
+                     ) -> list[list[PromptCandidate]]:
+        """The candidates each replayed demonstration shows: what the proposer finds in
+        it and, with ``demo_gold`` (default), the demonstration's own entities it
+        missed (shown without a hint), in text order; so the answer, the
+        demonstration's entities among its candidates, types every one of them."""
+        out = []
+        for demo, (cands, _) in zip(demos, self.propose([d.text for d in demos], schema),
+                                    strict=True):
+            where = {c.text: (c.start, c.label if self.hints else None) for c in cands}
+            if self.demo_gold:
+                for text, _ in demo.entities:
+                    where.setdefault(text, (demo.text.find(text), None))
+            out.append([(t, h) for t, (_, h) in sorted(where.items(), key=lambda i: i[1][0])])
+        return out
 
     def _request(self, text: str, local: Sequence[Candidate], schema: Schema,
                  demos: Sequence[Sequence[PromptCandidate]], system: str) -> Request:
@@ -186,7 +207,7 @@ class HybridEngine:
         docs = [TokenizedText.coerce(t) for t in texts]
         proposals = self.propose(docs, schema)
         shots = schema.demonstrations[:self.llm.prompts.shots]
-        demos = [self._offer(c) for c, _ in self.propose([d.text for d in shots], schema)]
+        demos = self._demo_offers(shots, schema)
         system = self.llm.prompts.system(schema, hybrid=True)
         window, overlap = self.llm.window, self.llm.window_overlap
         work: list[tuple[int, int, list[Candidate], TokenizedText, Request]] = []
@@ -240,7 +261,8 @@ class HybridEngine:
                 "proposer": proposer_identity() if callable(proposer_identity)
                 else getattr(self.proposer, "name", repr(self.proposer)),
                 "llm": self.llm.identity(), "candidate_threshold": self.candidate_threshold,
-                "max_candidates": self.max_candidates, "hints": self.hints}
+                "max_candidates": self.max_candidates, "hints": self.hints,
+                "demo_gold": self.demo_gold}
 
     def close(self) -> None:
         self.llm.close()
