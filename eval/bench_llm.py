@@ -118,7 +118,7 @@ def make_backend(model: str, args):
     if args.server:
         return VLLMServerBackend(args.server)
     return VLLMOfflineBackend(model, max_model_len=args.max_model_len, enforce_eager=args.eager,
-                              prefix_caching=not args.no_prefix_caching)
+                              prefix_caching=not args.no_prefix_caching, dtype=args.dtype)
 
 
 def save_docs(args, model: str, variant: str, docs) -> None:
@@ -181,6 +181,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--max-tokens", type=int, default=512)
     ap.add_argument("--max-model-len", type=int, default=4096)
     ap.add_argument("--eager", action="store_true", help="vLLM without torch.compile")
+    ap.add_argument("--dtype", default="auto",
+                    help="vLLM weights dtype (default auto: the model's bfloat16; float32 on "
+                         "CPUs without AVX-512 bf16, where vLLM's bf16 matmul falls back)")
     ap.add_argument("--no-prefix-caching", action="store_true")
     ap.add_argument("--all-cores", action="store_true",
                     help="vLLM's CPU worker uses every core (reserve_vllm_cpus(0))")

@@ -66,6 +66,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-tokens", type=int, default=512)
     ap.add_argument("--max-model-len", type=int, default=4096)
+    ap.add_argument("--dtype", default="auto")
     ap.add_argument("--all-cores", action="store_true")
     ap.add_argument("--warmup", type=int, default=32)
     ap.add_argument("--out", default="eval/results")
