@@ -155,7 +155,7 @@ def run_model(model: str, variants, examples, schema, proposer, args, rows, part
         finally:  # vLLM's worker processes go with the engine, also on SIGTERM
             backend.close()
     return {"engine_start_s": start_s, "peak_rss_mib_all_processes": rss.peak / 2**20,
-            "backend": backend.name}
+            "backend": backend.name, "dtype": getattr(backend, "dtype", None)}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -182,8 +182,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--max-model-len", type=int, default=4096)
     ap.add_argument("--eager", action="store_true", help="vLLM without torch.compile")
     ap.add_argument("--dtype", default="auto",
-                    help="vLLM weights dtype (default auto: the model's bfloat16; float32 on "
-                         "CPUs without AVX-512 bf16, where vLLM's bf16 matmul falls back)")
+                    help="vLLM weights dtype (default auto: the model's bfloat16, float32 on "
+                         "CPUs without AVX-512 BF16, where vLLM's bf16 matmul is slow)")
     ap.add_argument("--no-prefix-caching", action="store_true")
     ap.add_argument("--all-cores", action="store_true",
                     help="vLLM's CPU worker uses every core (reserve_vllm_cpus(0))")

@@ -84,8 +84,9 @@ def _header(result: dict) -> list[str]:
                      f"{chosen['sentences']} sentences, commit "
                      f"{(chosen.get('git_commit') or '')[:12]}; best there: {best})  ")
     for model, e in result["engines"].items():
-        lines.append(f"Engine {model}: start {e['engine_start_s']:.0f} s, peak RSS of all "
-                     f"processes {e['peak_rss_mib_all_processes'] / 1024:.1f} GiB  ")
+        lines.append(f"Engine {model} ({e.get('dtype') or 'auto'}): start "
+                     f"{e['engine_start_s']:.0f} s, peak RSS of all processes "
+                     f"{e['peak_rss_mib_all_processes'] / 1024:.1f} GiB  ")
     return lines
 
 

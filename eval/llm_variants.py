@@ -41,8 +41,8 @@ MODES = ("constrained", "grounded", "unconstrained", "hybrid")
 # grounded vs hybrid, and the hybrid's own choices (hints, candidate threshold).
 DEV_ABLATION = [
     "constrained-0shot-bare", "constrained-0shot", "constrained-1shot", "constrained-3shot",
-    "grounded-3shot", "hybrid-0shot", "hybrid-3shot", "hybrid-3shot-pdemo", "hybrid-3shot-hints",
-    "hybrid-3shot-t0.05", "hybrid-3shot-t0.2", "hybrid-3shot-t0.3",
+    "grounded-3shot", "hybrid-3shot", "hybrid-3shot-hints", "hybrid-3shot-pdemo",
+    "hybrid-3shot-t0.2", "hybrid-3shot-t0.05", "hybrid-0shot",
 ]
 # The earlier ablation's extra prompt changes (measured on test before dev existed).
 OLD_ABLATION = ["constrained-0shot-nonone", "constrained-0shot-names", "unconstrained-0shot",
