@@ -45,11 +45,16 @@ def build_engine(engine: str | Engine = "gliner", **options: Any) -> Engine:
 
     ``gliner``: ``model`` (dir or hub id), ``batch_size``, ``window``, ``threads``,
     ``device``. ``llm``: ``backend`` (``server`` if ``server=URL`` is given, else
-    ``vllm``; or ``outlines``), ``model`` (dir; default the prepared Qwen 0.5B),
-    ``mode`` (constrained / grounded / unconstrained), ``shots``, ``describe``,
-    ``max_tokens``, ``window``; backend options such as ``concurrency``,
-    ``timeout``. ``spacy`` (fixed-label reference): ``model`` (package name or
-    dir; default ``en_core_web_sm``), ``label_map``, ``batch_size``.
+    ``vllm``; or ``outlines``), ``model`` (a prepared model's name such as
+    ``qwen2.5-coder-1.5b-instruct``, or a dir; default the prepared Qwen 0.5B),
+    ``mode`` (constrained / grounded / unconstrained / hybrid), ``shots``,
+    ``describe``, ``max_tokens``, ``window``, ``prompts_dir``; backend options
+    such as ``concurrency``, ``timeout``, ``prefix_caching``. ``mode="hybrid"``
+    (GLiNER proposes, the LLM types, :mod:`zeroshot.engines.llm.hybrid`) also
+    takes ``gliner_model``, ``gliner_threads``, ``candidate_threshold``,
+    ``max_candidates``, ``hints`` and ``demo_gold``. ``spacy`` (fixed-label
+    reference): ``model`` (package name or dir; default ``en_core_web_sm``),
+    ``label_map``, ``batch_size``.
     """
     if not isinstance(engine, str):
         if options:
@@ -81,22 +86,44 @@ def _build_llm(*, backend: str | None = None, model: str | Path | None = None,
         VLLMOfflineBackend,
         VLLMServerBackend,
     )
-    from zeroshot.engines.llm.model_prep import default_model_dir
 
+    hybrid_options = {k: backend_options.pop(k) for k in HYBRID_OPTIONS if k in backend_options}
+    if hybrid_options and mode != "hybrid":
+        raise TypeError(f"{', '.join(hybrid_options)}: options of mode='hybrid' only")
     backend = backend or ("server" if server else "vllm")
     if backend not in LLM_BACKENDS:
         raise ValueError(f"unknown LLM backend {backend!r}; use one of {', '.join(LLM_BACKENDS)}")
     if backend == "server":
         be: Any = VLLMServerBackend(server or "http://127.0.0.1:8000/v1",
                                     str(model) if model else None, **backend_options)
-    elif backend == "vllm":
-        be = VLLMOfflineBackend(model or default_model_dir(), **backend_options)
+    elif backend == "vllm":  # model: a prepared model's name, a dir; None: the default one
+        be = VLLMOfflineBackend(model, **backend_options)
     else:
-        be = OutlinesBackend(model or default_model_dir(), **backend_options)
+        be = OutlinesBackend(model, **backend_options)
     prompts = PromptBuilder(shots=shots, describe=describe, label_key=label_key,
                             template_dir=Path(prompts_dir) if prompts_dir else None)
-    return LLMEngine(be, mode=mode, prompts=prompts, max_tokens=max_tokens, window=window,
-                     window_overlap=window_overlap, batch_size=batch_size)
+    llm = LLMEngine(be, mode="constrained" if mode == "hybrid" else mode, prompts=prompts,
+                    max_tokens=max_tokens, window=window, window_overlap=window_overlap,
+                    batch_size=batch_size)
+    return _build_hybrid(llm, **hybrid_options) if mode == "hybrid" else llm
+
+
+# mode="hybrid": the GLiNER proposer's model and threads, and the hybrid's own options
+HYBRID_OPTIONS = ("gliner_model", "gliner_threads", "candidate_threshold", "max_candidates",
+                  "hints", "demo_gold")
+
+
+def _build_hybrid(llm: Any, *, gliner_model: str | Path | None = None,
+                  gliner_threads: int | None = None, **options: Any) -> Engine:
+    from zeroshot.engines.gliner import GlinerEngine
+    from zeroshot.engines.llm.hybrid import HybridEngine
+
+    try:
+        proposer = GlinerEngine(gliner_model, threads=gliner_threads)
+    except Exception:
+        llm.close()
+        raise
+    return HybridEngine(proposer, llm, **options)
 
 
 class Extractor:

@@ -151,11 +151,45 @@ def _cmd_schema(args: argparse.Namespace) -> int:
             status = 1
             continue
         if args.json_schema:
-            print(json.dumps(schema.json_schema(), indent=2))
+            print(json.dumps(_request_schema(schema, args), indent=2, ensure_ascii=False))
         else:
             print(f"ok {path}: {schema.name}, {len(schema)} types, "
                   f"overlap {schema.options.overlap.value}")
     return status
+
+
+def _request_schema(schema: Schema, args: argparse.Namespace) -> dict:
+    """The JSON Schema the LLM engine sends to vLLM for one window, layout key
+    included: for ``--text`` (tokenised as the engine does), else for a full
+    window of ``--window`` words (the schema's own bounds)."""
+    from zeroshot.core.text import TokenizedText
+    from zeroshot.engines.llm.backends import with_layout
+    from zeroshot.engines.llm.engine import request_json_schema
+
+    if args.mode == "grounded" and args.text is None:
+        raise ZeroshotError("--mode grounded: the text enum is the text's n-grams; give --text")
+    tokens = (TokenizedText.from_text(args.text) if args.text is not None
+              else TokenizedText.from_tokens(["w"] * args.window))
+    return with_layout(request_json_schema(schema, tokens, label_key=args.label_key,
+                                           grounded=args.mode == "grounded"))
+
+
+def _llm_options(args: argparse.Namespace) -> dict:
+    """The LLM options `extract` and `bench` share (None: the engine's default)."""
+    opts = {"describe": args.describe, "max_tokens": args.max_tokens, "window": args.window,
+            "prompts_dir": args.prompts_dir}
+    if getattr(args, "mode", None) == "hybrid" or "hybrid" in getattr(args, "engines", ""):
+        opts.update(candidate_threshold=args.candidate_threshold, hints=args.hints or None)
+    return {k: v for k, v in opts.items() if v is not None}
+
+
+def _reserve_cores(args: argparse.Namespace) -> None:
+    """``--llm-all-cores``: vLLM's CPU worker gets every core. vLLM reads this from
+    the environment when an engine starts, so it is set here, at the entry point."""
+    if getattr(args, "llm_all_cores", False):
+        from zeroshot.engines.llm.backends import reserve_vllm_cpus
+
+        reserve_vllm_cpus(0)
 
 
 def _engine_options(args: argparse.Namespace) -> dict:
@@ -165,8 +199,13 @@ def _engine_options(args: argparse.Namespace) -> dict:
     elif args.engine == "spacy":
         opts = {"model": args.model}
     else:
-        opts = {"model": args.model, "server": args.server, "backend": args.backend,
-                "mode": args.mode, "shots": args.shots, **server}
+        if args.model and args.llm_model:
+            raise ZeroshotError("--model and --llm-model both name the LLM; give one")
+        opts = {"model": args.llm_model or args.model, "server": args.server,
+                "backend": args.backend, "mode": args.mode, "shots": args.shots,
+                **_llm_options(args), **server}
+        if args.mode == "hybrid":
+            opts.update(gliner_model=args.gliner_model, gliner_threads=args.threads)
     return {k: v for k, v in opts.items() if v is not None}
 
 
@@ -208,6 +247,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         summary = ray_runner.run(records, args.output, resume=not args.overwrite)
         print(f"{args.output}: {summary.line()}", file=sys.stderr)
         return 1 if summary.failed else 0
+    _reserve_cores(args)
     engine = build_engine(args.engine, **opts)
     runner = BatchRunner(engine, schema, batch_size=args.batch_size or 32,
                          max_chars=args.max_chars, progress=not args.quiet)
@@ -272,23 +312,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         if name == "gliner":
             specs.append(EngineSpec("gliner", "gliner", {k: v for k, v in {
                 "model": args.gliner_model, "threads": args.threads}.items() if v is not None}))
-        elif name == "llm":
-            opts = {"mode": args.llm_mode, "shots": args.llm_shots}
-            if args.llm_server:
-                opts["server"] = args.llm_server
-            else:
-                opts["backend"] = args.llm_backend
-                if args.llm_model:
-                    opts["model"] = args.llm_model
-                if args.llm_all_cores and args.llm_backend == "vllm":
-                    opts["reserved_cpus"] = 0
-            specs.append(EngineSpec("llm", "llm", opts, limit=llm_limit,
+        elif name in ("llm", "hybrid"):
+            specs.append(EngineSpec(name, "llm", _bench_llm_options(args, name), limit=llm_limit,
                                     batch_size=args.llm_batch_size,
                                     latency_samples=0 if args.quick else None))
         elif name == "spacy":
             specs.append(EngineSpec("spacy", "spacy", {}))
         else:
-            raise ZeroshotError(f"unknown engine {name!r} in --engines; use gliner,llm,spacy")
+            raise ZeroshotError(f"unknown engine {name!r} in --engines; use "
+                                f"gliner,llm,hybrid,spacy")
+    _reserve_cores(args)
     out = Path(args.out)
     if args.report_only:
         result = load(out / "results.json")
@@ -308,6 +341,51 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         logger.info("wrote %s", path)
     print((out / "report.md").read_text(encoding="utf-8").split("\n## ")[0])
     return 0
+
+
+def _bench_llm_options(args: argparse.Namespace, name: str) -> dict:
+    """The options of the bench's ``llm`` row (``--llm-mode``) or ``hybrid`` row (the
+    LLM types GLiNER's candidates; ``--gliner-model`` and ``--threads`` are the
+    proposer's)."""
+    mode = "hybrid" if name == "hybrid" else args.llm_mode
+    opts = {"mode": mode, "shots": args.llm_shots, **_llm_options(args)}
+    if mode != "hybrid":
+        for k in ("candidate_threshold", "hints"):
+            opts.pop(k, None)
+    else:
+        opts.update({k: v for k, v in {"gliner_model": args.gliner_model,
+                                       "gliner_threads": args.threads}.items() if v is not None})
+    if args.llm_server:
+        opts["server"] = args.llm_server
+    else:
+        opts["backend"] = args.llm_backend
+        if args.llm_model:
+            opts["model"] = args.llm_model
+    return opts
+
+
+def _add_llm_arguments(p: argparse.ArgumentParser) -> None:
+    """LLM options of `extract` and `bench` (None: the engine's default)."""
+    g = p.add_argument_group("LLM engine")
+    g.add_argument("--llm-model", help="LLM: a prepared model's name (qwen2.5-coder-0.5b-instruct, "
+                                       "qwen2.5-coder-1.5b-instruct; see prepare-model) or a "
+                                       "model directory (default: the prepared 0.5B)")
+    g.add_argument("--describe", action=argparse.BooleanOptionalAction, default=None,
+                   help="LLM: type descriptions and examples in the prompt (default: on)")
+    g.add_argument("--max-tokens", type=int, help="LLM: generation budget per window "
+                                                  "(default 512)")
+    g.add_argument("--window", type=int, help="LLM: window in words; longer texts are read "
+                                              "in overlapping windows (default 200)")
+    g.add_argument("--prompts-dir", help="LLM: a directory of prompt templates with the "
+                                         "bundled file names (prompts/README.md)")
+    g.add_argument("--llm-all-cores", action="store_true",
+                   help="vLLM on CPU: use every core for the model instead of keeping one "
+                        "for vLLM's front end (about 2x faster on 2 cores)")
+    g = p.add_argument_group("hybrid mode (GLiNER proposes candidates, the LLM types them)")
+    g.add_argument("--candidate-threshold", type=float,
+                   help="GLiNER's threshold for candidates (default 0.1)")
+    g.add_argument("--hints", action="store_true",
+                   help="show GLiNER's type next to each candidate")
 
 
 def _cmd_prepare_model(args: argparse.Namespace) -> int:
@@ -562,7 +640,17 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Validate schema files against schemas/zeroshot.schema.json.")
     p.add_argument("files", nargs="+", help="schema files (JSON/YAML) or bundled names")
     p.add_argument("--json-schema", action="store_true",
-                   help="print the JSON Schema used for constrained decoding")
+                   help="print the JSON Schema the LLM engine sends to vLLM for one window "
+                        "(grammar of constrained decoding, layout key included)")
+    p.add_argument("--mode", choices=["constrained", "grounded"], default="constrained",
+                   help="--json-schema: the request of this mode (grounded needs --text)")
+    p.add_argument("--text", help="--json-schema: the request for this text (its bounds; "
+                                  "grounded: its n-grams); default: a full window")
+    p.add_argument("--window", type=int, default=200,
+                   help="--json-schema without --text: window size in words (default 200)")
+    p.add_argument("--label-key", choices=["label", "name"], default="label",
+                   help="--json-schema: the model answers with label words (default) or "
+                        "type names")
     p.set_defaults(func=_cmd_schema)
 
     p = sub.add_parser("extract", help="extract spans from files into JSONL (resumable)",
@@ -599,10 +687,14 @@ def build_parser() -> argparse.ArgumentParser:
                                     "http://127.0.0.1:8000/v1")
     p.add_argument("--backend", choices=["server", "vllm", "outlines"],
                    help="LLM backend (default: server if --server, else vllm)")
-    p.add_argument("--mode", choices=["constrained", "grounded", "unconstrained"],
-                   help="LLM decoding mode (default constrained)")
+    p.add_argument("--mode", choices=["constrained", "grounded", "unconstrained", "hybrid"],
+                   help="LLM decoding mode (default constrained; hybrid: GLiNER proposes "
+                        "candidates, --gliner-model, and the LLM types them)")
     p.add_argument("--shots", type=_count(0),
                    help="LLM: demonstrations from the schema (default 0)")
+    p.add_argument("--gliner-model", help="hybrid: GLiNER model directory of the proposer "
+                                          "(default: the project's model)")
+    _add_llm_arguments(p)
     _add_server_client_options(p)
     p.add_argument("--overwrite", action="store_true",
                    help="start over: empty the output (never an input file) instead of "
@@ -639,7 +731,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="Few-NERD / CoNLL / JSONL file (default: INTER test)")
     p.add_argument("--schema", default="fewnerd_inter_test")
     p.add_argument("--engines", default="gliner,llm",
-                   help="comma-separated: gliner,llm,spacy (spacy: a fixed-label reference "
+                   help="comma-separated: gliner,llm,hybrid,spacy (hybrid: GLiNER proposes "
+                        "candidates and the LLM types them; spacy: a fixed-label reference "
                         "that needs a coarse schema, see --level)")
     p.add_argument("--level", choices=["fine", "coarse"], default="fine",
                    help="Few-NERD gold labels: fine types (default) or the 8 coarse types "
@@ -657,13 +750,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch CPU threads for GLiNER")
     p.add_argument("--llm-server", help="OpenAI-compatible URL for the LLM engine")
     p.add_argument("--llm-backend", choices=["vllm", "outlines"], default="vllm")
-    p.add_argument("--llm-model", help="LLM model directory (default: prepared Qwen 0.5B)")
-    p.add_argument("--llm-mode", choices=["constrained", "grounded", "unconstrained"],
-                   default="constrained")
+    p.add_argument("--llm-mode", choices=["constrained", "grounded", "unconstrained",
+                                           "hybrid"], default="constrained",
+                   help="the llm row's mode (default constrained; --engines hybrid adds a "
+                        "hybrid row beside it)")
     p.add_argument("--llm-shots", type=int, default=3)
-    p.add_argument("--llm-all-cores", action="store_true",
-                   help="vLLM on CPU: use every core for the model instead of keeping one "
-                        "for vLLM's front end (about 2x faster on 2 cores)")
+    _add_llm_arguments(p)
     p.add_argument("--llm-batch-size", type=int, default=512,
                    help="sentences per vLLM call (default 512: vLLM is far faster on large "
                         "batches; each batch is saved before the next)")

@@ -10,7 +10,6 @@ fake OpenAI-compatible server (fake_openai.py) that fails on demand.
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
@@ -54,22 +53,25 @@ def assert_grounded_exact(docs):
 
 
 @pytest.fixture(scope="module")
-def vllm_offline(tiny_llm_dir):
-    need("vllm")
-    backend = VLLMOfflineBackend(tiny_llm_dir, max_model_len=1024, kv_cache_gib=1,
-                                 enforce_eager=True, reserved_cpus=0)
-    assert os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
-    yield backend
-    backend.close()
-
-
-@pytest.fixture(scope="module")
 def vllm_server(tiny_llm_dir):
     need("vllm")
     server = VLLMServer(tiny_llm_dir, max_model_len=1024, kv_cache_gib=1, enforce_eager=True)
     server.start(timeout=600)
     yield server
     server.stop()
+
+
+@pytest.mark.vllm
+def test_vllm_offline_writes_no_environment(vllm_offline):
+    # built in conftest after reserve_vllm_cpus(0): the only write, and an explicit one;
+    # the KV cache size went in as an engine argument (vLLM itself may set its own keys)
+    before, after = vllm_offline.environ_before, vllm_offline.environ_after
+    for key in ("VLLM_CPU_KVCACHE_SPACE", "VLLM_CPU_NUM_OF_RESERVED_CPU"):
+        assert after.get(key) == before.get(key)
+    assert after["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
+    assert vllm_offline.prefix_caching is True
+    with pytest.raises(TypeError, match="reserve_vllm_cpus"):
+        VLLMOfflineBackend(vllm_offline.model, reserved_cpus=0)
 
 
 @pytest.mark.vllm

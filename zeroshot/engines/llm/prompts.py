@@ -1,15 +1,18 @@
 """Chat prompts for the LLM engine, rendered from Jinja2 templates in ``prompts/``.
 
-The wording lives in template files (``extract_system.j2``, ``extract_user.j2``);
-this module only fills them from a schema and a text. Few-shot prompts replay
-the schema's demonstrations as earlier user/assistant turns, with the assistant
-turn written as exactly the JSON the model must produce.
+The wording lives in template files (``extract_system.j2``, ``extract_user.j2``;
+for the hybrid engine, which types candidate spans, ``hybrid_system.j2`` and
+``hybrid_user.j2``); this module only fills them from a schema and a text.
+Few-shot prompts replay the schema's demonstrations as earlier user/assistant
+turns, with the assistant turn written as exactly the JSON the model must
+produce.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -22,8 +25,13 @@ from zeroshot.core.schema import Schema
 
 SYSTEM_TEMPLATE = "extract_system.j2"
 USER_TEMPLATE = "extract_user.j2"
+HYBRID_SYSTEM_TEMPLATE = "hybrid_system.j2"
+HYBRID_USER_TEMPLATE = "hybrid_user.j2"
 
 Message = dict[str, str]
+# A candidate as the hybrid prompt shows it: its text and, when hints are on, the
+# type name the encoder gave it.
+PromptCandidate = tuple[str, "str | None"]
 
 
 class PromptError(ZeroshotError):
@@ -86,8 +94,20 @@ class PromptBuilder:
                                          for t in variables["entity_types"]]
         return {**variables, "describe": self.describe}
 
-    def system(self, schema: Schema) -> str:
-        return self._render(SYSTEM_TEMPLATE, **self._schema_variables(schema))
+    def system(self, schema: Schema, *, hybrid: bool = False) -> str:
+        return self._render(HYBRID_SYSTEM_TEMPLATE if hybrid else SYSTEM_TEMPLATE,
+                            **self._schema_variables(schema))
+
+    def _answer(self, entities, schema: Schema) -> str:
+        answer = {"entities": [
+            {"text": t, "label": schema[n].label if self.label_key == "label" else n}
+            for t, n in entities]}
+        return json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
+
+    def _check_shots(self, schema: Schema) -> None:
+        if self.shots and len(schema.demonstrations) < self.shots:
+            raise PromptError(f"{self.shots}-shot prompts need {self.shots} demonstrations; "
+                              f"schema {schema.name!r} has {len(schema.demonstrations)}")
 
     def messages(self, text: str, schema: Schema, *, system: str | None = None
                  ) -> list[Message]:
@@ -97,16 +117,45 @@ class PromptBuilder:
         """
         out: list[Message] = [{"role": "system",
                                "content": system if system is not None else self.system(schema)}]
-        if self.shots and len(schema.demonstrations) < self.shots:
-            raise PromptError(f"{self.shots}-shot prompts need {self.shots} demonstrations; "
-                              f"schema {schema.name!r} has {len(schema.demonstrations)}")
+        self._check_shots(schema)
         for demo in schema.demonstrations[:self.shots]:
-            answer = {"entities": [
-                {"text": t, "label": schema[n].label if self.label_key == "label" else n}
-                for t, n in demo.entities]}
             out.append({"role": "user", "content": self._render(USER_TEMPLATE, text=demo.text)})
-            out.append({"role": "assistant",
-                        "content": json.dumps(answer, ensure_ascii=False,
-                                              separators=(",", ":"))})
+            out.append({"role": "assistant", "content": self._answer(demo.entities, schema)})
         out.append({"role": "user", "content": self._render(USER_TEMPLATE, text=text)})
+        return out
+
+    def _candidates(self, candidates: Sequence[PromptCandidate], schema: Schema
+                    ) -> list[dict[str, str | None]]:
+        def word(name: str | None) -> str | None:
+            if name is None:
+                return None
+            return schema[name].label if self.label_key == "label" else name
+
+        return [{"text": t, "hint": word(h)} for t, h in candidates]
+
+    def candidate_messages(self, text: str, candidates: Sequence[PromptCandidate],
+                           schema: Schema, *,
+                           demo_candidates: Sequence[Sequence[PromptCandidate]] = (),
+                           system: str | None = None) -> list[Message]:
+        """The hybrid chat: the model types (or rejects) the given candidate spans.
+
+        ``demo_candidates`` holds the candidates proposed for each replayed
+        demonstration; its answer is the demonstration's entities among them, so
+        a demonstration shows candidates being accepted, retyped and rejected.
+        """
+        out: list[Message] = [{"role": "system", "content": system if system is not None
+                               else self.system(schema, hybrid=True)}]
+        self._check_shots(schema)
+        demos = schema.demonstrations[:self.shots]
+        if len(demo_candidates) < len(demos):
+            raise PromptError(f"{len(demos)} demonstrations need their candidates; "
+                              f"got {len(demo_candidates)}")
+        for demo, cands in zip(demos, demo_candidates, strict=False):
+            offered = {t for t, _ in cands}
+            out.append({"role": "user", "content": self._render(
+                HYBRID_USER_TEMPLATE, text=demo.text, candidates=self._candidates(cands, schema))})
+            out.append({"role": "assistant", "content": self._answer(
+                [(t, n) for t, n in demo.entities if t in offered], schema)})
+        out.append({"role": "user", "content": self._render(
+            HYBRID_USER_TEMPLATE, text=text, candidates=self._candidates(candidates, schema))})
         return out
