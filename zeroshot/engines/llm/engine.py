@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from zeroshot.core.chunking import TextChunk, chunk_tokenized, document_windows, merge_windows
+from zeroshot.core.confidence import entity_confidences
 from zeroshot.core.engine import ENGINE_ERROR, TRUNCATED
 from zeroshot.core.grounding import candidate_spans
 from zeroshot.core.schema import Schema
@@ -143,10 +144,12 @@ class LLMEngine:
                 issues[d].append(Issue(TRUNCATED, f"answer cut at {request.max_tokens} "
                                                   f"tokens{where}{kept}", repair=bool(repaired)))
                 text = repaired or text
+            scores = (entity_confidences(gen.text, gen.token_logprobs)
+                      if gen.token_logprobs and self.mode != "unconstrained" else None)
             result = validate_output(
                 text, local.text, schema, tokens=local,
                 lenient=self.mode == "unconstrained", label_key=self.prompts.label_key,
-                json_schema=request.json_schema, engine=self.name)
+                json_schema=request.json_schema, engine=self.name, scores=scores)
             per_doc[d].append(list(result.spans))
             unaligned[d].extend(result.unaligned)
             issues[d].extend(result.issues)
