@@ -45,6 +45,8 @@ class StudentConfig:
     or ``"none"``. ``replay_ratio``: general sentences per distilled sentence.
     ``train_options``: :class:`zeroshot.training.trainer.TrainConfig` fields
     (``epochs``, ``learning_rate``, ``device``, ``batch_size``, ...).
+    ``forget_dev``: with Few-NERD replay, that many of the general split's Few-NERD
+    dev sentences are scored before and after (its old types: what it kept).
     """
 
     base_model: str | None = None
@@ -52,6 +54,7 @@ class StudentConfig:
     replay: str = "fewnerd"
     replay_ratio: float = 1.0
     train_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    forget_dev: int = 300
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
