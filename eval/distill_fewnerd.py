@@ -105,7 +105,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     with gzip.open(out, "wt", encoding="utf-8", compresslevel=9) as fh:
         header = {"format": FORMAT, "source": "Few-NERD INTER train (CC BY-SA 4.0), text "
                   "not included: join with eval/distill_fewnerd.py join",
-                  "files": list(TRAIN_FILES), "teacher": _teacher_config(Path(args.labels))}
+                  "files": list(TRAIN_FILES), **_teacher_run(Path(args.labels).parent)}
         fh.write(json.dumps(header) + "\n")
         for doc, error in read_results(args.labels):
             fh.write(json.dumps(export_row(doc, error), ensure_ascii=False) + "\n")
@@ -114,26 +114,36 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _teacher_config(labels: Path) -> dict:
-    cfg = labels.parent / "config.json"
-    if not cfg.exists():
-        return {}
-    raw = json.loads(cfg.read_text())
-    return {"teacher": raw.get("teacher"), "identity": raw.get("identity"),
-            "schema": raw.get("schema", {}).get("name")}
+def _teacher_run(folder: Path) -> dict:
+    """The teacher's configuration record and its timed sessions (kept with the labels)."""
+    from zeroshot.distill.teacher import CONFIG, SESSIONS
+
+    out: dict = {"config": None, "sessions": []}
+    if (folder / CONFIG).exists():
+        out["config"] = json.loads((folder / CONFIG).read_text())
+    if (folder / SESSIONS).exists():
+        out["sessions"] = [json.loads(x) for x in (folder / SESSIONS).read_text().splitlines()]
+    return out
+
+
+def read_header(path: str | Path) -> dict:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        header = json.loads(fh.readline())
+    if header.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a {FORMAT} file")
+    return header
 
 
 def read_exported(path: str | Path, root: str | None = None) -> Iterator[tuple[DocumentResult,
                                                                               str | None]]:
     """Exported teacher records joined back to their Few-NERD sentences (``root``: the
-    Few-NERD folder, default ``../shared/data/fewnerd``)."""
+    Few-NERD folder, default ``$ZEROSHOT_FEWNERD_DIR`` or ``../shared/data/fewnerd``)."""
     from zeroshot.core.issues import ISSUE_KINDS
     from zeroshot.core.spans import AlignmentStatus, Issue, Mention, Span
 
+    header = read_header(path)
     with gzip.open(path, "rt", encoding="utf-8") as fh:
-        header = json.loads(fh.readline())
-        if header.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a {FORMAT} file")
+        fh.readline()
         rows = [json.loads(line) for line in fh]
     sentences = {ex.id: ex for ex in fewnerd_sentences(header["files"], root)}
     for n, row in enumerate(rows, 2):
@@ -158,15 +168,54 @@ def read_exported(path: str | Path, root: str | None = None) -> Iterator[tuple[D
         yield doc, ("error (exported: kind only)" if row["error"] else None)
 
 
-def cmd_join(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    with out.open("w", encoding="utf-8") as fh:
-        for doc, error in read_exported(args.labels, args.data_dir):
+def join(exported: str | Path, folder: str | Path, root: str | None = None) -> Path:
+    """A teacher folder (labels.jsonl, config.json, sessions.jsonl) rebuilt from an
+    exported file and the Few-NERD sentences, for ``zeroshot distill --teacher-labels``."""
+    from zeroshot.distill.teacher import CONFIG, LABELS, SESSIONS
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    header = read_header(exported)
+    with (folder / LABELS).open("w", encoding="utf-8") as fh:
+        for doc, error in read_exported(exported, root):
             fh.write(json.dumps({**doc.to_dict(), "error": error}, ensure_ascii=False) + "\n")
-            n += 1
-    print(f"{out}: {n} records")
+    if header.get("config"):
+        (folder / CONFIG).write_text(json.dumps(header["config"], indent=2, sort_keys=True)
+                                     + "\n")
+    (folder / SESSIONS).write_text("".join(json.dumps(s) + "\n"
+                                           for s in header.get("sessions", [])))
+    return folder / LABELS
+
+
+def cmd_join(args: argparse.Namespace) -> int:
+    print(join(args.labels, args.out, args.data_dir))
+    return 0
+
+
+# the GPU image lacks these; the same pins as eval/build_general_bundle.py (issue #16)
+WHEELS = ["gliner==0.2.29", "jsonschema==4.26.0", "jsonschema-specifications==2025.9.1",
+          "referencing==0.37.0", "rpds-py==2026.9.1", "rapidfuzz==3.14.6"]
+PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
+             "manylinux2014_x86_64", "manylinux1_x86_64"]
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    """What eval/device_distill.sh needs on the GPU machine: whl/ and the Few-NERD files."""
+    import shutil
+    import subprocess
+
+    out = Path(args.out)
+    for name in (*TRAIN_FILES, "inter/test"):
+        dest = out / "fewnerd" / f"{name}.txt.gz"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(find_fewnerd(name), dest)
+    if not (out / "whl").is_dir():
+        cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+               "--python-version", "3.12", "--implementation", "cp", "-d", str(out / "whl")]
+        for p in PLATFORMS:
+            cmd += ["--platform", p]
+        subprocess.run(cmd + WHEELS, check=True)
+    print(out)
     return 0
 
 
@@ -186,9 +235,12 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_export)
     p = sub.add_parser("join", help="exported labels joined back to the sentences")
     p.add_argument("labels")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="teacher folder to write")
     p.add_argument("--data-dir", help="Few-NERD folder (default ../shared/data/fewnerd)")
     p.set_defaults(func=cmd_join)
+    p = sub.add_parser("bundle", help="the GPU carry folder: whl/ and fewnerd/")
+    p.add_argument("--out", default=".carry")
+    p.set_defaults(func=cmd_bundle)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     return args.func(args)
