@@ -145,6 +145,112 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _row(r: dict) -> dict:
+    s, p = r["metrics"]["strict"]["micro"], r["metrics"]["partial"]["micro"]
+    return {"p": s["precision"], "r": s["recall"], "f1": s["f1"], "ci": s["ci95"]["f1"],
+            "partial": p["f1"], "n": r["sentences"], "sps": r["speed"].get("sentences_per_s"),
+            "per_type": r["metrics"]["strict"]["per_type"]}
+
+
+def _rows(folder: Path | None) -> dict[str, dict]:
+    if folder is None or not (folder / "results.json").exists():
+        return {}
+    return {r["engine"]: _row(r) for r in json.loads((folder / "results.json").read_text())[
+        "engines"]}
+
+
+def _f(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f}"
+
+
+def _prf(r: dict | None) -> str:
+    if not r:
+        return "—"
+    return f"{_f(r['p'])} / {_f(r['r'])} / **{_f(r['f1'])}** ({_f(r['ci'][0])}–{_f(r['ci'][1])})"
+
+
+def _card(runs: Path, name: str) -> dict:
+    path = runs / name / "student" / "model" / "zeroshot_model.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _silver(meta: dict) -> str:
+    v = (meta.get("distill", {}).get("dev_summary", {}).get("silver_dev") or {}).get("after")
+    return _f(v["f1"]) if v else "—"
+
+
+def _kept(meta: dict) -> str:
+    c = meta.get("distill", {}).get("counts")
+    return f"{c['distilled_sentences']} / {c['distilled_spans']}" if c else "—"
+
+
+def render_table(cfg: dict, full: dict, subset: dict, cpu: dict, runs: Path) -> list[str]:
+    """The results page: the issue's table, F1 against N, what each rule bought, the two
+    teachers, and the teachers' precision per type."""
+    main = cfg.get("main_variant", "n3600")
+    teachers = [t for t in ("t05", "t15") if t in cpu]
+    lines = ["| model | strict P / R / F1 (95% CI), INTER test | sentences | "
+             "sentences/s (2 CPU cores) |", "|---|---|---|---|"]
+    for t in teachers:
+        lines.append(f"| teacher {t} ({cfg['teachers'][t]['what']}) | {_prf(cpu[t])} | "
+                     f"{cpu[t]['n']} | {cpu[t]['sps']:.2f} |")
+    base_sps = (cpu.get("base") or {}).get("sps")
+    stu_sps = next((r["sps"] for k, r in cpu.items() if k not in ("base", *teachers)), None)
+    lines.append(f"| base encoder, zero-shot | {_prf(full.get('base'))} | "
+                 f"{(full.get('base') or {}).get('n', '—')} | "
+                 f"{base_sps:.1f} |" if base_sps else "| base encoder | — | — | — |")
+    lines.append(f"| distilled student ({main}) | {_prf(full.get(main))} | "
+                 f"{(full.get(main) or {}).get('n', '—')} | "
+                 f"{stu_sps:.1f} |" if stu_sps else f"| distilled student ({main}) | "
+                 f"{_prf(full.get(main))} | — | — |")
+    lines += ["", "On the 500 seeded sentences the teachers read (benchmark seed 13):", "",
+              "| model | strict P / R / F1 (95% CI) | partial F1 |", "|---|---|---|"]
+    for name, r in {**{t: cpu[t] for t in teachers}, **subset}.items():
+        lines.append(f"| {name} | {_prf(r)} | {_f(r['partial'])} |")
+    lines += ["", "Students (all of INTER test; silver dev F1: against held-out teacher "
+              "labels, what the runs were chosen on):", "",
+              "| student | teacher | rules changed | distilled sentences / spans kept | "
+              "silver dev F1 | strict P / R / F1 (95% CI) | Δ F1 vs base | Δ F1 vs "
+              f"{main} |", "|---|---|---|---|---|---|---|---|"]
+    base_f1 = (full.get("base") or {}).get("f1")
+    main_f1 = (full.get(main) or {}).get("f1")
+    for name, v in cfg["variants"].items():
+        r = full.get(name)
+        meta = _card(runs, name)
+        d_base = f"{100 * (r['f1'] - base_f1):+.1f}" if r and base_f1 is not None else "—"
+        d_main = f"{100 * (r['f1'] - main_f1):+.1f}" if r and main_f1 is not None else "—"
+        lines.append(f"| {name} | {v['teacher']} | `{' '.join(v['args']) or 'defaults'}` | "
+                     f"{_kept(meta)} | {_silver(meta)} | {_prf(r)} | {d_base} | {d_main} |")
+    if teachers:
+        lines += ["", "Teacher precision per type (strict, on the 500; what the student "
+                  "learns from):", "", "| type | " + " | ".join(
+                      f"{t} P | {t} R" for t in teachers) + " | base P | base R |",
+                  "|---|" + "---|---|" * (len(teachers) + 1)]
+        for typ in cfg_types(cfg):
+            cells = []
+            for name in (*teachers, "base"):
+                src = cpu.get(name, {}).get("per_type", {}).get(typ)
+                cells += [_f(src["precision"]) if src else "—",
+                          _f(src["recall"]) if src else "—"]
+            lines.append(f"| {typ} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def cfg_types(cfg: dict) -> list[str]:
+    return list(Schema.load(cfg["schema"]).names)
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    cfg = load_config()
+    full, subset, cpu = (_rows(Path(p)) if p else {} for p in (args.full, args.subset, args.cpu))
+    lines = render_table(cfg, full, subset, cpu, Path(args.runs))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -170,6 +276,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency-samples", type=int, default=20)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_score)
+    p = sub.add_parser("table", help="the results tables from score outputs")
+    p.add_argument("--full", help="score folder: base + students on all of INTER test")
+    p.add_argument("--subset", help="score folder: base + students on the seeded 500")
+    p.add_argument("--cpu", help="score folder: teachers + base + a student on this CPU")
+    p.add_argument("--runs", required=True, help="folder of the students (their cards)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_table)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     return args.func(args)
