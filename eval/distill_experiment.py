@@ -36,9 +36,8 @@ import distill_fewnerd
 from zeroshot.benchmark import run_benchmark
 from zeroshot.core.loaders import find_fewnerd
 from zeroshot.core.schema import Schema
-from zeroshot.distill.report import SEED, engine_specs
+from zeroshot.distill.report import SEED, engine_specs, write_bench_report
 from zeroshot.distill.teacher import LABELS, TeacherConfig
-from zeroshot.report import write_report
 
 logger = logging.getLogger("distill_experiment")
 CONFIG = Path(__file__).resolve().parent / "configs" / "distill_fewnerd.json"
@@ -140,7 +139,7 @@ def cmd_score(args: argparse.Namespace) -> int:
                                   out, limit=args.limit, seed=SEED, progress=not args.quiet,
                                   latency_samples=args.latency_samples,
                                   command=shlex.join(sys.argv))
-    write_report(result, out, cards)
+    write_bench_report(result, out, cards)
     print(out / "report.md")
     return 0
 

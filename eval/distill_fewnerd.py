@@ -192,9 +192,10 @@ def cmd_join(args: argparse.Namespace) -> int:
     return 0
 
 
-# the GPU image lacks these; the same pins as eval/build_general_bundle.py (issue #16)
+# the GPU image lacks these: the pins of eval/build_general_bundle.py (issue #16), and
+# psutil for the benchmark's memory sampling
 WHEELS = ["gliner==0.2.29", "jsonschema==4.26.0", "jsonschema-specifications==2025.9.1",
-          "referencing==0.37.0", "rpds-py==2026.9.1", "rapidfuzz==3.14.6"]
+          "referencing==0.37.0", "rpds-py==2026.9.1", "rapidfuzz==3.14.6", "psutil==7.2.2"]
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
              "manylinux2014_x86_64", "manylinux1_x86_64"]
 
@@ -209,12 +210,14 @@ def cmd_bundle(args: argparse.Namespace) -> int:
         dest = out / "fewnerd" / f"{name}.txt.gz"
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(find_fewnerd(name), dest)
-    if not (out / "whl").is_dir():
+    have = {p.name.split("-")[0].lower().replace("_", "-") for p in (out / "whl").glob("*.whl")}
+    missing = [w for w in WHEELS if w.split("==")[0] not in have]
+    if missing:
         cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
                "--python-version", "3.12", "--implementation", "cp", "-d", str(out / "whl")]
         for p in PLATFORMS:
             cmd += ["--platform", p]
-        subprocess.run(cmd + WHEELS, check=True)
+        subprocess.run(cmd + missing, check=True)
     print(out)
     return 0
 

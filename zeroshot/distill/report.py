@@ -21,7 +21,7 @@ from zeroshot.benchmark import EngineSpec, run_benchmark
 from zeroshot.core.provenance import stamp_markdown
 from zeroshot.core.schema import Schema
 from zeroshot.distill.teacher import TeacherConfig, summarise_teacher
-from zeroshot.report import write_report
+from zeroshot.report import render_markdown, write_report
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,20 @@ def summary_table(result: dict[str, Any], teacher_speed: float | None) -> list[s
     return lines
 
 
+def write_bench_report(result: dict[str, Any], folder: Path, cards: dict[str, str]) -> None:
+    """The benchmark's report files; without matplotlib (the ``bench`` extra), the
+    Markdown report and the evidence cards without plots."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        logger.warning("matplotlib is not installed: the report has no plots")
+        for name, card in cards.items():
+            (folder / f"card_{name}.md").write_text(card, encoding="utf-8")
+        (folder / "report.md").write_text(render_markdown(result), encoding="utf-8")
+        return
+    write_report(result, folder, cards)
+
+
 def run_report(out: Path, schema: Schema, teacher: TeacherConfig, student: Any, *,
                gold: Path | None, teacher_limit: int | None, teacher_folder: Path,
                progress: bool = True, command: str = "") -> dict[str, Any]:
@@ -86,7 +100,7 @@ def run_report(out: Path, schema: Schema, teacher: TeacherConfig, student: Any, 
                          {"student": str(model)}, teacher_limit)
     result, cards = run_benchmark(data, schema, specs, folder, seed=SEED, progress=progress,
                                   latency_samples=10, command=command)
-    write_report(result, folder, cards)
+    write_bench_report(result, folder, cards)
     t = summarise_teacher(teacher_folder)
     lines = ["# Distillation report", "", *stamp_markdown(result["provenance"]), "",
              f"Schema `{schema.name}`; teacher labels: {t.documents} texts "
