@@ -17,7 +17,9 @@
 #   logs.txt                the tail of every run's log
 #   model.tar.part-*        with PACK_MODEL=VARIANT: that student's model folder, tar split
 #                           into 15 MiB parts (join: cat model.tar.part-* | tar -xf -)
-# Environment: DEVICE (default cuda), GPUS (default: nvidia-smi's count), SCORE=0 skips scoring.
+# Environment: DEVICE (default cuda), GPUS (default: nvidia-smi's count), SCORE=0 skips scoring,
+# SCORE_LIMIT=N scores N sentences instead of all (smoke tests), DISTILL_CONFIG another
+# variants file, RUNS the work folder (default /tmp/distill).
 set -uo pipefail
 budget=${1:?budget seconds}
 out=${2:?output folder}
@@ -47,7 +49,8 @@ timeout $(( budget + 120 )) python3 eval/distill_experiment.py run "$@" --runs "
 echo "students: rc $? after $(( $(date +%s) - t0 )) s"
 if [ "${SCORE:-1}" != 0 ]; then
   python3 eval/distill_experiment.py score --runs "$runs" --out "$runs/score_full" \
-    --device "$device" --latency-samples 0 -q > "$runs/score_full.log" 2>&1
+    --device "$device" --latency-samples 0 -q ${SCORE_LIMIT:+--limit $SCORE_LIMIT} \
+    > "$runs/score_full.log" 2>&1
   echo "score full: rc $? after $(( $(date +%s) - t0 )) s"
   python3 eval/distill_experiment.py score --runs "$runs" --out "$runs/score_500" --limit 500 \
     --device "$device" --latency-samples 0 -q > "$runs/score_500.log" 2>&1

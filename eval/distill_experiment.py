@@ -43,8 +43,10 @@ logger = logging.getLogger("distill_experiment")
 CONFIG = Path(__file__).resolve().parent / "configs" / "distill_fewnerd.json"
 
 
-def load_config(path: Path = CONFIG) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
+def load_config(path: str | Path | None = None) -> dict:
+    """The experiment's variants (``$DISTILL_CONFIG`` or eval/configs/distill_fewnerd.json)."""
+    return json.loads(Path(path or os.environ.get("DISTILL_CONFIG") or CONFIG).read_text(
+        encoding="utf-8"))
 
 
 def teacher_folder(cfg: dict, name: str, runs: Path) -> Path:

@@ -312,7 +312,8 @@ def _cmd_distill(args: argparse.Namespace) -> int:
                            max_dev=args.max_dev, seed=args.seed)
     student = StudentConfig(base_model=args.base_model, train_limit=args.train_limit,
                             replay=args.replay, replay_ratio=args.replay_ratio,
-                            train_options=_train_options(args), seed=args.seed)
+                            train_options=_train_options(args), forget_dev=args.forget_dev,
+                            seed=args.seed)
     result = distill(args.inputs, Schema.load(args.schema), args.out, teacher=teacher,
                      filters=filters, student=student, gold=args.gold, gold_dev=args.gold_dev,
                      stages=stages, teacher_labels=args.teacher_labels,
@@ -401,6 +402,9 @@ def _add_distill_parser(sub: argparse._SubParsersAction) -> None:
                         "training-mixture file, or none (default fewnerd)")
     g.add_argument("--replay-ratio", type=float, default=1.0,
                    help="general sentences per distilled sentence (default 1)")
+    g.add_argument("--forget-dev", type=int, default=300,
+                   help="with --replay fewnerd: score this many of the general split's "
+                        "Few-NERD dev sentences before and after (default 300)")
     g.add_argument("--epochs", type=float)
     g.add_argument("--device", choices=["auto", "cpu", "cuda"])
     g.add_argument("--train-batch-size", type=int)
