@@ -4,7 +4,15 @@ import json
 import pytest
 
 from zeroshot.core.errors import DataFormatError
-from zeroshot.core.loaders import find_fewnerd, read_conll, read_examples, read_fewnerd, read_jsonl
+from zeroshot.core.loaders import (
+    find_fewnerd,
+    list_ner_collection,
+    read_conll,
+    read_examples,
+    read_fewnerd,
+    read_jsonl,
+    read_ner_collection,
+)
 from zeroshot.data import FEWNERD_SAMPLE, path
 
 
@@ -103,6 +111,10 @@ def test_jsonl_char_and_token_spans(tmp_path):
     ('{"spans": []}', "missing string field 'text'"),
     ('[1]', "must be a JSON object"),
     ('{"text": ', "invalid JSON"),
+    ('{"tokens": ["a"], "spans": [[0, 1.5, "x"]]}', "offsets must be integers"),
+    ('{"tokens": ["a"], "spans": [[0, 1, null]]}', "label must be a non-empty string"),
+    ('{"tokens": ["a"], "spans": [[0, 1, ""]]}', "label must be a non-empty string"),
+    ('{"tokens": ["a"], "spans": [[1, 1, "x"]]}', "outside the tokens"),
 ])
 def test_jsonl_bad_input(tmp_path, line, needle):
     p = tmp_path / "x.jsonl"
@@ -110,3 +122,54 @@ def test_jsonl_bad_input(tmp_path, line, needle):
     with pytest.raises(DataFormatError, match=needle) as err:
         list(read_jsonl(p))
     assert ":2:" in str(err.value)
+
+
+def _write_gz(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r) + "\n")
+
+
+def test_ner_collection_gz_nested_spans_and_ids(tmp_path):
+    rows = [{"tokens": ["New", "York", "City", "Hall"],
+             "spans": [[0, 3, "city"], [0, 4, "building"], [0, 3, "location"]]},
+            {"tokens": ["nothing", "here"], "spans": []}]
+    _write_gz(tmp_path / "toy" / "train.jsonl.gz", rows)
+    _write_gz(tmp_path / "toy" / "dev.jsonl.gz", rows[:1])
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "test.jsonl").write_text(json.dumps(rows[1]) + "\n")
+    files = list_ner_collection(tmp_path)
+    assert [(f.dataset, f.split) for f in files] == [("other", "test"), ("toy", "dev"),
+                                                      ("toy", "train")]
+    got = list(read_ner_collection(tmp_path, ["toy"], ["train"]))
+    assert [ex.id for _, ex in got] == ["toy/train:0", "toy/train:1"]
+    first = got[0][1]
+    # nested and coinciding spans are kept as written, with char and token offsets
+    assert [(s.text, s.label) for s in first.spans] == [
+        ("New York City", "city"), ("New York City Hall", "building"),
+        ("New York City", "location")]
+    assert first.spans[1].token_end == 4 and got[1][1].spans == ()
+    assert len(list(read_ner_collection(tmp_path))) == 4
+
+
+def test_ner_collection_errors(tmp_path):
+    _write_gz(tmp_path / "toy" / "train.jsonl.gz", [{"tokens": ["a"], "spans": [[0, 2, "x"]]}])
+    with pytest.raises(DataFormatError, match="no dataset \\['nope'\\]"):
+        list(read_ner_collection(tmp_path, ["nope"]))
+    with pytest.raises(DataFormatError, match="has none of the splits"):
+        list(read_ner_collection(tmp_path, ["toy"], ["dev"]))
+    with pytest.raises(DataFormatError, match=r"train.jsonl.gz:1: token span \[0, 2\) outside"):
+        list(read_ner_collection(tmp_path))
+
+
+def test_shared_ner_collection_reads(tmp_path):
+    from zeroshot.core.loaders import find_ner_collection
+
+    try:
+        root = find_ner_collection()
+    except FileNotFoundError:
+        pytest.skip("no ../shared/data/ner")
+    examples = [ex for _, ex in read_ner_collection(root, ["wikigold"], ["train"])]
+    assert len(examples) == 1696  # the count in the collection README
+    assert sum(len(e.spans) for e in examples) == 3558

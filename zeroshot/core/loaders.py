@@ -13,7 +13,7 @@ import gzip
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -23,6 +23,7 @@ from zeroshot.core.spans import Span
 from zeroshot.core.text import TokenizedText
 
 FEWNERD_ENV = "ZEROSHOT_FEWNERD_DIR"
+NER_COLLECTION_ENV = "ZEROSHOT_NER_DIR"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,9 +139,15 @@ def read_conll(path: str | Path, *, scheme: str = "bio", repair: str = "begin",
 
 def _span_fields(raw: Any) -> tuple[int, int, str]:
     if isinstance(raw, dict):
-        return int(raw["start"]), int(raw["end"]), str(raw["label"])
-    start, end, label = raw
-    return int(start), int(end), str(label)
+        start, end, label = raw["start"], raw["end"], raw["label"]
+    else:
+        start, end, label = raw
+    if isinstance(start, bool) or isinstance(end, bool) or not (
+            isinstance(start, int) and isinstance(end, int)):
+        raise ValueError(f"offsets must be integers, got {start!r}, {end!r}")
+    if not isinstance(label, str) or not label.strip():
+        raise ValueError(f"label must be a non-empty string, got {label!r}")
+    return start, end, label
 
 
 def read_jsonl(path: str | Path, *, text_field: str = "text", spans_field: str = "spans",
@@ -241,3 +248,77 @@ def find_fewnerd(split: str = "inter/test", root: str | Path | None = None) -> P
         f"Few-NERD split {split!r} not found under {[str(c) for c in candidates]}; "
         f"pass a path or set ${FEWNERD_ENV}"
     )
+
+
+# -- a collection of corpora: <root>/<dataset>/<split>.jsonl[.gz] ----------------------
+
+@dataclasses.dataclass(frozen=True)
+class CollectionFile:
+    """One split of one dataset of a corpus collection."""
+
+    dataset: str
+    split: str
+    path: Path
+
+
+def find_ner_collection(root: str | Path | None = None) -> Path:
+    """Locate a corpus collection: ``root``, ``$ZEROSHOT_NER_DIR``, or ``../shared/data/ner``."""
+    candidates = [Path(root)] if root is not None else []
+    if os.environ.get(NER_COLLECTION_ENV):
+        candidates.append(Path(os.environ[NER_COLLECTION_ENV]))
+    candidates += [Path.cwd() / "../shared/data/ner",
+                   Path(__file__).resolve().parents[3] / "shared/data/ner"]
+    for base in candidates:
+        if base.is_dir():
+            return base.resolve()
+    raise FileNotFoundError(f"no corpus collection under {[str(c) for c in candidates]}; "
+                            f"pass a directory or set ${NER_COLLECTION_ENV}")
+
+
+def list_ner_collection(root: str | Path) -> list[CollectionFile]:
+    """Every ``<dataset>/<split>.jsonl`` or ``.jsonl.gz`` file under ``root``, sorted."""
+    base = Path(root)
+    if not base.is_dir():
+        raise DataFormatError("not a directory", path=str(base))
+    files = []
+    for p in sorted(base.glob("*/*.jsonl*")):
+        name = p.name
+        if name.endswith(".jsonl.gz"):
+            split = name[:-len(".jsonl.gz")]
+        elif name.endswith(".jsonl"):
+            split = name[:-len(".jsonl")]
+        else:
+            continue
+        files.append(CollectionFile(p.parent.name, split, p))
+    return files
+
+
+def read_ner_collection(root: str | Path, datasets: Iterable[str] | None = None,
+                        splits: Iterable[str] | None = None, *, limit: int | None = None
+                        ) -> Iterator[tuple[CollectionFile, Example]]:
+    """Examples of a collection in the tokens + token-spans JSONL format, file by file.
+
+    Each line is ``{"tokens": [...], "spans": [[start, end_exclusive, "type words"], ...]}``
+    (read by :func:`read_jsonl`, gzip or not); nested and coinciding spans are kept as
+    written. Example ids are ``"<dataset>/<split>:<n>"`` (``n`` counts the file's records
+    from 0). ``datasets``/``splits`` select (default: all); a named dataset that does not
+    exist, or that has none of the named splits, is an error. ``limit`` caps each file.
+    """
+    files = list_ner_collection(root)
+    known = sorted({f.dataset for f in files})
+    wanted = list(datasets) if datasets is not None else known
+    unknown = [d for d in wanted if d not in known]
+    if unknown:
+        raise DataFormatError(f"no dataset {unknown} here; the collection has {known}",
+                              path=str(root))
+    split_set = set(splits) if splits is not None else None
+    for name in wanted:
+        chosen = [f for f in files if f.dataset == name
+                  and (split_set is None or f.split in split_set)]
+        if not chosen:
+            have = [f.split for f in files if f.dataset == name]
+            raise DataFormatError(f"dataset {name!r} has none of the splits "
+                                  f"{sorted(split_set or ())} (it has {have})", path=str(root))
+        for f in chosen:
+            for n, ex in enumerate(read_jsonl(f.path, limit=limit)):
+                yield f, dataclasses.replace(ex, id=f"{f.dataset}/{f.split}:{n}")

@@ -28,7 +28,7 @@ from zeroshot.core.errors import ZeroshotError
 from zeroshot.core.schema import DEFAULT_THRESHOLD, Schema, check_threshold
 from zeroshot.core.spans import DocumentResult, Issue, Span
 from zeroshot.core.text import TokenizedText
-from zeroshot.engines import gliner_fast
+from zeroshot.engines import gliner_fast, gliner_int8
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +103,8 @@ def load_gliner(model: str | Path, *, allow_hub: bool = True, map_location: str 
     if path.exists():
         if not (path / "gliner_config.json").is_file():
             raise ModelLoadError(f"{path} is not a GLiNER model directory (no gliner_config.json)")
+        if gliner_int8.is_int8_dir(path):  # int8 weight-only storage, dequantised here
+            return gliner_int8.load_int8_gliner(path, map_location=map_location)
         return GLiNER.from_pretrained(str(path), local_files_only=True, load_tokenizer=True,
                                       map_location=map_location)
     looks_local = str(model).startswith((".", "/", "~")) or str(model).count("/") != 1
