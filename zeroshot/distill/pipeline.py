@@ -131,6 +131,10 @@ def run_filter(labels_path: Path, schema: Schema, folder: Path, config: FilterCo
                                       threshold=config.agreement_threshold, progress=progress)
     dev, train, report = apply_filters(labelled, config, train_limit=train_limit,
                                        encoder=encoder)
+    if report.spans_without_confidence:
+        logger.warning("%d teacher spans have no confidence (the backend gave no "
+                       "log-probabilities): the confidence rule kept them",
+                       report.spans_without_confidence)
     folder.mkdir(parents=True, exist_ok=True)
     _write_jsonl(folder / "dev.jsonl", silver_rows(dev))
     _write_jsonl(folder / "train.jsonl", silver_rows(train))
@@ -141,10 +145,6 @@ def run_filter(labels_path: Path, schema: Schema, folder: Path, config: FilterCo
          f"{train_limit}", "", *report.markdown(), ""]), encoding="utf-8")
     logger.info("filter: %d dev and %d training records kept", len(dev), len(train))
     return report
-
-
-def _records(inputs: Sequence[str | Path], input_options: dict[str, Any]):
-    return read_inputs(inputs, **input_options)
 
 
 def distill(inputs: Sequence[str | Path], schema: Schema | str | Path, out: str | Path, *,
@@ -180,7 +180,7 @@ def distill(inputs: Sequence[str | Path], schema: Schema | str | Path, out: str 
     result = DistillResult(out)
     labels = Path(teacher_labels) if teacher_labels else out / "teacher" / LABELS
     if "teacher" in stages and teacher_labels is None:
-        records = _records(inputs, input_options or {})
+        records = read_inputs(inputs, **(input_options or {}))
         result.teacher = run_teacher(records, schema, out / "teacher", teacher,
                                      progress=progress).to_dict()
         (out / "teacher" / "summary.json").write_text(json.dumps(result.teacher, indent=2)
