@@ -76,6 +76,7 @@ BY_TEXT = {text: answer for text, answer in SCRIPT.values()}
 
 class FakeTeacher(BaseHTTPRequestHandler):
     delay = 0.0
+    fail_all = False  # every generation request fails (an engine that is gone)
 
     def log_message(self, *args) -> None:
         pass
@@ -96,7 +97,7 @@ class FakeTeacher(BaseHTTPRequestHandler):
         req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         time.sleep(self.delay)
         text = req["messages"][-1]["content"].removeprefix("Text: ").strip()
-        answer = BY_TEXT.get(text, [])
+        answer = 503 if self.fail_all else BY_TEXT.get(text, [])
         if isinstance(answer, int):
             self._send(answer, {"error": {"message": "scripted failure", "type": "test"}})
             return
@@ -245,3 +246,28 @@ def test_pipeline_end_to_end(server, inputs, tmp_path):
                     stages=["filter", "student"], progress=False)
     assert again.student == result.student
     assert (model_dir / "model.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_a_dead_engine_stops_the_teacher_and_its_texts_are_asked_again(server, inputs,
+                                                                       tmp_path):
+    texts, schema_path, _ = inputs
+    schema = Schema.load(schema_path)
+    out = tmp_path / "run"
+    teacher = TeacherConfig(server=server, mode="constrained", shots=0, batch_size=3,
+                            backend_options={"max_retries": 0})
+    FakeTeacher.fail_all = True
+    try:
+        with pytest.raises(ZeroshotError, match="failed on every text of a batch"):
+            distill([texts], schema, out, teacher=teacher, stages=["teacher"], progress=False)
+    finally:
+        FakeTeacher.fail_all = False
+    first = lines(out / "teacher" / "labels.jsonl")
+    assert 0 < len(first) <= 4  # stopped after the first failed batch, not after every text
+    result = distill([texts], schema, out, teacher=teacher, stages=["teacher"], progress=False)
+    rows = lines(out / "teacher" / "labels.jsonl")
+    assert sorted(r["id"] for r in rows) == sorted([*SCRIPT, "empty"])
+    failed = [r["id"] for r in rows if any(i["kind"] == "engine_error" for i in r["issues"])]
+    assert failed == ["broken"]  # the texts of the dead engine were asked again
+    sessions = lines(out / "teacher" / "sessions.jsonl")
+    assert sessions[1]["retried"] == sum(1 for r in first if r["error"] is None)
+    assert result.teacher["timed_documents"] == len(SCRIPT) + 1 - 1 - 1  # not empty, broken

@@ -296,7 +296,14 @@ def _train_options(args: argparse.Namespace) -> dict:
 
 
 def _cmd_distill(args: argparse.Namespace) -> int:
+    import os
+
     from zeroshot.distill import FilterConfig, StudentConfig, TeacherConfig, distill
+
+    # vLLM declares its engine dead when one model step takes over 300 s, which a long
+    # prefill on a busy 2-core CPU can (measured: every text after it failed); read by vLLM
+    # when its engine starts, so set here, at the entry point, where the user has not.
+    os.environ.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", "3600")
 
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     if "teacher" in stages and not args.inputs and not args.teacher_labels:

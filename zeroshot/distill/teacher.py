@@ -13,17 +13,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from zeroshot.api import build_engine
 from zeroshot.batch import BatchRunner, Record, read_results
+from zeroshot.core.engine import ENGINE_ERROR, Engine, TextInput
 from zeroshot.core.errors import ZeroshotError
 from zeroshot.core.issues import ISSUE_KINDS
 from zeroshot.core.schema import Schema
+from zeroshot.core.spans import DocumentResult
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +90,7 @@ class TeacherSummary:
     issues: dict[str, int] = dataclasses.field(default_factory=dict)
     documents_with_issue: dict[str, int] = dataclasses.field(default_factory=dict)
     seconds: float = 0.0  # extraction time over all sessions (engine start excluded)
-    timed_documents: int = 0
+    timed_documents: int = 0  # answered in those sessions (no engine or record errors)
     engine_start_s: list[float] = dataclasses.field(default_factory=list)
 
     @property
@@ -126,25 +129,100 @@ def _check_config(folder: Path, record: dict[str, Any]) -> None:
     path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
+class EngineGuard:
+    """The teacher's engine, watched: a batch in which every text (two or more) came back
+    with an ``engine_error`` means the engine is gone (a dead vLLM core, an unreachable
+    server), and labelling stops instead of writing a failure for every text left."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.name = engine.name
+        self.failed_batches = 0
+        self.engine_errors = 0
+        self.last_error = ""
+
+    def extract(self, texts: Sequence[TextInput], schema: Schema, *,
+                ids: Sequence[str] | None = None) -> list[DocumentResult]:
+        docs = self.engine.extract(texts, schema, ids=ids)
+        failed = [d for d in docs if ENGINE_ERROR in d.issue_counts()]
+        self.engine_errors += len(failed)
+        if failed:
+            self.last_error = next(i.message for i in failed[0].issues if i.kind == ENGINE_ERROR)
+        if len(docs) >= 2 and len(failed) == len(docs):
+            self.failed_batches += 1
+        return docs
+
+    def identity(self) -> dict[str, Any]:
+        return self.engine.identity()
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def watch(self, records: Iterable[Record]) -> Iterator[Record]:
+        """``records`` until the engine is gone."""
+        for rec in records:
+            if self.failed_batches:
+                return
+            yield rec
+
+
+def retry_engine_errors(labels: Path) -> int:
+    """Drop the records whose answer never came (an ``engine_error``: a timeout, a dead
+    engine, a server error) so that the resumed run asks again; returns how many. The
+    file is replaced atomically, so a kill leaves the old or the new one."""
+    if not labels.exists():
+        return 0
+    keep, dropped = [], 0
+    with labels.open("rb") as fh:
+        for raw in fh:
+            try:
+                row = json.loads(raw)
+                failed = any(i.get("kind") == ENGINE_ERROR for i in row.get("issues") or ())
+            except (json.JSONDecodeError, TypeError, AttributeError):
+                failed = False  # a torn line: the runner cuts it off itself
+            if failed:
+                dropped += 1
+            else:
+                keep.append(raw)
+    if dropped:
+        tmp = labels.with_name(labels.name + ".tmp")
+        with tmp.open("wb") as fh:
+            fh.writelines(keep)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(labels)
+        logger.warning("%s: %d records without a teacher answer (engine errors) are labelled "
+                       "again", labels, dropped)
+    return dropped
+
+
 def run_teacher(records: Iterable[Record], schema: Schema, folder: Path,
                 config: TeacherConfig, *, progress: bool = True) -> TeacherSummary:
-    """Label (or finish labelling) ``records`` into ``folder/labels.jsonl``."""
+    """Label (or finish labelling) ``records`` into ``folder/labels.jsonl``; texts whose
+    answer never came in an earlier run are asked again."""
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    engine = build_engine("llm", **config.engine_options())
+    engine = EngineGuard(build_engine("llm", **config.engine_options()))
     start_s = time.perf_counter() - t0
     try:
         _check_config(folder, teacher_config_record(schema, config, engine.identity()))
+        retried = retry_engine_errors(folder / LABELS)
         runner = BatchRunner(engine, schema, batch_size=config.batch_size, progress=progress)
-        done = runner.run(records, folder / LABELS)
+        done = runner.run(engine.watch(records), folder / LABELS)
     finally:
         engine.close()
-    session = {"documents": done.documents, "skipped": done.skipped, "failed": done.failed,
+    session = {"documents": done.documents, "engine_errors": engine.engine_errors,
+               "retried": retried, "skipped": done.skipped, "failed": done.failed,
                "seconds": done.seconds, "engine_start_s": start_s,
                "date": time.strftime("%Y-%m-%dT%H:%M:%S")}
     with (folder / SESSIONS).open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(session) + "\n")
     logger.info("teacher: %s", done.line())
+    if engine.failed_batches:
+        raise ZeroshotError(
+            f"the teacher's engine failed on every text of a batch ({engine.last_error}); "
+            f"labelling stopped. {folder / LABELS} keeps what was finished: run the same "
+            f"command again to continue (texts without an answer are asked again)")
     return summarise_teacher(folder)
 
 
@@ -171,6 +249,7 @@ def summarise_teacher(folder: Path) -> TeacherSummary:
         for line in sessions.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             s.seconds += row["seconds"]
-            s.timed_documents += row["documents"]
+            s.timed_documents += (row["documents"] - row.get("engine_errors", 0)
+                                  - row.get("failed", 0))
             s.engine_start_s.append(row["engine_start_s"])
     return s
