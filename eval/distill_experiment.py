@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -93,7 +94,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     names = args.variants or list(cfg["variants"])
     for name in names:
         teacher_folder(cfg, cfg["variants"][name]["teacher"], runs)
-    procs = []
+    procs: list[tuple[str, subprocess.Popen]] = []
+
+    def stop(signum: int, _frame: object) -> None:  # `timeout` stops the runs too
+        for name, p in procs:
+            if p.poll() is None:
+                logger.error("%s: stopped (signal %d)", name, signum)
+                p.kill()
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
     for i, name in enumerate(names):
         cmd = variant_command(cfg, name, runs, args.device, args.budget)
         (runs / name).mkdir(parents=True, exist_ok=True)
