@@ -279,20 +279,26 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         server.stop()
 
 
-def _train_options(args: argparse.Namespace) -> dict:
-    """The student's TrainConfig overrides: the named flags, then each KEY=JSON."""
-    opts = {k: v for k, v in {"epochs": args.epochs, "device": args.device,
-                              "batch_size": args.train_batch_size,
-                              "learning_rate": args.learning_rate}.items() if v is not None}
-    for item in args.train_option or ():
+def _key_values(items: Sequence[str] | None, flag: str) -> dict:
+    """``KEY=VALUE`` options; a value is read as JSON where it parses (3, true, [0.3])."""
+    opts = {}
+    for item in items or ():
         key, sep, value = item.partition("=")
-        if not sep:
-            raise ZeroshotError(f"--train-option {item!r}: expected KEY=VALUE")
+        if not sep or not key:
+            raise ZeroshotError(f"{flag} {item!r}: expected KEY=VALUE")
         try:
             opts[key] = json.loads(value)
         except json.JSONDecodeError:
             opts[key] = value
     return opts
+
+
+def _train_options(args: argparse.Namespace) -> dict:
+    """The student's TrainConfig overrides: the named flags, then each KEY=VALUE."""
+    opts = {k: v for k, v in {"epochs": args.epochs, "device": args.device,
+                              "batch_size": args.train_batch_size,
+                              "learning_rate": args.learning_rate}.items() if v is not None}
+    return {**opts, **_key_values(args.train_option, "--train-option")}
 
 
 def _cmd_distill(args: argparse.Namespace) -> int:
@@ -311,7 +317,8 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     teacher = TeacherConfig(model=args.teacher_model, backend=args.backend, server=args.server,
                             mode=args.mode, shots=args.shots, max_tokens=args.max_tokens,
                             batch_size=args.teacher_batch_size, all_cores=args.all_cores,
-                            logprobs=not args.no_logprobs)
+                            logprobs=not args.no_logprobs,
+                            backend_options=_key_values(args.teacher_option, "--teacher-option"))
     filters = FilterConfig(min_confidence=args.min_confidence, agreement=args.agreement,
                            agreement_threshold=args.agreement_threshold,
                            dedup=not args.no_dedup, keep_fuzzy=args.keep_fuzzy,
@@ -382,6 +389,10 @@ def _add_distill_parser(sub: argparse._SubParsersAction) -> None:
                    help="vLLM on CPU: every core to the model (about 2x faster on 2 cores)")
     g.add_argument("--no-logprobs", action="store_true",
                    help="vLLM: do not ask for token log-probabilities (no confidence rule)")
+    g.add_argument("--teacher-option", action="append", metavar="KEY=VALUE",
+                   help="a backend option, repeatable: e.g. dtype=float32 (vLLM on CPUs "
+                        "without AVX-512, where bf16 is several times slower), "
+                        "max_model_len=4096; a server's timeout=120")
     g.add_argument("--teacher-labels", help="reuse another run's teacher/labels.jsonl")
     g = p.add_argument_group("filter")
     g.add_argument("--min-confidence", type=_threshold,
