@@ -91,9 +91,15 @@ def cmd_commands(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config()
     runs = Path(args.runs)
-    names = args.variants or list(cfg["variants"])
-    for name in names:
-        teacher_folder(cfg, cfg["variants"][name]["teacher"], runs)
+    names = []
+    for name in args.variants or list(cfg["variants"]):
+        teacher = cfg["variants"][name]["teacher"]
+        if not (runs / "teachers" / teacher / LABELS).exists() and \
+                not Path(cfg["teachers"][teacher]["exported"]).exists():
+            logger.warning("%s: no labels of teacher %s yet; left out", name, teacher)
+            continue
+        teacher_folder(cfg, teacher, runs)
+        names.append(name)
     procs: list[tuple[str, subprocess.Popen]] = []
 
     def stop(signum: int, _frame: object) -> None:  # `timeout` stops the runs too
