@@ -204,7 +204,7 @@ def _kept(meta: dict) -> str:
 def render_table(cfg: dict, full: dict, subset: dict, cpu: dict, runs: Path) -> list[str]:
     """The results page: the issue's table, F1 against N, what each rule bought, the two
     teachers, and the teachers' precision per type."""
-    main = cfg.get("main_variant", "n3600")
+    main = cfg.get("main_variant", "all")
     teachers = [t for t in ("t05", "t15") if t in cpu]
     lines = ["| model | strict P / R / F1 (95% CI), INTER test | sentences | "
              "sentences/s (2 CPU cores) |", "|---|---|---|---|"]
