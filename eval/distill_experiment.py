@@ -51,22 +51,24 @@ def load_config(path: str | Path | None = None) -> dict:
 
 
 def teacher_folder(cfg: dict, name: str, runs: Path) -> Path:
-    """The teacher's folder under ``runs/teachers``, rebuilt from its exported labels
-    (and cut to the first N sampled sentences) when missing."""
+    """The teacher's folder under ``runs/teachers``, rebuilt from its exported labels when
+    missing; ``same_ids_as``: only the texts another teacher labelled (to compare two
+    teachers on the same sentences)."""
     t = cfg["teachers"][name]
     folder = runs / "teachers" / name
     if not (folder / LABELS).exists():
         distill_fewnerd.join(Path(t["exported"]), folder)
-        if t.get("first"):
-            _keep_first(folder / LABELS, t["first"])
+        if t.get("same_ids_as"):
+            other = cfg["teachers"][t["same_ids_as"]]["exported"]
+            _keep_ids(folder / LABELS, {row["id"] for row in distill_fewnerd.exported_rows(
+                other)})
     return folder
 
 
-def _keep_first(labels: Path, n: int) -> None:
-    """Keep the records of the first ``n`` sentences of the sample (the sample's order:
-    the teacher wrote them in input order)."""
+def _keep_ids(labels: Path, ids: set[str]) -> None:
     rows = labels.read_text(encoding="utf-8").splitlines()
-    labels.write_text("".join(r + "\n" for r in rows[:n]), encoding="utf-8")
+    labels.write_text("".join(r + "\n" for r in rows if json.loads(r)["id"] in ids),
+                      encoding="utf-8")
 
 
 def variant_command(cfg: dict, name: str, runs: Path, device: str,

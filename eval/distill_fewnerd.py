@@ -134,6 +134,14 @@ def read_header(path: str | Path) -> dict:
     return header
 
 
+def exported_rows(path: str | Path) -> list[dict]:
+    """The records of an exported file (no text), after its header."""
+    read_header(path)
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        fh.readline()
+        return [json.loads(line) for line in fh]
+
+
 def read_exported(path: str | Path, root: str | None = None) -> Iterator[tuple[DocumentResult,
                                                                               str | None]]:
     """Exported teacher records joined back to their Few-NERD sentences (``root``: the
@@ -142,9 +150,7 @@ def read_exported(path: str | Path, root: str | None = None) -> Iterator[tuple[D
     from zeroshot.core.spans import AlignmentStatus, Issue, Mention, Span
 
     header = read_header(path)
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        fh.readline()
-        rows = [json.loads(line) for line in fh]
+    rows = exported_rows(path)
     sentences = {ex.id: ex for ex in fewnerd_sentences(header["files"], root)}
     for n, row in enumerate(rows, 2):
         ex = sentences.get(row["id"])

@@ -79,12 +79,9 @@ def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def load_labels(path: Path) -> dict[str, tuple[DocumentResult, str | None]]:
-    """The teacher's results by id (the first of an id wins; the runner never writes
-    one twice)."""
-    out: dict[str, tuple[DocumentResult, str | None]] = {}
-    for doc, error in read_results(path):
-        out.setdefault(str(doc.id), (doc, error))
-    return out
+    """The teacher's results by id (the last row of an id wins, as a retried record's
+    newer row is written after its old one)."""
+    return {str(doc.id): (doc, error) for doc, error in read_results(path)}
 
 
 def encoder_predictions(docs: Sequence[DocumentResult], schema: Schema, folder: Path, *,
