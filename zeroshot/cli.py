@@ -454,6 +454,166 @@ def _non_negative(value: str) -> float:
     return x
 
 
+def _key_values(items: Sequence[str] | None, flag: str) -> dict:
+    """``KEY=VALUE`` options; a value is read as JSON where it parses (3, true, [0.3])."""
+    opts = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ZeroshotError(f"{flag} {item!r}: expected KEY=VALUE")
+        try:
+            opts[key] = json.loads(value)
+        except json.JSONDecodeError:
+            opts[key] = value
+    return opts
+
+
+def _train_options(args: argparse.Namespace) -> dict:
+    """The student's TrainConfig overrides: the named flags, then each KEY=VALUE."""
+    opts = {k: v for k, v in {"epochs": args.epochs, "device": args.device,
+                              "batch_size": args.train_batch_size,
+                              "learning_rate": args.learning_rate}.items() if v is not None}
+    return {**opts, **_key_values(args.train_option, "--train-option")}
+
+
+def _cmd_distill(args: argparse.Namespace) -> int:
+    import os
+
+    from zeroshot.distill import FilterConfig, StudentConfig, TeacherConfig, distill
+
+    # vLLM declares its engine dead when one model step takes over 300 s, which a long
+    # prefill on a busy 2-core CPU can (measured: every text after it failed); read by vLLM
+    # when its engine starts, so set here, at the entry point, where the user has not.
+    os.environ.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", "3600")
+
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    if "teacher" in stages and not args.inputs and not args.teacher_labels:
+        raise ZeroshotError("the teacher stage needs input texts (or --teacher-labels)")
+    teacher = TeacherConfig(model=args.teacher_model, backend=args.backend, server=args.server,
+                            mode=args.mode, shots=args.shots, max_tokens=args.max_tokens,
+                            batch_size=args.teacher_batch_size, all_cores=args.all_cores,
+                            logprobs=not args.no_logprobs,
+                            backend_options=_key_values(args.teacher_option, "--teacher-option"))
+    filters = FilterConfig(min_confidence=args.min_confidence, agreement=args.agreement,
+                           agreement_threshold=args.agreement_threshold,
+                           dedup=not args.no_dedup, keep_fuzzy=args.keep_fuzzy,
+                           drop_partial=args.drop_partial, dev_fraction=args.dev_fraction,
+                           max_dev=args.max_dev, seed=args.seed)
+    student = StudentConfig(base_model=args.base_model, train_limit=args.train_limit,
+                            replay=args.replay, replay_ratio=args.replay_ratio,
+                            train_options=_train_options(args), forget_dev=args.forget_dev,
+                            seed=args.seed)
+    result = distill(args.inputs, Schema.load(args.schema), args.out, teacher=teacher,
+                     filters=filters, student=student, gold=args.gold, gold_dev=args.gold_dev,
+                     stages=stages, teacher_labels=args.teacher_labels,
+                     report_teacher_limit=args.report_teacher_limit or None,
+                     input_options={"fmt": args.format, "text_field": args.text_field,
+                                    "id_field": args.id_field, "per_file": args.per_file},
+                     progress=not args.quiet, command="zeroshot " + shlex.join(args.argv))
+    if result.teacher:
+        t = result.teacher
+        print(f"teacher: {t['documents']} documents ({t['failed']} failed), {t['spans']} spans, "
+              f"{t['sentences_per_s']:.2f} sentences/s", file=sys.stderr)
+    if result.filters:
+        f = result.filters
+        print(f"filter: kept {f['records_out']['train']} training and {f['records_out']['dev']} "
+              f"silver dev records ({args.out}/filter/report.md)", file=sys.stderr)
+    if result.student:
+        print(f"student: {result.student['model_dir']}", file=sys.stderr)
+    if result.report:
+        print(f"report: {result.report['path']}", file=sys.stderr)
+    return 0
+
+
+def _add_distill_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "distill", help="the LLM labels your unlabeled texts, the encoder learns them",
+        description="Distil the LLM engine into a GLiNER model for your schema, in resumable "
+                    "stages written into --out: teacher (the LLM labels the texts; a killed "
+                    "run continues), filter (a silver dev set held out; rules decide which "
+                    "labels become training data, each counted), student (the default GLiNER "
+                    "model fine-tuned on them with a share of general data, early-stopped on "
+                    "the silver dev set; a model folder --model loads), report (teacher vs "
+                    "base encoder vs student on --gold, speed, evidence cards).")
+    p.add_argument("inputs", nargs="*", help="text files: TXT (one text per line), JSONL, "
+                                             "CoNLL / Few-NERD")
+    p.add_argument("--schema", required=True, help="schema file or bundled name")
+    p.add_argument("--out", required=True, help="output folder (the stages resume in it)")
+    p.add_argument("--stages", default=",".join(("teacher", "filter", "student", "report")),
+                   help="comma-separated stages to run (default: all four, in order)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    g = p.add_argument_group("input")
+    g.add_argument("--format", choices=["txt", "jsonl", "conll", "fewnerd"])
+    g.add_argument("--text-field", default="text")
+    g.add_argument("--id-field", default="id")
+    g.add_argument("--per-file", action="store_true", help="TXT: one text per file")
+    g = p.add_argument_group("teacher (the LLM engine)")
+    g.add_argument("--teacher-model", help="prepared model name (qwen2.5-coder-0.5b-instruct, "
+                                           "qwen2.5-coder-1.5b-instruct) or model folder")
+    g.add_argument("--backend", choices=["vllm", "outlines", "server"],
+                   help="default: server with --server, else vllm in this process")
+    g.add_argument("--server", help="OpenAI-compatible base URL")
+    g.add_argument("--mode", choices=["grounded", "constrained"], default="grounded",
+                   help="grounded (default: every string is a span of the text) or "
+                        "constrained")
+    g.add_argument("--shots", type=int, default=3, help="demonstrations (default 3)")
+    g.add_argument("--max-tokens", type=int, default=512)
+    g.add_argument("--teacher-batch-size", type=int, default=256,
+                   help="texts per engine call; each batch is saved before the next")
+    g.add_argument("--all-cores", action="store_true",
+                   help="vLLM on CPU: every core to the model (about 2x faster on 2 cores)")
+    g.add_argument("--no-logprobs", action="store_true",
+                   help="vLLM: do not ask for token log-probabilities (no confidence rule)")
+    g.add_argument("--teacher-option", action="append", metavar="KEY=VALUE",
+                   help="a backend option, repeatable: e.g. dtype=float32 (vLLM on CPUs "
+                        "without AVX-512, where bf16 is several times slower), "
+                        "max_model_len=4096; a server's timeout=120")
+    g.add_argument("--teacher-labels", help="reuse another run's teacher/labels.jsonl")
+    g = p.add_argument_group("filter")
+    g.add_argument("--min-confidence", type=_threshold,
+                   help="drop spans the teacher gave a lower probability (needs logprobs)")
+    g.add_argument("--agreement", action="store_true",
+                   help="keep only spans the current encoder also finds (same span and type)")
+    g.add_argument("--agreement-threshold", type=_threshold, default=0.1,
+                   help="the encoder's threshold for --agreement (default 0.1)")
+    g.add_argument("--no-dedup", action="store_true", help="keep repeated sentences")
+    g.add_argument("--keep-fuzzy", action="store_true",
+                   help="keep spans aligned by similarity only")
+    g.add_argument("--drop-partial", action="store_true",
+                   help="drop a record when a rule removed one of its spans")
+    g.add_argument("--dev-fraction", type=float, default=0.1,
+                   help="share of records held out as silver dev (default 0.1)")
+    g.add_argument("--max-dev", type=int, default=500, help="at most this many (default 500)")
+    g.add_argument("--seed", type=int, default=0)
+    g = p.add_argument_group("student (zeroshot.training)")
+    g.add_argument("--base-model", help="GLiNER model to fine-tune (default: the bundled "
+                                        "default model)")
+    g.add_argument("--train-limit", type=int,
+                   help="only the first N labelled records of the training pool")
+    g.add_argument("--replay", default="fewnerd",
+                   help="general data mixed in: fewnerd (Few-NERD INTER-train gold), a "
+                        "training-mixture file, or none (default fewnerd)")
+    g.add_argument("--replay-ratio", type=float, default=1.0,
+                   help="general sentences per distilled sentence (default 1)")
+    g.add_argument("--forget-dev", type=int, default=300,
+                   help="with --replay fewnerd: score this many of the general split's "
+                        "Few-NERD dev sentences before and after (default 300)")
+    g.add_argument("--epochs", type=float)
+    g.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    g.add_argument("--train-batch-size", type=int)
+    g.add_argument("--learning-rate", type=float)
+    g.add_argument("--train-option", action="append", metavar="KEY=VALUE",
+                   help="any training option (zeroshot.training TrainConfig), repeatable")
+    g = p.add_argument_group("report")
+    g.add_argument("--gold", help="gold file scored in the report (never used for a choice)")
+    g.add_argument("--gold-dev", help="gold dev file: the student's early stopping and "
+                                      "threshold follow it instead of the silver dev set")
+    g.add_argument("--report-teacher-limit", type=int, default=500,
+                   help="the teacher reads a seeded subset of --gold of this size "
+                        "(default 500; 0: all)")
+    p.set_defaults(func=_cmd_distill)
+
+
 def _threshold(value: str) -> float:
     """argparse type: a number in [0, 1]."""
     try:
@@ -803,7 +963,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_seconds, default=900,
                    help="seconds to wait for health")
     p.set_defaults(func=_cmd_serve)
-
+    _add_distill_parser(sub)
     _add_train_parser(sub)
     return parser
 

@@ -16,7 +16,7 @@ import dataclasses
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -161,6 +161,7 @@ def validate_output(
     json_schema: Mapping[str, Any] | None = None,
     aligner_config: AlignerConfig | None = None,
     engine: str | None = None,
+    scores: Sequence[float | None] | None = None,
 ) -> ValidationResult:
     """Check one model output against ``schema`` and align it to ``text``.
 
@@ -174,6 +175,9 @@ def validate_output(
             then read as its type without a repair.
         json_schema: the schema the output was constrained to, when it is not
             ``schema.json_schema(label_key=label_key)`` (grounded decoding).
+        scores: a confidence per entity of the answer, in order (the model's
+            probability of it, :mod:`zeroshot.core.confidence`); it becomes the
+            span's ``score`` (else an entity's own ``score`` field, if any).
     """
     issues: list[Issue] = []
     if isinstance(output, Mapping):
@@ -224,7 +228,7 @@ def validate_output(
         if mapped:
             issues.append(Issue(LABEL_MAPPED, f"label {label!r} read as {name!r}", index=i,
                                 repair=True))
-        score = entity.get("score")
+        score = scores[i] if scores is not None and i < len(scores) else entity.get("score")
         items.append((entity["text"], name, float(score) if isinstance(score, (int, float))
                       and not isinstance(score, bool) else None))
         item_index.append(i)

@@ -68,6 +68,10 @@ class Generation:
     completion_tokens: int | None = None
     finish_reason: str | None = None
     error: str | None = None
+    # (token text, log-probability) of each generated token, where the backend was
+    # asked for them (``VLLMOfflineBackend(logprobs=True)``); under a grammar vLLM
+    # gives the log-probability after the grammar's mask
+    token_logprobs: tuple[tuple[str, float], ...] | None = None
 
 
 @runtime_checkable
@@ -157,6 +161,7 @@ class VLLMOfflineBackend:
     def __init__(self, model: str | Path | None, *, max_model_len: int = 4096, seed: int = 0,
                  dtype: str = "auto", kv_cache_gib: float = 2,
                  structured_backend: str = STRUCTURED_BACKEND, prefix_caching: bool = True,
+                 logprobs: bool = False,
                  **llm_kwargs: Any) -> None:
         try:
             import vllm
@@ -168,6 +173,7 @@ class VLLMOfflineBackend:
                             "zeroshot.engines.llm.backends.reserve_vllm_cpus(n) before "
                             "building the backend (vLLM reads it from the environment)")
         self.model = _model_dir(model)
+        self.logprobs = logprobs  # each Generation carries its tokens' log-probabilities
         self.prefix_caching = prefix_caching
         self.dtype = cpu_dtype(dtype)
         self._llm = vllm.LLM(
@@ -189,6 +195,7 @@ class VLLMOfflineBackend:
         params = [
             SamplingParams(
                 temperature=0.0, max_tokens=r.max_tokens,
+                logprobs=0 if self.logprobs else None,  # 0: the sampled token's only
                 structured_outputs=(StructuredOutputsParams(json=with_layout(r.json_schema))
                                     if r.json_schema is not None else None),
             )
@@ -208,7 +215,8 @@ class VLLMOfflineBackend:
             c = o.outputs[0]
             out.append(Generation(text=c.text, prompt_tokens=len(o.prompt_token_ids or ()),
                                   completion_tokens=len(c.token_ids),
-                                  finish_reason=c.finish_reason))
+                                  finish_reason=c.finish_reason,
+                                  token_logprobs=_sampled_logprobs(c) if self.logprobs else None))
         return out
 
     def close(self) -> None:
@@ -220,6 +228,17 @@ class VLLMOfflineBackend:
             if callable(shutdown):
                 shutdown()
             self._llm = None
+
+
+def _sampled_logprobs(completion: Any) -> tuple[tuple[str, float], ...] | None:
+    """(token text, log-probability) of each sampled token of a vLLM completion."""
+    if completion.logprobs is None:
+        return None
+    out = []
+    for token_id, position in zip(completion.token_ids, completion.logprobs, strict=True):
+        lp = position[token_id]
+        out.append((lp.decoded_token or "", float(lp.logprob)))
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- vLLM server

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from zeroshot.core.chunking import TextChunk, chunk_tokenized, document_windows, merge_windows
+from zeroshot.core.confidence import entity_confidences
 from zeroshot.core.engine import ENGINE_ERROR, TRUNCATED
 from zeroshot.core.grounding import candidate_spans
 from zeroshot.core.schema import Schema
@@ -147,10 +148,12 @@ class LLMEngine:
             issues.append(Issue(TRUNCATED, f"answer cut at {request.max_tokens} "
                                            f"tokens{where}{kept}", repair=bool(repaired)))
             text = repaired or text
+        scores = (entity_confidences(gen.text, gen.token_logprobs)
+                  if gen.token_logprobs and self.mode != "unconstrained" else None)
         result = validate_output(
             text, local.text, schema, tokens=local,
             lenient=self.mode == "unconstrained", label_key=self.prompts.label_key,
-            json_schema=request.json_schema, engine=engine or self.name)
+            json_schema=request.json_schema, engine=engine or self.name, scores=scores)
         return result, issues
 
     def extract(self, texts: Sequence[str | Sequence[str] | TokenizedText], schema: Schema, *,
