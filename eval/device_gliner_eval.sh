@@ -9,13 +9,17 @@
 #   dev_NAME.json        the model on every dev set at every threshold of the grid
 #                        (eval/score_devsets.py; the "before" and "after" columns of #16)
 #   test_NAME.json/.md   the model on all of Few-NERD INTER test at THRESHOLDS (default: the
-#                        model's own) (eval/score_inter_test.py), once, for a model the dev
-#                        sets already chose
+#                        model's own; "dev": the threshold its dev run just chose on the
+#                        zero-shot dev sets) (eval/score_inter_test.py), once, for a model
+#                        the dev sets already chose
 # and, for the first model, the runtime benchmark (eval/bench_gliner_runtime.py: the engine
 # against its bare encoder over all 14,006 INTER-test sentences, fp32/bf16 variants, the old
-# engine, a stage profile) as gliner_runtime_h200.json/.md. $ZEROSHOT_COMMIT names the
+# engine, a stage profile) as gliner_runtime_h200.json/.md, and on a GPU a torch.profiler
+# run (eval/profile_gliner_gpu.py, gliner_gpu_profile.json/.md). $ZEROSHOT_COMMIT names the
 # commit (the tree is a copy without .git). DEVICE (default cuda) and LIMIT (sentences per
-# set, for a CPU smoke test of this script), VARIANTS and SKIP_INSTALL change the run.
+# set, for a CPU smoke test of this script), VARIANTS, SKIP_INSTALL, GRID (the dev
+# threshold grid, comma list) and NOT_ZERO_SHOT (dev sets the models were trained on)
+# change the run.
 set -uo pipefail
 out=${1:?output folder}
 bundle=${2:?bundle folder}
@@ -40,10 +44,14 @@ for spec in "$@"; do
   [ "$rest" != "$dir" ] && thresholds=${rest#*:}
   t0=$(date +%s)
   python3 eval/score_devsets.py --model "$dir" --devsets "$bundle/devsets" --device "$device" \
-    --batch-size 512 "${limit[@]}" --out "$out/dev_$name.json" > "/tmp/dev_$name.log" 2>&1
+    --batch-size 512 "${limit[@]}" --out "$out/dev_$name.json" \
+    ${GRID:+--thresholds "$GRID"} ${NOT_ZERO_SHOT:+--not-zero-shot "$NOT_ZERO_SHOT"} \
+    > "/tmp/dev_$name.log" 2>&1
   echo "$name dev sets: rc $? in $(( $(date +%s) - t0 )) s"
   t0=$(date +%s)
-  if [ -z "$thresholds" ]; then
+  if [ "$thresholds" = dev ]; then
+    thresholds=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['scores']['best_threshold'])" "$out/dev_$name.json")
+  elif [ -z "$thresholds" ]; then
     thresholds=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]+'/zeroshot_model.json'))['threshold'])" "$dir")
   fi
   python3 eval/score_inter_test.py --model "$dir" --device "$device" --thresholds "$thresholds" "${limit[@]}" \
@@ -56,9 +64,15 @@ for spec in "$@"; do
       --variants "${VARIANTS:-float16,float32,bfloat16}" --old-limit "${LIMIT:-2000}" "${limit[@]}" --out "$out" \
       --name gliner_runtime_h200 > /tmp/bench.log 2>&1
     echo "runtime bench: rc $? in $(( $(date +%s) - t0 )) s"
+    if [ "$device" != cpu ]; then
+      t0=$(date +%s)
+      timeout 150 python3 eval/profile_gliner_gpu.py --model "$dir" --device "$device" \
+        "${limit[@]}" --out "$out" > /tmp/profile.log 2>&1
+      echo "profile: rc $? in $(( $(date +%s) - t0 )) s"
+    fi
   fi
 done
-for f in /tmp/dev_*.log /tmp/test_*.log /tmp/bench.log; do
+for f in /tmp/dev_*.log /tmp/test_*.log /tmp/bench.log /tmp/profile.log; do
   echo "== $f"; tail -c 1500 "$f" | tr '\r' '\n' | grep -v "it/s\]" | tail -6
 done
 ls -la "$out"

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from zeroshot.engines.gliner import GlinerEngine
-from zeroshot.training.devsets import evaluate_devsets, read_devsets
+from zeroshot.training.devsets import THRESHOLDS, evaluate_devsets, read_devsets
 from zeroshot.training.export import git_commit, versions
 
 
@@ -34,6 +34,8 @@ def main() -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--out", default="eval/results/general_dev_fewnerd_model.json")
+    ap.add_argument("--thresholds", default=",".join(f"{t:g}" for t in THRESHOLDS),
+                    help="comma list: the grid (default: the trainer's, 0.2..0.6)")
     ap.add_argument("--not-zero-shot", default="",
                     help="comma list of dev sets the model was trained on (reported apart), "
                          "e.g. fewnerd_dev_heldout_types for models/gliner-minilm-fewnerd, "
@@ -45,7 +47,8 @@ def main() -> int:
     engine = GlinerEngine(args.model, threads=args.threads, device=args.device,
                           batch_size=args.batch_size, dtype="float32")
     t0 = time.perf_counter()
-    scores = evaluate_devsets(engine, devsets, ci=True)
+    grid = sorted(float(t) for t in args.thresholds.split(",") if t)
+    scores = evaluate_devsets(engine, devsets, grid, ci=True)
     result = {"model": args.model, "devsets": args.devsets, "limit": args.limit,
               "not_zero_shot": sorted(skip),
               "seconds": round(time.perf_counter() - t0, 1), "scores": scores,

@@ -79,13 +79,18 @@ def test_runner_report_and_resume(setup):
 
 def test_bench_cli_quick_gliner_only(tmp_path, capsys):
     need("gliner", "matplotlib")
-    code = main(["bench", "--data", str(path(FEWNERD_SAMPLE)), "--engines", "gliner",
-                 "--limit", "6", "--latency-samples", "1", "--out", str(tmp_path), "-q"])
+    code = main(["bench", "--data", str(path(FEWNERD_SAMPLE)), "--engines",
+                 "gliner,gliner-fewnerd", "--limit", "6", "--latency-samples", "1",
+                 "--out", str(tmp_path), "-q"])
     assert code == 0
     result = json.loads((tmp_path / "results.json").read_text())
     assert result["command"].startswith("zeroshot bench --data")
     assert result["sentences"] == 6 and (tmp_path / "card_gliner.md").exists()
-    assert "| gliner | 6 |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| gliner | 6 |" in printed and "| gliner-fewnerd | 6 |" in printed
+    # both GLiNER rows say which model they ran, the reference what it is
+    assert "model `gliner-minilm-general`" in printed
+    assert "model `gliner-minilm-fewnerd`" in printed and "strictly unseen" in printed
     (tmp_path / "report.md").unlink()
     assert main(["bench", "--report-only", "--out", str(tmp_path)]) == 0
     assert "| gliner | 6 |" in (tmp_path / "report.md").read_text()

@@ -85,6 +85,7 @@ class EngineSpec:
     limit: int | None = None  # a smaller seeded subset for slow engines
     batch_size: int | None = None  # documents per engine call (LLMs: large, vLLM batches them)
     latency_samples: int | None = None  # single-sentence calls timed (None: the run's default)
+    note: str = ""  # what this row is, for the report (e.g. which model, what it saw)
 
 
 def sample(examples: Sequence[Example], limit: int | None, seed: int) -> list[Example]:
@@ -143,8 +144,9 @@ def run_engine(spec: EngineSpec, examples: Sequence[Example], schema: Schema, ou
         t0 = time.perf_counter()
         engine = build_engine(spec.engine, **dict(spec.options))
         start_s = time.perf_counter() - t0
+        identity = engine.identity()
         config = {"engine": spec.engine, "options": {k: str(v) for k, v in spec.options.items()},
-                  "schema": schema.to_dict(), "identity": engine.identity()}
+                  "schema": schema.to_dict(), "identity": identity}
         _check_cache(preds, out / f"predictions_{spec.name}.config.json", config,
                      also=[speed_file])
         try:
@@ -192,7 +194,8 @@ def run_engine(spec: EngineSpec, examples: Sequence[Example], schema: Schema, ou
                 confusion[(row.gold.label, row.pred.label)] += 1  # type: ignore[union-attr]
     generated = sum(len(d.spans) + len(d.unaligned) for d in docs)
     return {
-        "engine": spec.name, "kind": spec.engine,
+        "engine": spec.name, "kind": spec.engine, "note": spec.note,
+        "identity": {k: str(v) for k, v in identity.items()},
         "options": {k: str(v) for k, v in spec.options.items()},
         "sentences": len(examples), "gold_spans": sum(len(g) for g in gold),
         "gold_bio_repairs": sum(ex.repairs for ex in examples),

@@ -165,6 +165,19 @@ def plots(result: Mapping[str, Any], out: Path) -> list[Path]:
     return paths
 
 
+def engine_notes(result: Mapping[str, Any]) -> list[str]:
+    """One line per engine: its note and the model it ran (rows of older runs have none)."""
+    lines = []
+    for r in result["engines"]:
+        model = r.get("identity", {}).get("model")
+        if model and Path(model).is_absolute():  # a local directory: its name, not the path
+            model = Path(model).name
+        what = "; ".join(x for x in (r.get("note"), model and f"model `{model}`") if x)
+        if what:
+            lines.append(f"- **{r['engine']}**: {what}")
+    return [*lines, ""] if lines else []
+
+
 def render_markdown(result: Mapping[str, Any], images: Sequence[str] = ()) -> str:
     stamp = (stamp_markdown(result["provenance"]) if result.get("provenance")
              else [f"Command: `{result['command']}`  ", f"Machine: {result['machine']}  "])
@@ -174,7 +187,7 @@ def render_markdown(result: Mapping[str, Any], images: Sequence[str] = ()) -> st
              f"`{result['schema']}` ({len(result['types'])} types)"
              + ("; gold read at Few-NERD's coarse level" if result.get("level") == "coarse"
                 else ""), "",
-             *_md_table(HEADER, summary_rows(result)), ""]
+             *_md_table(HEADER, summary_rows(result)), "", *engine_notes(result)]
     if result.get("gold_labels_outside_schema"):
         lines += ["**Gold labels outside the schema** (their spans can only be missed): "
                   + ", ".join(f"`{t}`" for t in result["gold_labels_outside_schema"]), ""]
