@@ -59,6 +59,14 @@ PACKAGES = ("torch", "transformers", "tokenizers", "gliner", "numpy", "onnxrunti
 
 
 def provenance(command: str, device: str) -> dict[str, Any]:
+    if os.environ.get("ZEROSHOT_COMMIT"):  # a copied tree (a lent GPU machine): say so
+        commit, dirty = os.environ["ZEROSHOT_COMMIT"], None
+    else:
+        commit, dirty = _git_head()
+    return _provenance(command, device, commit, dirty)
+
+
+def _git_head() -> tuple[str | None, bool | None]:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                                 check=True).stdout.strip()
@@ -66,6 +74,11 @@ def provenance(command: str, device: str) -> dict[str, Any]:
                                     capture_output=True, text=True, check=True).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None
+    return commit, dirty
+
+
+def _provenance(command: str, device: str, commit: str | None, dirty: bool | None
+                ) -> dict[str, Any]:
     versions = {}
     for name in PACKAGES:
         with contextlib.suppress(metadata.PackageNotFoundError):
