@@ -35,6 +35,7 @@ from pathlib import Path
 from zeroshot.batch import read_results
 from zeroshot.core.loaders import Example, find_fewnerd, read_fewnerd
 from zeroshot.core.spans import DocumentResult
+from zeroshot.training.splits import read_fewnerd_file
 
 logger = logging.getLogger("distill_fewnerd")
 
@@ -49,11 +50,9 @@ def normalised(tokens: list[str]) -> str:
 
 
 def fewnerd_sentences(files=TRAIN_FILES, root: str | None = None) -> Iterator[Example]:
-    """INTER-train sentences with ids ``<stem>:<index>``."""
+    """INTER-train sentences with ids ``<stem>:<index>`` (the training split's ids)."""
     for name in files:
-        stem = name.rsplit("/", 1)[-1]
-        for ex in read_fewnerd(find_fewnerd(name, root)):
-            yield Example(f"{stem}:{ex.id}", ex.tokens, ex.spans, ex.repairs)
+        yield from read_fewnerd_file(name, root)
 
 
 def dev_ids(split: Path) -> set[str]:

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from zeroshot.core.errors import ZeroshotError
-from zeroshot.core.loaders import Example, find_fewnerd, read_examples, read_fewnerd, read_jsonl
+from zeroshot.core.loaders import Example, read_examples, read_jsonl
 from zeroshot.core.schema import Schema
+from zeroshot.training.splits import read_fewnerd_file
 
 logger = logging.getLogger(__name__)
 
@@ -82,15 +83,18 @@ def fewnerd_replay(n: int, exclude_texts: set[str], seed: int, forget_dev: int) 
 
     schema = Schema.load(FEWNERD_SCHEMA)
     dev_ids, split_source = _fewnerd_split_ids()
+    if not dev_ids:
+        raise ZeroshotError(f"{split_source}: no Few-NERD dev ids")
     pool, dev = [], []
     for name in FEWNERD_FILES:
-        stem = name.rsplit("/", 1)[-1]
-        for ex in read_fewnerd(find_fewnerd(name)):
-            ex = dataclasses.replace(ex, id=f"{stem}:{ex.id}")
+        for ex in read_fewnerd_file(name):  # ids <stem>:<index>, as the split lists them
             if ex.id in dev_ids:
                 dev.append(ex)
             elif _norm(ex.tokens.tokens) not in exclude_texts:
                 pool.append(ex)
+    if not dev:  # the ids never matched: the dev sentences would leak into the replay
+        raise ZeroshotError(f"none of the {len(dev_ids)} Few-NERD dev ids of {split_source} "
+                            f"is a sentence of {', '.join(FEWNERD_FILES)}")
     chosen = random.Random(f"{seed}:replay").sample(pool, min(n, len(pool)))
     records = [{**r, "pool": FEWNERD_POOL, "id": ex.id}
                for ex, r in zip(chosen, to_gliner_records(chosen, schema), strict=True)]
