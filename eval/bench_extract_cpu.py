@@ -1,7 +1,7 @@
 """`zeroshot extract` end to end on CPU beside its bare encoder, for each GLiNER model.
 
     python eval/bench_extract_cpu.py [--limit 2000] [--threads 2] \
-        [--models gliner-minilm-general,gliner-minilm-fewnerd] [--out eval/results]
+        [--models gliner-mpnet-general,gliner-minilm-fewnerd] [--out eval/results]
 
 For each model, in one run: the first ``--limit`` Few-NERD INTER-test sentences are written
 as pre-tokenised JSONL; ``zeroshot extract`` reads them, extracts with the INTER-test schema
@@ -63,7 +63,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--models", default="gliner-minilm-general,gliner-minilm-fewnerd")
+    ap.add_argument("--models", default="gliner-mpnet-general,gliner-minilm-fewnerd")
     ap.add_argument("--out", default="eval/results")
     args = ap.parse_args()
     examples = list(read_fewnerd(find_fewnerd("inter/test")))[: args.limit]

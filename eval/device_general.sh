@@ -60,7 +60,7 @@ else
   export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
-export ZEROSHOT_COMMIT=$(python3 -c "import json;print(json.load(open('${BUNDLE}/bundle.json'))['commit'])" 2>/dev/null || echo unknown)
+export ZEROSHOT_COMMIT=${ZEROSHOT_COMMIT:-$(python3 -c "import json;print(json.load(open('${BUNDLE}/bundle.json'))['commit'])" 2>/dev/null || echo unknown)}
 # the repo layout installs schemas/ as zeroshot.schemas
 [ -e zeroshot/schemas ] || ln -sfn ../schemas zeroshot/schemas
 [ -e zeroshot/prompts ] || ln -sfn ../prompts zeroshot/prompts

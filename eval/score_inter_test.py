@@ -1,6 +1,6 @@
 """Score a GLiNER model on all of Few-NERD INTER test at one or more thresholds.
 
-    python eval/score_inter_test.py --model gliner-minilm-general --thresholds 0.2,0.25 \
+    python eval/score_inter_test.py --model gliner-mpnet-general --thresholds 0.2 \
         --device cpu --threads 2 --name general_inter_test_cpu
 
 The engine runs once, at the lowest threshold, under the flat overlap policy;

@@ -89,7 +89,7 @@ def test_bench_cli_quick_gliner_only(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "| gliner | 6 |" in printed and "| gliner-fewnerd | 6 |" in printed
     # both GLiNER rows say which model they ran, the reference what it is
-    assert "model `gliner-minilm-general`" in printed
+    assert "model `gliner-mpnet-general`" in printed
     assert "model `gliner-minilm-fewnerd`" in printed and "strictly unseen" in printed
     (tmp_path / "report.md").unlink()
     assert main(["bench", "--report-only", "--out", str(tmp_path)]) == 0

@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_ENV = "ZEROSHOT_GLINER_MODEL"
 # Models shipped in the package (``zeroshot.models``, the repository's models/ folder).
-DEFAULT_MODEL = "gliner-minilm-general"
+DEFAULT_MODEL = "gliner-mpnet-general"
 MODEL_META = "zeroshot_model.json"
 
 
