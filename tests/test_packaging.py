@@ -39,9 +39,11 @@ def test_wheel_carries_schemas_prompts_and_the_default_model(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     from zeroshot.engines.gliner import DEFAULT_MODEL
 
-    for part in ("gliner_config.json", "model.safetensors", "tokenizer.json",
-                 "zeroshot_model.json"):
+    for part in ("gliner_config.json", "tokenizer.json", "zeroshot_model.json"):
         assert f"zeroshot/models/{DEFAULT_MODEL}/{part}" in names
+    weights = {f"zeroshot/models/{DEFAULT_MODEL}/{f}" for f in
+               ("model.safetensors", "model.int8.safetensors")}  # fp16, or int8 weight-only
+    assert weights & names
     assert "zeroshot/schemas/fewnerd_inter_test.json" in names
     assert "zeroshot/prompts/extract_system.j2" in names
 

@@ -130,6 +130,9 @@ class WordPieces:
     def __init__(self, tokenizer: Any):
         self.tokenizer = tokenizer
         self.unk_id = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else 0
+        # the padding id (0 for BERT-style vocabularies, 1 for MPNet/RoBERTa ones, whose
+        # position ids are counted from it)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self._index: dict[str, int] = {}
         self.flat = np.zeros(0, np.int64)
         self.offsets = np.zeros(1, np.int64)
@@ -312,7 +315,7 @@ class GlinerRuntime:
         pre, suf, P = len(self.pieces.prefix), len(self.pieces.suffix), len(prompt.ids)
         text0 = pre + P
         L = int(text0 + sub.max() + suf)
-        ids = np.zeros((B, L), np.int64)
+        ids = np.full((B, L), self.pieces.pad_id, np.int64)
         ids[:, :pre] = self.pieces.prefix
         ids[:, pre:text0] = prompt.ids
         total = int(plen.sum())
