@@ -48,10 +48,11 @@ def test_int8_model_directory_loads_and_predicts_like_fp16(tmp_path):
     if not os.environ.get("CI"):
         pytest.importorskip("gliner")
     from zeroshot.core.schema import Schema
-    from zeroshot.engines.gliner import GlinerEngine, default_model_path, load_gliner
+    from zeroshot.engines.gliner import GlinerEngine, load_gliner, resolve_model
     from zeroshot.training.export import export_model
 
-    model = load_gliner(default_model_path())
+    # an fp16 bundled model (the default is stored int8 already)
+    model = load_gliner(resolve_model("gliner-minilm-general"))
     out = export_model(model, tmp_path / "int8", int8=True)
     assert is_int8_dir(out) and not (out / "model.safetensors").exists()
     assert (out / INT8_FILE).stat().st_size < 0.55 * 57_853_792  # about half the fp16 file
