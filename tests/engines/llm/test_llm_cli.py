@@ -73,13 +73,15 @@ def test_extract_hybrid_end_to_end(tiny_llm_dir, tmp_path):
         {"name": "person", "label": "person"}, {"name": "city", "label": "city"}],
         "options": {"max_entities": 4, "max_span_chars": 40}}))
     inputs = tmp_path / "in.txt"
-    inputs.write_text("Serena Williams flew to London .\nthe cat sat on a mat .\n")
+    inputs.write_text("Serena Williams flew to London .\nand then it rained .\n")
     out = tmp_path / "out.jsonl"
     assert main(["extract", str(inputs), "-o", str(out), "--schema", str(schema),
                  "--engine", "llm", "--backend", "outlines", "--llm-model", str(tiny_llm_dir),
                  "--mode", "hybrid", "--candidate-threshold", "0.05", "--max-tokens", "96",
                  "--threads", "2", "-q"]) == 0
-    first, second = (json.loads(line) for line in out.read_text().splitlines())
+    # the runner writes in its own (length-sorted) order: find the rows by text
+    rows = {r["text"]: r for r in map(json.loads, out.read_text().splitlines())}
+    first, second = rows["Serena Williams flew to London ."], rows["and then it rained ."]
     assert first["engine"] == "llm-hybrid" and first["usage"]["candidates"] > 0
     for s in first["spans"]:
         assert first["text"][s["start"]:s["end"]] == s["text"]

@@ -203,7 +203,7 @@ def test_outlines_hybrid_with_gliner(gliner, tiny_llm_dir, tiny_schema: Schema):
 
     schema = tiny_schema.with_options(max_entities=8, max_span_chars=40)
     engine = HybridEngine(gliner, LLMEngine(OutlinesBackend(tiny_llm_dir), max_tokens=128),
-                          candidate_threshold=0.05)
+                          candidate_threshold=0.2)
     proposals = engine.propose(SENTENCES, schema)
     assert proposals[0][0] and not proposals[1][0]  # names found; nothing in "the cat ..."
     docs = engine.extract(SENTENCES, schema)
@@ -217,7 +217,7 @@ def test_outlines_hybrid_with_gliner(gliner, tiny_llm_dir, tiny_schema: Schema):
 def test_vllm_hybrid_with_gliner(gliner, vllm_offline, tiny_schema: Schema):
     schema = tiny_schema.with_options(max_entities=8, max_span_chars=40)
     engine = HybridEngine(gliner, LLMEngine(vllm_offline, prompts=PromptBuilder(shots=1),
-                                            max_tokens=128), candidate_threshold=0.05)
+                                            max_tokens=128), candidate_threshold=0.2)
     proposals = engine.propose(SENTENCES, schema)
     docs = engine.extract(SENTENCES, schema)
     assert_hybrid_grounded(docs, SENTENCES, proposals)
