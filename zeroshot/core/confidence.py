@@ -14,40 +14,27 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from zeroshot.core.validate import json_brackets
+
 
 def entity_regions(raw: str) -> list[tuple[int, int]] | None:
     """``[from, to)`` character regions of each complete entity object of an
     answer, in order: ``from`` is where the previous entity (or the ``[`` that opens
     the list) ended, ``to`` just after the entity's ``}``. None when ``raw`` is not
     an object holding a list of objects."""
-    depth, in_string, escaped = 0, False, False
     regions: list[tuple[int, int]] = []
     last_end: int | None = None
     start: int | None = None
-    for i, ch in enumerate(raw):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-            continue
-        if ch == '"':
-            in_string = True
-        elif ch in "{[":
-            depth += 1
-            if depth == 2 and ch == "[":
-                last_end = i + 1
-            elif depth == 3 and ch == "{":
-                start = i
-        elif ch in "}]":
-            depth -= 1
-            if depth == 2 and ch == "}" and start is not None and last_end is not None:
-                regions.append((last_end, i + 1))
-                last_end, start = i + 1, None
-            if depth < 0:
-                return None
+    for i, ch, depth in json_brackets(raw):
+        if ch == "[" and depth == 2:
+            last_end = i + 1
+        elif ch == "{" and depth == 3:
+            start = i
+        elif ch == "}" and depth == 2 and start is not None and last_end is not None:
+            regions.append((last_end, i + 1))
+            last_end, start = i + 1, None
+        if depth < 0:
+            return None
     return regions if last_end is not None else None
 
 

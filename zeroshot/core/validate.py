@@ -16,7 +16,7 @@ import dataclasses
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -89,14 +89,11 @@ def parse_json(raw: str | bytes, *, lenient: bool = False) -> ParseResult:
     return ParseResult(False, None, (strict_error,))
 
 
-def repair_truncated(raw: str) -> str | None:
-    """Close ``{"entities": [...`` cut off by a token budget after its last
-    complete entity; None when no complete entity came before the cut.
-
-    The caller reports the repair (issue ``truncated``); entities after the cut
-    are lost, never guessed.
-    """
-    depth, in_string, escaped, last = 0, False, False, None
+def json_brackets(raw: str) -> Iterator[tuple[int, str, int]]:
+    """``(index, bracket, depth after it)`` for each ``{ [ } ]`` of ``raw`` outside JSON
+    strings (escapes honoured): the one scan that truncation repair and entity
+    confidences share. The depth can fall below 0 on a malformed answer."""
+    depth, in_string, escaped = 0, False, False
     for i, ch in enumerate(raw):
         if in_string:
             if escaped:
@@ -105,17 +102,29 @@ def repair_truncated(raw: str) -> str | None:
                 escaped = True
             elif ch == '"':
                 in_string = False
-            continue
-        if ch == '"':
+        elif ch == '"':
             in_string = True
         elif ch in "{[":
             depth += 1
+            yield i, ch, depth
         elif ch in "}]":
             depth -= 1
-            if depth == 2 and ch == "}":
-                last = i + 1
-            if depth < 0:
-                return None
+            yield i, ch, depth
+
+
+def repair_truncated(raw: str) -> str | None:
+    """Close ``{"entities": [...`` cut off by a token budget after its last
+    complete entity; None when no complete entity came before the cut.
+
+    The caller reports the repair (issue ``truncated``); entities after the cut
+    are lost, never guessed.
+    """
+    last = None
+    for i, ch, depth in json_brackets(raw):
+        if depth == 2 and ch == "}":
+            last = i + 1
+        if depth < 0:
+            return None
     if last is None or not raw.lstrip().startswith("{"):
         return None
     return raw[:last] + "]}"
