@@ -33,18 +33,15 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import time
 import traceback
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-import contextlib
 
 import numpy as np
 import torch
@@ -52,6 +49,7 @@ import torch
 from zeroshot.api import Extractor
 from zeroshot.core.loaders import find_fewnerd, read_fewnerd
 from zeroshot.core.metrics import evaluate
+from zeroshot.core.provenance import git_commit, package_versions
 from zeroshot.core.schema import Schema
 from zeroshot.engines.gliner import GlinerEngine, _Rows
 
@@ -59,33 +57,10 @@ PACKAGES = ("torch", "transformers", "tokenizers", "gliner", "numpy", "onnxrunti
 
 
 def provenance(command: str, device: str) -> dict[str, Any]:
-    if os.environ.get("ZEROSHOT_COMMIT"):  # a copied tree (a lent GPU machine): say so
-        commit, dirty = os.environ["ZEROSHOT_COMMIT"], None
-    else:
-        commit, dirty = _git_head()
-    return _provenance(command, device, commit, dirty)
-
-
-def _git_head() -> tuple[str | None, bool | None]:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                    capture_output=True, text=True, check=True).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        commit, dirty = None, None
-    return commit, dirty
-
-
-def _provenance(command: str, device: str, commit: str | None, dirty: bool | None
-                ) -> dict[str, Any]:
-    versions = {}
-    for name in PACKAGES:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[name] = metadata.version(name)
+    """Commit (``$ZEROSHOT_COMMIT`` on a copied tree), versions, command and machine."""
     accel = torch.cuda.get_device_name() if device.startswith("cuda") else None
-    return {"git": {"commit": commit, "dirty": dirty}, "packages": versions,
-            "command": command, "accelerator": accel,
+    return {"git": git_commit(), "packages": package_versions(PACKAGES), "command": command,
+            "accelerator": accel,
             "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python "
                        f"{platform.python_version()}, torch threads {torch.get_num_threads()}"}
 

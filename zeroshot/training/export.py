@@ -8,12 +8,12 @@ was chosen, the dev scores, the training data, backbone, commit and package vers
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
+
+from zeroshot.core import provenance
 
 MODEL_META = "zeroshot_model.json"
 
@@ -49,14 +49,9 @@ def export_model(model: Any, out: str | Path, *, int8: bool = False) -> Path:
 
 
 def git_commit(default: str = "unknown") -> str:
-    """``$ZEROSHOT_COMMIT``, else ``git rev-parse HEAD`` of the working directory."""
-    if os.environ.get("ZEROSHOT_COMMIT"):
-        return os.environ["ZEROSHOT_COMMIT"]
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True, timeout=10).stdout.strip() or default
-    except (OSError, subprocess.SubprocessError):
-        return default
+    """The commit (:func:`zeroshot.core.provenance.git_commit`: ``$ZEROSHOT_COMMIT``,
+    else the checkout's HEAD), or ``default``."""
+    return provenance.git_commit().get("commit") or default
 
 
 def versions() -> dict[str, str]:
