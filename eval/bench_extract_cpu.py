@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -34,23 +33,24 @@ from zeroshot.engines.gliner import GlinerEngine
 
 
 def run_extract(model: str, inputs: Path, out: Path, threads: int) -> dict:
-    """`zeroshot extract` in a fresh process: wall time, start time, peak RSS."""
+    """`zeroshot extract` in a fresh process: wall time and that process's own peak RSS
+    (``os.wait4``; ``RUSAGE_CHILDREN`` would be the largest of all children so far)."""
     cmd = [sys.executable, "-m", "zeroshot", "extract", str(inputs), "-o", str(out),
            "--schema", "fewnerd_inter_test", "--model", model, "--threads", str(threads),
            "--overwrite", "-q"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t0 = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: rc {done.returncode}\n{done.stderr[-2000:]}")
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    meta = json.loads(out.with_name(out.name + ".meta.json").read_text()) \
-        if out.with_name(out.name + ".meta.json").exists() else {}
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: rc {proc.returncode}\n{stderr[-2000:]}")
     rows = sum(1 for _ in out.open())
     return {"command": " ".join(cmd[1:]), "wall_s": wall, "rows": rows,
-            "peak_rss_mib": max(rss, before) / 1024, "stderr_tail": done.stderr[-600:],
-            "meta_keys": sorted(meta)}
+            "peak_rss_mib": usage.ru_maxrss / 1024, "stderr_tail": stderr[-600:]}
 
 
 def start_seconds(model: str, threads: int) -> float:

@@ -23,6 +23,7 @@ import torch
 
 from zeroshot.api import Extractor
 from zeroshot.core.loaders import find_fewnerd, read_fewnerd
+from zeroshot.core.provenance import provenance, stamp_markdown
 from zeroshot.core.schema import Schema
 
 SYNC_OPS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize",
@@ -75,13 +76,13 @@ def main() -> int:
         "top_self_cpu": sorted(rows, key=lambda r: -r["self_cpu_ms"])[:30],
         "top_device": sorted(rows, key=lambda r: -r["device_ms"])[:30],
         "syncs": [r for r in rows if any(s in r["name"] for s in SYNC_OPS)],
-        "torch": torch.__version__,
         "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
-        "command": "python eval/profile_gliner_gpu.py " + " ".join(sys.argv[1:])}
+        "provenance": provenance("python eval/profile_gliner_gpu.py " + " ".join(sys.argv[1:]))}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "gliner_gpu_profile.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = [f"# GLiNER engine under torch.profiler ({result['gpu']})", "",
+             *stamp_markdown(result["provenance"]), "",
              f"{len(sentences)} sentences, batch {args.batch_size}: plain run {plain:.2f} s "
              f"({len(sentences) / plain:,.0f} sentences/s); profiled run {profiled:.2f} s, "
              f"device busy {kernels / 1e3:.2f} s.", ""]
