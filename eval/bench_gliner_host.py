@@ -19,8 +19,8 @@
    field, issues) and the type of every score are compared between old and new, and
    with the captured real run.
 
-Writes ``gliner_host_cpu.json`` and ``.md`` under ``--out`` (default eval/results),
-stamped by :func:`zeroshot.core.provenance.provenance`.
+Writes ``<name>.json`` and ``<name>.md`` (``--name``, default ``gliner_host_cpu``) under
+``--out`` (default eval/results), stamped by :func:`zeroshot.core.provenance.provenance`.
 """
 
 from __future__ import annotations
@@ -208,7 +208,8 @@ def render(record: dict[str, Any]) -> str:
              *stamp_markdown(record["provenance"]), "",
              f"{n} Few-NERD INTER-test sentences (pre-tokenised), 17-label schema, model "
              f"`{record['model']}`; candidates captured once from the real engine "
-             f"({record['spans']} spans kept), then replayed {record['repeats']} times per "
+             f"({record['candidates_per_doc']:.2f} candidates per document, "
+             f"{record['spans']} spans kept), then replayed {record['repeats']} times per "
              "path, interleaved; fastest run per stage. µs per document:", "",
              "| stage | old | new | old / new |", "|---|---|---|---|"]
     old, new = record["us_per_doc"]["old"], record["us_per_doc"]["new"]
@@ -239,6 +240,7 @@ def main() -> None:
     ap.add_argument("--candidates", type=Path, help="npz of captured candidates: read if it "
                     "holds this many sentences, else written after the capture")
     ap.add_argument("--out", default="eval/results")
+    ap.add_argument("--name", default="gliner_host_cpu", help="output file stem")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     repo = Path(__file__).resolve().parents[1]
@@ -268,6 +270,7 @@ def main() -> None:
     record["us_per_doc"] = {k: {s: 1e6 * v / len(sentences) for s, v in b.items()}
                             for k, b in best.items()}
     record["spans"] = sum(len(r.spans) for r in results["new"])
+    record["candidates_per_doc"] = sum(len(got["row"]) for _, got, _ in batches) / len(sentences)
     record["identity"] = {"new_vs_old": identical(results["old"], results["new"])}
     if captured is not None:
         record["identity"]["new_vs_captured"] = identical(captured, results["new"])
@@ -275,8 +278,8 @@ def main() -> None:
         "python eval/bench_gliner_host.py " + " ".join(sys.argv[1:]))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "gliner_host_cpu.json").write_text(json.dumps(record, indent=2) + "\n")
-    (out / "gliner_host_cpu.md").write_text(render(record))
+    (out / f"{args.name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    (out / f"{args.name}.md").write_text(render(record))
     logger.info("%s", render(record))
 
 
