@@ -243,6 +243,8 @@ def main() -> None:
     ap.add_argument("--name", default="gliner_host_cpu", help="output file stem")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # stamped before the run: the code that runs is the code at start
+    stamp = provenance("python eval/bench_gliner_host.py " + " ".join(sys.argv[1:]))
     repo = Path(__file__).resolve().parents[1]
     examples = list(read_fewnerd(find_fewnerd("inter/test"), limit=args.limit))
     sentences = [e.tokens.tokens for e in examples]
@@ -250,7 +252,8 @@ def main() -> None:
     schema = Schema.load(schema_path)
     old_module = import_baseline(args.baseline, repo)
     batches = load_batches(args.candidates, len(sentences)) if args.candidates else None
-    record: dict[str, Any] = {"sentences": len(sentences), "model": args.model,
+    record: dict[str, Any] = {"provenance": stamp, "sentences": len(sentences),
+                              "model": args.model,
                               "repeats": args.repeats, "baseline": args.baseline,
                               "candidates": str(args.candidates) if batches else None,
                               "capture_s": None}
@@ -274,8 +277,6 @@ def main() -> None:
     record["identity"] = {"new_vs_old": identical(results["old"], results["new"])}
     if captured is not None:
         record["identity"]["new_vs_captured"] = identical(captured, results["new"])
-    record["provenance"] = provenance(
-        "python eval/bench_gliner_host.py " + " ".join(sys.argv[1:]))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.name}.json").write_text(json.dumps(record, indent=2) + "\n")
