@@ -182,10 +182,14 @@ def _as_batch(texts: TextInput | Sequence[TextInput]) -> list[TextInput]:
         if item is None or isinstance(item, (bytes, bytearray, int, float, Mapping)) or \
                 not isinstance(item, Sequence):
             raise TypeError(_not_text(f"texts[{i}]", item))
-        for j, tok in enumerate(item):
-            if not isinstance(tok, str):
-                raise TypeError(f"texts[{i}][{j}] is {type(tok).__name__}, not a token "
-                                f"string")
+        try:  # all tokens strings (str.join checks that in C); else name the first one
+            "".join(item)
+        except TypeError:
+            for j, tok in enumerate(item):
+                if not isinstance(tok, str):
+                    raise TypeError(f"texts[{i}][{j}] is {type(tok).__name__}, not a token "
+                                    f"string") from None
+            raise
     return batch
 
 

@@ -64,3 +64,34 @@ def test_words_keep_their_marks_and_emoji_stay_whole():
     assert TokenizedText.from_text("🇺🇸 and 👩\u200d👩\u200d👧!").tokens == [
         "🇺🇸", "and", "👩\u200d👩\u200d👧", "!"]
     assert TokenizedText.from_text(" \u0301abc").tokens == ["abc"]  # the mark is the space's
+
+
+# ------------------------------------------------------------------ from_tokens, fast
+@given(st.lists(st.text(min_size=1, max_size=6), max_size=30),
+       st.sampled_from([" ", "", "  ", "\t", "-|-"]))
+def test_from_tokens_equals_the_checked_constructor(tokens, sep):
+    """Offsets built by accumulation, unchecked, are what the validating constructor
+    accepts; the kept tokens are exactly the text's slices."""
+    t = TokenizedText.from_tokens(tokens, sep=sep)
+    assert t.text == sep.join(tokens)
+    checked = TokenizedText(t.text, t.starts, t.ends)  # runs __post_init__'s checks
+    assert checked == t and hash(checked) == hash(t)
+    assert all(type(x) is int for x in t.starts + t.ends)
+    assert t.tokens == tokens == checked.tokens
+    assert t.token_tuple() == tuple(tokens) == checked.token_tuple()
+    assert [t.text[s:e] for s, e in zip(t.starts, t.ends, strict=True)] == tokens
+
+
+def test_from_tokens_rejects_empty_tokens_and_takes_any_sequence():
+    import pytest
+
+    with pytest.raises(ValueError, match="token 2 is empty"):
+        TokenizedText.from_tokens(["a", "b", "", "c"])
+    with pytest.raises(ValueError, match="token 0 is empty"):
+        TokenizedText.coerce([""])
+    assert TokenizedText.coerce(("New", "York")) == TokenizedText.coerce(["New", "York"])
+    empty = TokenizedText.from_tokens([])
+    assert (empty.text, empty.starts, empty.ends, empty.tokens) == ("", (), (), [])
+    t = TokenizedText.from_tokens(["a", "b"])
+    t.tokens.append("c")  # a fresh list each time: the kept tokens do not change
+    assert t.tokens == ["a", "b"]

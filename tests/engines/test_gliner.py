@@ -127,3 +127,59 @@ def test_fast_scorer_matches_gliner_scorer_in_input_order(inter_test):
             assert a.score == pytest.approx(b.score, abs=1e-4)
     assert sum(len(d.spans) for d in got) >= 5
     assert not gliner_fast.supports(object())
+
+
+@pytest.fixture(scope="module")
+def small():
+    """The small bundled model on the project's runtime, in small batches (several
+    batches per call, so documents are built as batches come back)."""
+    return GlinerEngine("gliner-minilm-fewnerd", threads=2, batch_size=2)
+
+
+@pytest.mark.parametrize("policy", ["flat", "nested", "multi-label"])
+def test_results_equal_the_core_resolution_of_the_candidates(small, inter_test, monkeypatch,
+                                                             policy):
+    """The engine's fast result building (unchecked spans, one-candidate shortcut,
+    kept tokens) gives exactly the documents built the plain way from the same
+    candidates: checked ``Span``s, the core's ``resolve_overlaps``, ``DocumentResult``
+    with the tokens cut from the text. Every field of every span compared."""
+    from zeroshot.core.overlap import resolve_overlaps
+    from zeroshot.core.spans import DocumentResult, Span
+    from zeroshot.core.text import TokenizedText
+
+    texts = [SENTENCE, ("Obama", "met", "Merkel", "in", "Berlin", "."), [],
+             "Serena Williams beat Venus Williams at Wimbledon in 2009.",
+             TokenizedText.from_text("The Nile crocodile lives in Lake Victoria."),
+             ["Toyota"], ["Then", "the", "band", "played", "Bohemian", "Rhapsody", "."]]
+    schema = inter_test.with_options(threshold=0.05, overlap=policy)
+    rows: dict[int, list[tuple[int, int, int, float]]] = {}
+    stream = small.runtime.stream
+
+    def recording(*args, **kwargs):
+        for done, got, errs in stream(*args, **kwargs):
+            for r, s, e, c, p in zip(got.row.tolist(), got.start.tolist(), got.end.tolist(),
+                                     got.cls.tolist(), got.score.tolist(), strict=True):
+                rows.setdefault(r, []).append((s, e, c, p))
+            yield done, got, errs
+
+    monkeypatch.setattr(small.runtime, "stream", recording)
+    ids = [f"doc{i}" for i in range(len(texts))]
+    got = small.extract(texts, schema, ids=ids)
+    names = [t.name for t in schema]
+    want, r = [], 0
+    for i, t in enumerate(texts):
+        doc = TokenizedText.coerce(t)
+        cands = rows.get(r, []) if len(doc) else []
+        r += bool(len(doc))
+        spans = [Span(doc.starts[s], doc.ends[e - 1], names[c],
+                      doc.text[doc.starts[s]:doc.ends[e - 1]], score=p, token_start=s,
+                      token_end=e, engine="gliner") for s, e, c, p in cands]
+        want.append(DocumentResult(
+            text=doc.text, spans=tuple(resolve_overlaps(spans, schema.options.overlap)),
+            id=ids[i], engine="gliner", tokens=tuple(doc.tokens),
+            token_offsets=tuple(zip(doc.starts, doc.ends, strict=True))))
+    assert max(len(c) for c in rows.values()) >= 3  # overlap resolution had work to do
+    assert sum(len(d.spans) for d in got) >= 6
+    assert [d.to_dict() for d in got] == [d.to_dict() for d in want]
+    assert got == want
+    assert all(type(s.score) is float for d in got for s in d.spans)

@@ -69,6 +69,27 @@ class Span:
         if self.alignment is AlignmentStatus.UNALIGNED:
             raise ValueError("a Span has offsets; unaligned strings are Mentions, not Spans")
 
+    @classmethod
+    def unchecked(cls, start: int, end: int, label: str, text: str, score: float | None,
+                  token_start: int | None, token_end: int | None, engine: str | None) -> Span:
+        """An exact, unsnapped span built without :meth:`__post_init__`'s checks, for
+        engines whose offsets are valid by construction (token bounds of a
+        :class:`~zeroshot.core.text.TokenizedText`); the same object as ``Span(...)``
+        with these fields. Anything built from user or model strings goes through
+        ``Span(...)``."""
+        span = _new(cls)
+        _set(span, "start", start)
+        _set(span, "end", end)
+        _set(span, "label", label)
+        _set(span, "text", text)
+        _set(span, "score", score)
+        _set(span, "token_start", token_start)
+        _set(span, "token_end", token_end)
+        _set(span, "engine", engine)
+        _set(span, "alignment", AlignmentStatus.EXACT)
+        _set(span, "snapped", False)
+        return span
+
     @property
     def key(self) -> tuple[int, int, str]:
         """``(start, end, label)``: the identity used by strict matching."""
@@ -102,6 +123,10 @@ class Span:
         if "alignment" in kwargs:
             kwargs["alignment"] = AlignmentStatus(kwargs["alignment"])
         return cls(**kwargs)
+
+
+# what a frozen dataclass's own __init__ calls (Span.unchecked skips only its checks)
+_new, _set = object.__new__, object.__setattr__
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -183,10 +208,14 @@ class DocumentResult:
     token_offsets: tuple[tuple[int, int], ...] | None = None  # [start, end) of each token
 
     @classmethod
-    def from_tokenized(cls, doc: TokenizedText, **fields: Any) -> DocumentResult:
+    def from_tokenized(cls, doc: TokenizedText, *, spans: tuple[Span, ...] = (),
+                       id: str | None = None, engine: str | None = None,
+                       unaligned: tuple[Mention, ...] = (), issues: tuple[Issue, ...] = (),
+                       usage: Mapping[str, int] | None = None) -> DocumentResult:
         """A result for ``doc`` that keeps its tokens and their character offsets."""
-        return cls(text=doc.text, tokens=tuple(doc.tokens),
-                   token_offsets=tuple(zip(doc.starts, doc.ends, strict=True)), **fields)
+        return cls(text=doc.text, spans=spans, id=id, engine=engine, unaligned=unaligned,
+                   issues=issues, tokens=doc.token_tuple(), usage=usage,
+                   token_offsets=tuple(zip(doc.starts, doc.ends, strict=True)))
 
     def tokenized(self) -> TokenizedText | None:
         """The document's tokens with offsets, when the result kept them."""

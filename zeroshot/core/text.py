@@ -21,6 +21,8 @@ import bisect
 import dataclasses
 import re
 from collections.abc import Sequence
+from itertools import accumulate
+from operator import add, sub
 
 import regex
 
@@ -140,17 +142,31 @@ class TokenizedText:
 
     @classmethod
     def from_tokens(cls, tokens: Sequence[str], sep: str = " ") -> TokenizedText:
-        """Join pre-tokenised input with ``sep``; empty tokens are rejected."""
-        starts, ends, pos = [], [], 0
-        for i, tok in enumerate(tokens):
-            if not tok:
-                raise ValueError(f"token {i} is empty")
-            if i:
-                pos += len(sep)
-            starts.append(pos)
-            pos += len(tok)
-            ends.append(pos)
-        return cls(sep.join(tokens), tuple(starts), tuple(ends))
+        """Join pre-tokenised input with ``sep``; empty tokens are rejected.
+
+        The offsets are valid by construction (each token non-empty, ``sep``
+        between them), so they are not checked again, and the tokens are kept:
+        :attr:`tokens` does not cut them out of the text again."""
+        tokens = tuple(tokens)
+        if not all(tokens):
+            raise ValueError(f"token {next(i for i, t in enumerate(tokens) if not t)} is empty")
+        lengths = list(map(len, tokens))
+        k = len(sep)
+        ends = tuple(map(add, accumulate(lengths), range(0, len(lengths) * k, k)) if k
+                     else accumulate(lengths))
+        return cls._trusted(sep.join(tokens), tuple(map(sub, ends, lengths)), ends, tokens)
+
+    @classmethod
+    def _trusted(cls, text: str, starts: tuple[int, ...], ends: tuple[int, ...],
+                 tokens: tuple[str, ...] | None = None) -> TokenizedText:
+        """A text whose offsets the caller guarantees valid (no check), with its
+        tokens (``text[s:e]`` of each) when the caller has them. Internal: the
+        constructors above, which build valid offsets."""
+        obj = object.__new__(cls)
+        obj.__dict__.update(text=text, starts=starts, ends=ends)
+        if tokens is not None:
+            obj.__dict__["_tokens"] = tokens
+        return obj
 
     @classmethod
     def coerce(cls, value: TokenizedText | str | Sequence[str]) -> TokenizedText:
@@ -159,7 +175,7 @@ class TokenizedText:
             return value
         if isinstance(value, str):
             return cls.from_text(value)
-        return cls.from_tokens(list(value))
+        return cls.from_tokens(value)
 
     # -- access -------------------------------------------------------------------
     def __len__(self) -> int:
@@ -167,7 +183,14 @@ class TokenizedText:
 
     @property
     def tokens(self) -> list[str]:
-        return [self.text[s:e] for s, e in zip(self.starts, self.ends, strict=True)]
+        return list(self.token_tuple())
+
+    def token_tuple(self) -> tuple[str, ...]:
+        """The tokens as a tuple (kept where the text was built from tokens)."""
+        kept = self.__dict__.get("_tokens")
+        if kept is not None:
+            return kept
+        return tuple(self.text[s:e] for s, e in zip(self.starts, self.ends, strict=True))
 
     def token(self, i: int) -> str:
         return self.text[self.starts[i] : self.ends[i]]

@@ -309,8 +309,7 @@ class GlinerEngine:
         profile = self.runtime.profile if self.runtime is not None else None
         t0 = time.perf_counter()
         docs = [TokenizedText.coerce(t) for t in texts]
-        words = [t if isinstance(t, (list, tuple)) else d.tokens
-                 for t, d in zip(texts, docs, strict=True)]
+        words = [d.token_tuple() for d in docs]
         plan = self.label_plan(schema)
         t1 = time.perf_counter()
         rows = _Rows.plan(docs, words, self.pieces, self.window, self.window_overlap,
@@ -360,7 +359,7 @@ class _Rows:
     @classmethod
     def plan(cls, docs: Sequence[TokenizedText], words: Sequence[Sequence[str]],
              pieces: rt.WordPieces, window: int, overlap: int, budget: int) -> _Rows:
-        n = np.fromiter((len(d) for d in docs), np.int64, count=len(docs))
+        n = np.fromiter(map(len, words), np.int64, count=len(docs))  # words: docs' tokens
         wids = pieces.ids(list(chain.from_iterable(words)))
         costs = pieces.lengths[wids]
         first = np.zeros(len(docs), np.int64)
@@ -435,12 +434,46 @@ class _Assembler:
         cls, score = got.cls[order].tolist(), got.score[order].tolist()
         rows_sorted = np.sort(rows_now)
         bounds = [*np.searchsorted(got.row[order], rows_sorted).tolist(), len(order)]
-        for i, r in enumerate(rows_sorted.tolist()):
-            c0, c1 = bounds[i], bounds[i + 1]
-            self._one_row(self.rows.doc[r], r, start[c0:c1], end[c0:c1], cls[c0:c1],
-                          score[c0:c1])
+        self._single(rows_sorted.tolist(), self.rows.doc[rows_sorted].tolist(), bounds,
+                     (start, end, cls, score))
         if self.profile is not None:
             self.profile["results"] += time.perf_counter() - t0
+
+    def _single(self, rows: list[int], docs_of: list[int], bounds: list[int],
+                cands: tuple[list[int], list[int], list[int], list[float]]) -> None:
+        """One-window documents: row ``rows[i]`` of document ``docs_of[i]`` has
+        candidates ``bounds[i]:bounds[i + 1]`` of ``cands`` (start, end, class, score).
+        A document without issues to report is built here directly."""
+        start, end, cls, score = cands
+        docs, results, ids, engine = self.docs, self.results, self.ids, self.engine
+        errors, cut, groups = self.errors, self.rows.cut, self.groups
+        for i, r in enumerate(rows):
+            d, c0, c1 = docs_of[i], bounds[i], bounds[i + 1]
+            if groups or r in errors or d in cut:
+                self._one_row(d, r, start[c0:c1], end[c0:c1], cls[c0:c1], score[c0:c1])
+                continue
+            doc = docs[d]
+            spans = () if c0 == c1 else self._spans(doc, start[c0:c1], end[c0:c1],
+                                                    cls[c0:c1], score[c0:c1])
+            results[d] = DocumentResult.from_tokenized(
+                doc, spans=spans, id=ids[d] if ids else None, engine=engine)
+
+    def _spans(self, doc: TokenizedText, start: list[int], end: list[int], cls: list[int],
+               score: list[float]) -> tuple[Span, ...]:
+        """A one-window document's spans from its candidates (token bounds of ``doc``,
+        so valid offsets by construction), after the schema's overlap policy."""
+        names, text, engine = self.plan.names, doc.text, self.engine
+        if len(start) == 1:  # nothing to resolve
+            a, b = doc.starts[start[0]], doc.ends[end[0] - 1]
+            return (Span.unchecked(a, b, names[cls[0]], text[a:b], score[0], start[0], end[0],
+                                   engine),)
+        starts, ends, span = doc.starts, doc.ends, Span.unchecked
+        cs = [starts[i] for i in start]
+        ce = [ends[i - 1] for i in end]
+        labels = [names[c] for c in cls]
+        keep = resolve_indices(cs, ce, labels, score, self.policy)
+        return tuple(span(cs[i], ce[i], labels[i], text[cs[i]:ce[i]], score[i], start[i],
+                          end[i], engine) for i in keep)
 
     def finish(self) -> list[DocumentResult]:
         """The documents not built yet (several windows, label groups, no rows)."""
@@ -470,19 +503,13 @@ class _Assembler:
 
     def _one_row(self, d: int, r: int, start: list[int], end: list[int], cls: list[int],
                  score: list[float]) -> None:
-        doc, names = self.docs[d], self.plan.names
         issues: list[Issue] = []
-        spans: list[Span] = []
+        spans: tuple[Span, ...] = ()
         if r in self.errors:
             exc = self.errors[r]
             issues.append(Issue(ENGINE_ERROR, f"{type(exc).__name__}: {exc}"))
         elif start:
-            cs = [doc.starts[i] for i in start]
-            ce = [doc.ends[i - 1] for i in end]
-            labels = [names[c] for c in cls]
-            spans = [Span(cs[i], ce[i], labels[i], doc.text[cs[i]:ce[i]], score=score[i],
-                          token_start=start[i], token_end=end[i], engine=self.engine)
-                     for i in resolve_indices(cs, ce, labels, score, self.policy)]
+            spans = self._spans(self.docs[d], start, end, cls, score)
         self._emit(d, spans, issues)
 
     def _windows(self, d: int, r0: int, per_row: list[tuple[list, list, list, list]]) -> None:
@@ -509,12 +536,12 @@ class _Assembler:
             issues.extend(windowed)
         self._emit(d, spans, issues)
 
-    def _emit(self, d: int, spans: list[Span], issues: list[Issue]) -> None:
+    def _emit(self, d: int, spans: Sequence[Span], issues: list[Issue]) -> None:
         if d in self.rows.cut:
             issues.append(Issue(WORD_CUT, f"{self.rows.cut[d]} word(s) longer than a window "
                                           f"({self.rows.budget} subwords): their first "
                                           "subwords read", repair=True))
-        if self.rows.doc_rows[d + 1] > self.rows.doc_rows[d]:
+        if self.groups and self.rows.doc_rows[d + 1] > self.rows.doc_rows[d]:
             issues.extend(self.groups)
         self.results[d] = DocumentResult.from_tokenized(
             self.docs[d], spans=tuple(spans), id=self.ids[d] if self.ids else None,

@@ -33,6 +33,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -146,8 +147,8 @@ class WordPieces:
 
     def ids(self, words: Sequence[str]) -> np.ndarray:
         """Table indices of ``words`` (new words are tokenised in one call)."""
-        get = self._index.get
-        out = np.fromiter((get(w, -1) for w in words), np.int64, count=len(words))
+        out = np.fromiter(map(self._index.get, words, repeat(-1, len(words))), np.int64,
+                          count=len(words))
         missing = out < 0
         if missing.any():
             new = list(dict.fromkeys(w for w, m in zip(words, missing, strict=True) if m))

@@ -25,10 +25,12 @@ def resolve_indices(start: Sequence[int], end: Sequence[int], label: Sequence[st
     n = len(start)
     if n <= 1:
         return list(range(n))
+    if n == 2:
+        return _resolve_two(start, end, label, score, policy)
     ranked = sorted(range(n), key=lambda i: (-score[i], start[i] - end[i], start[i], label[i]))
     flat, multi = policy is OverlapPolicy.FLAT, policy is OverlapPolicy.MULTI_LABEL
     kept: list[int] = []
-    for i in ranked:
+    for i in ranked:  # _compatible with every kept span, inlined
         s, e = start[i], end[i]
         for j in kept:
             sj, ej = start[j], end[j]
@@ -45,3 +47,24 @@ def resolve_indices(start: Sequence[int], end: Sequence[int], label: Sequence[st
             kept.append(i)
     kept.sort(key=lambda i: (start[i], -end[i], label[i]))
     return kept
+
+
+def _compatible(s: int, e: int, lab: str, sj: int, ej: int, lj: str, policy: OverlapPolicy
+                ) -> bool:
+    """Whether span ``[s, e) lab`` may be kept beside a kept ``[sj, ej) lj``."""
+    if s >= ej or sj >= e:
+        return True  # apart
+    if policy is OverlapPolicy.FLAT:
+        return False
+    if s == sj and e == ej:
+        return policy is OverlapPolicy.MULTI_LABEL and lab != lj
+    return (s <= sj and ej <= e) or (sj <= s and e <= ej)  # nested, not crossing
+
+
+def _resolve_two(start: Sequence[int], end: Sequence[int], label: Sequence[str],
+                 score: Sequence[float], policy: OverlapPolicy) -> list[int]:
+    """:func:`resolve_indices` of two candidates, without sorting."""
+    s0, e0, l0, s1, e1, l1 = start[0], end[0], label[0], start[1], end[1], label[1]
+    if not _compatible(s1, e1, l1, s0, e0, l0, policy):  # one of them: the better ranked
+        return [0 if (-score[0], s0 - e0, s0, l0) <= (-score[1], s1 - e1, s1, l1) else 1]
+    return [0, 1] if (s0, -e0, l0) <= (s1, -e1, l1) else [1, 0]
