@@ -308,3 +308,30 @@ def test_onnx_encoder_gives_the_same_spans(engine, inter_test, tmp_path, monkeyp
         for a, b in zip(g.spans, w.spans, strict=True):
             assert a.score == pytest.approx(b.score, abs=1e-4)
     onnx.close()
+
+
+@pytest.mark.parametrize("model", ["gliner-mpnet-general", "gliner-minilm-general"])
+def test_grouped_word_pieces_equal_word_by_word(model):
+    """New words are tokenised in groups (one pre-tokenised text per WORD_GROUP words);
+    every word must get exactly the pieces it gets alone, across group borders, with
+    words that give no piece read as the unknown token in place."""
+    from transformers import AutoTokenizer
+
+    from zeroshot.engines.gliner import resolve_model
+
+    tok = AutoTokenizer.from_pretrained(resolve_model(model))
+    words = [w for s in SENTENCES for w in s] + list(rt.GROUP_PROBE) + ["\u200b", "\x00", " "]
+    words += [f"w{i}ord{i % 7}" for i in range(2 * rt.WORD_GROUP)] + ["ünïcödé", "a" * 700]
+    words = list(dict.fromkeys(words))
+    grouped, alone = rt.WordPieces(tok), rt.WordPieces(tok)
+    alone._grouping = False
+    assert grouped._groups_ok()
+    ids_g, ids_a = grouped.ids(words), alone.ids(words)
+    assert np.array_equal(ids_g, ids_a)
+    assert np.array_equal(grouped.lengths, alone.lengths)
+    assert np.array_equal(grouped.flat, alone.flat)
+    assert grouped.unknown_words == alone.unknown_words >= 2
+    for w in ("Zürich", "antidisestablishmentarianism"):
+        i = grouped.ids([w])[0]
+        piece = grouped.flat[grouped.offsets[i]:grouped.offsets[i + 1]].tolist()
+        assert piece == tok([w], is_split_into_words=True, add_special_tokens=False)["input_ids"]

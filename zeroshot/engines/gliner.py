@@ -213,6 +213,7 @@ class GlinerEngine:
                        else rt.WordPieces(model.data_processor.transformer_tokenizer))
         self.model = model
         self._plans: dict[tuple[Any, ...], _LabelPlan] = {}
+        self._warned: set[tuple[str, ...]] = set()  # label sets already warned about
 
     def _start_runtime(self, model: Any, device: str, dtype: str | None, encoder: str
                        ) -> rt.GlinerRuntime | None:
@@ -288,7 +289,8 @@ class GlinerEngine:
                 raise ValueError(f"a label takes {longest} subwords: more than half the "
                                  f"encoder's {self.max_subwords}")
             groups_n += 1
-        if len(groups) > 1:
+        if len(groups) > 1 and labels not in self._warned:  # once per label set, not per
+            self._warned.add(labels)                          # threshold or call
             logger.warning("schema %r has %d labels; the model was trained with up to %s and its "
                            "encoder holds %d subwords: reading them in %d label groups",
                            schema.name, n, self.max_types, self.max_subwords, len(groups))
