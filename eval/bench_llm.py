@@ -91,8 +91,12 @@ def run_variant(backend, v: Variant, examples, schema: Schema, proposer, args) -
     return row, docs
 
 
-def run_gliner(gliner, examples, schema: Schema, threshold: float) -> tuple[dict, list]:
-    """GLiNER alone at its benchmark threshold, on the same sentences."""
+def run_gliner(gliner, examples, schema: Schema, threshold: float | None
+               ) -> tuple[dict, list]:
+    """GLiNER alone on the same sentences, at ``threshold`` (None: the model's calibrated
+    threshold, what ``zeroshot bench`` and the API apply)."""
+    if threshold is None:
+        threshold = gliner.default_threshold
     tokens = [e.tokens for e in examples]
     gliner.extract(tokens[:16], schema)  # warm-up
     t0 = time.perf_counter()
@@ -173,8 +177,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="comma-separated prepared model names or directories")
     ap.add_argument("--server", help="OpenAI-compatible base URL instead of vLLM offline")
     ap.add_argument("--gliner-model", help="GLiNER model dir (default: the project's model)")
-    ap.add_argument("--gliner-threshold", type=float, default=0.4,
-                    help="GLiNER alone: threshold of its row (default 0.4, as zeroshot bench)")
+    ap.add_argument("--gliner-threshold", type=float, default=None,
+                    help="GLiNER alone: threshold of its row (default: the model's calibrated "
+                         "threshold, as zeroshot bench)")
     ap.add_argument("--candidate-threshold", type=float, default=DEFAULT_CANDIDATE_THRESHOLD,
                     help="hybrid variants without -tX: GLiNER's candidate threshold")
     ap.add_argument("--threads", type=int, default=2, help="GLiNER torch threads")
