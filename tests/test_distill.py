@@ -274,3 +274,32 @@ def test_a_dead_engine_stops_the_teacher_and_its_texts_are_asked_again(server, i
     assert sessions[1]["retried"] == sum(
         1 for r in first if any(i["kind"] == "engine_error" for i in r["issues"]))
     assert result.teacher["timed_documents"] == len(SCRIPT) + 1 - 1 - 1  # not empty, broken
+
+
+def test_teacher_continues_rebuilt_labels_only_when_its_configuration_is_on_record(
+        server, inputs, tmp_path):
+    """A teacher folder rebuilt from exported labels (eval/distill_fewnerd.py join) has the
+    teacher's config.json but not the batch runner's labels.jsonl.meta.json: it continues
+    (the teacher configuration was checked); without config.json it is refused."""
+    texts, schema, _ = inputs
+    out = tmp_path / "run"
+    labels = out / "teacher" / "labels.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    first = subprocess.run(teacher_cmd(texts, schema, out, server), env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr[-2000:]
+    rows = lines(labels)
+    meta = labels.with_name(labels.name + ".meta.json")
+    assert meta.exists()
+    meta.unlink()
+    labels.write_text("".join(json.dumps(r) + "\n" for r in rows[:-2]))  # two left to label
+    again = subprocess.run(teacher_cmd(texts, schema, out, server), env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert sorted(r["id"] for r in lines(labels)) == sorted(r["id"] for r in rows)
+    assert meta.exists()
+    meta.unlink()
+    (out / "teacher" / "config.json").unlink()
+    refused = subprocess.run(teacher_cmd(texts, schema, out, server), env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "no record of the configuration" in refused.stderr

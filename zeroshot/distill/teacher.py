@@ -205,13 +205,16 @@ def run_teacher(records: Iterable[Record], schema: Schema, folder: Path,
         reserve_vllm_cpus(0)  # read by vLLM when its engine starts: the teacher's entry point
     engine = EngineGuard(build_engine("llm", **config.engine_options()))
     start_s = time.perf_counter() - t0
+    # labels whose teacher configuration is on record (config.json) continue under it even
+    # without the batch runner's own record (a folder rebuilt from exported labels)
+    on_record = (folder / LABELS).exists() and (folder / CONFIG).exists()
     try:
         _check_config(folder, teacher_config_record(schema, config, engine.identity()))
         retried = retry_engine_errors(folder / LABELS)
         # read ahead one batch only, so that a dead engine stops the reading (watch)
         runner = BatchRunner(engine, schema, batch_size=config.batch_size, progress=progress,
                              read_ahead=config.batch_size)
-        done = runner.run(engine.watch(records), folder / LABELS)
+        done = runner.run(engine.watch(records), folder / LABELS, adopt=on_record)
     finally:
         engine.close()
     session = {"documents": done.documents, "engine_errors": engine.engine_errors,
