@@ -18,7 +18,8 @@
 #   logs.txt                the tail of every run's log
 #   model.tar.part-*        with PACK_MODEL=VARIANT: that student's model folder, tar split
 #                           into 15 MiB parts (join: cat model.tar.part-* | tar -xf -)
-# Environment: DEVICE (default cuda), GPUS (default: nvidia-smi's count), BUDGET=S gives each
+# Environment: DEVICE (default cuda), GPUS (default: nvidia-smi's count), EPOCHS=N fixes the
+# passes over the training data (students of different N compare at equal passes), BUDGET=S gives each
 # student a time budget instead (the trainer's schedule then follows the clock), SCORE=0 skips
 # scoring,
 # SCORE_LIMIT=N scores N sentences instead of all (smoke tests), DISTILL_CONFIG another
@@ -48,7 +49,7 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --f
 python3 -c "import torch, transformers, gliner; print('torch', torch.__version__, 'transformers', transformers.__version__, 'gliner', gliner.__version__, 'cuda', torch.cuda.is_available())"
 t0=$(date +%s)
 timeout "$limit" python3 eval/distill_experiment.py run "$@" --runs "$runs" \
-  --device "$device" ${BUDGET:+--budget $BUDGET} --parallel --gpus "$gpus"
+  --device "$device" ${BUDGET:+--budget $BUDGET} ${EPOCHS:+--epochs $EPOCHS} --parallel --gpus "$gpus"
 echo "students: rc $? after $(( $(date +%s) - t0 )) s"
 if [ "${SCORE:-1}" != 0 ]; then
   python3 eval/distill_experiment.py score --runs "$runs" --out "$runs/score_full" \

@@ -72,7 +72,7 @@ def _keep_ids(labels: Path, ids: set[str]) -> None:
 
 
 def variant_command(cfg: dict, name: str, runs: Path, device: str,
-                    budget: float | None) -> list[str]:
+                    budget: float | None, epochs: float | None = None) -> list[str]:
     v = cfg["variants"][name]
     labels = runs / "teachers" / v["teacher"] / LABELS
     cmd = [sys.executable, "-m", "zeroshot", "distill", "--teacher-labels", str(labels),
@@ -80,13 +80,16 @@ def variant_command(cfg: dict, name: str, runs: Path, device: str,
            *cfg["common"], *v["args"]]
     if budget:
         cmd += ["--train-option", f"time_budget_s={budget:g}"]
+    if epochs:  # a fixed number of passes: students of different N compare at equal passes
+        cmd += ["--epochs", f"{epochs:g}"]
     return cmd
 
 
 def cmd_commands(args: argparse.Namespace) -> int:
     cfg = load_config()
     for name in args.variants or cfg["variants"]:
-        print(shlex.join(variant_command(cfg, name, Path(args.runs), args.device, args.budget)))
+        print(shlex.join(variant_command(cfg, name, Path(args.runs), args.device, args.budget,
+                                         args.epochs)))
     return 0
 
 
@@ -113,7 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     for i, name in enumerate(names):
-        cmd = variant_command(cfg, name, runs, args.device, args.budget)
+        cmd = variant_command(cfg, name, runs, args.device, args.budget, args.epochs)
         (runs / name).mkdir(parents=True, exist_ok=True)
         log = (runs / name / "distill.log").open("w")
         env = dict(os.environ)
@@ -280,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--runs", required=True, help="folder of teacher folders and students")
         p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
         p.add_argument("--budget", type=float, help="wall-clock seconds per student")
+        p.add_argument("--epochs", type=float, help="passes over the training data (instead "
+                                                    "of the student's default schedule)")
         p.add_argument("--parallel", action="store_true", help="run: all at once")
         p.add_argument("--gpus", type=int, default=0,
                        help="run --parallel: spread the runs over this many GPUs")
