@@ -185,7 +185,7 @@ def _llm_options(args: argparse.Namespace) -> dict:
     opts = {"describe": args.describe, "max_tokens": args.max_tokens, "window": args.window,
             "prompts_dir": args.prompts_dir}
     if getattr(args, "mode", None) == "hybrid" or "hybrid" in getattr(args, "engines", ""):
-        opts.update(candidate_threshold=args.candidate_threshold, hints=args.hints or None)
+        opts.update(candidate_threshold=args.candidate_threshold, hints=args.hints)
     return {k: v for k, v in opts.items() if v is not None}
 
 
@@ -398,8 +398,9 @@ def _add_llm_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("hybrid mode (GLiNER proposes candidates, the LLM types them)")
     g.add_argument("--candidate-threshold", type=float,
                    help="GLiNER's threshold for candidates (default 0.1)")
-    g.add_argument("--hints", action="store_true",
-                   help="show GLiNER's type next to each candidate")
+    g.add_argument("--hints", action=argparse.BooleanOptionalAction, default=None,
+                   help="show GLiNER's type next to each candidate (default: on, the "
+                        "dev ablation's choice)")
 
 
 def _cmd_prepare_model(args: argparse.Namespace) -> int:

@@ -57,7 +57,7 @@ def test_the_llm_types_candidates_and_only_candidates(tiny_schema: Schema):
     proposer = Fixed({text: [("Ada", "person", 0.9), ("Rome", "person", 0.3),
                              ("Rome", "city", 0.2), ("met", "city", 0.15)]})
     backend = Scripted(lambda r: _json(("Ada", "person name"), ("Rome", "city")))
-    engine = HybridEngine(proposer, LLMEngine(backend), candidate_threshold=0.1)
+    engine = HybridEngine(proposer, LLMEngine(backend), candidate_threshold=0.1, hints=False)
     [doc] = engine.extract([text], tiny_schema)
     assert [(s.text, s.label, s.start, s.token_start, s.score) for s in doc.spans] == [
         ("Ada", "person", 0, 0, 0.9), ("Rome", "city", 15, 4, 0.3)]
@@ -107,7 +107,9 @@ def test_hints_errors_and_strings_that_were_not_offered(tiny_schema: Schema):
         return _json(("Ada", "person name"), ("came", "city"))  # no grammar held it
 
     backend = Scripted(answer)
-    docs = HybridEngine(proposer, LLMEngine(backend), hints=True).extract(texts, tiny_schema)
+    engine = HybridEngine(proposer, LLMEngine(backend))  # hints are on by default (dev's choice)
+    assert engine.hints
+    docs = engine.extract(texts, tiny_schema)
     assert "- Ada (suggested: person name)" in backend.requests[0].messages[-1]["content"]
     assert [s.text for s in docs[0].spans] == ["Ada"]
     # "came" is not in the enum and 2 answers exceed maxItems 1: two violations
@@ -130,18 +132,18 @@ def test_demonstrations_carry_their_candidates(tiny_schema: Schema):
         assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
         return messages[1]["content"], json.loads(messages[2]["content"])["entities"]
 
-    # default: the proposer's candidates and the demonstration's entities it missed (Bob),
-    # in text order; the answer types every entity and leaves "met" out (Rome retyped)
-    user, answer = demo_turns()
+    # without hints: the proposer's candidates and the demonstration's entities it missed
+    # (Bob), in text order; the answer types every entity and leaves "met" out (Rome retyped)
+    user, answer = demo_turns(hints=False)
     assert user.endswith("Candidates:\n- Ada\n- met\n- Bob\n- Rome")
     assert answer == [{"text": "Ada", "label": "person name"},
                       {"text": "Bob", "label": "person name"},
                       {"text": "Rome", "label": "city"}]
-    # hints: GLiNER's types on what it proposed, none on the entity it missed
-    user, _ = demo_turns(hints=True)
+    # hints (the default): GLiNER's types on what it proposed, none on the entity it missed
+    user, _ = demo_turns()
     assert "- Ada (suggested: person name)\n- met (suggested: city)\n- Bob\n" in user
     # only what the proposer found: Bob is neither offered nor in the answer
-    user, answer = demo_turns(demo_gold=False)
+    user, answer = demo_turns(demo_gold=False, hints=False)
     assert user.endswith("Candidates:\n- Ada\n- met\n- Rome")
     assert answer == [{"text": "Ada", "label": "person name"}, {"text": "Rome", "label": "city"}]
 

@@ -110,7 +110,8 @@ class HybridEngine:
             words), token budget and window the hybrid uses.
         candidate_threshold: the proposer's score threshold.
         max_candidates: most candidates offered per sentence.
-        hints: show the encoder's type next to each candidate.
+        hints: show the encoder's type next to each candidate (default on: chosen on
+            the dev ablation, eval/results/llm_dev.md: 20.9 -> 65.2 strict F1).
         demo_gold: replayed demonstrations also offer their own entities the
             proposer missed (False: only what it proposes).
     """
@@ -119,7 +120,7 @@ class HybridEngine:
 
     def __init__(self, proposer: Engine, llm: LLMEngine, *,
                  candidate_threshold: float = DEFAULT_CANDIDATE_THRESHOLD,
-                 max_candidates: int = DEFAULT_MAX_CANDIDATES, hints: bool = False,
+                 max_candidates: int = DEFAULT_MAX_CANDIDATES, hints: bool = True,
                  demo_gold: bool = True) -> None:
         if not 0.0 < candidate_threshold < 1.0:
             raise ValueError("candidate_threshold must be in (0, 1)")
