@@ -179,7 +179,7 @@ class WordPieces:
             lengths = np.where(empty, 1, lengths)
             self.unknown_words += int(empty.sum())
         base = len(self.lengths)
-        self._index.update(zip(words, range(base, base + len(words))))
+        self._index.update(zip(words, range(base, base + len(words)), strict=True))
         self.flat = np.concatenate([self.flat, flat_new])
         self.lengths = np.concatenate([self.lengths, lengths])
         self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
@@ -217,7 +217,7 @@ class WordPieces:
                 alone = self._one_by_one(list(GROUP_PROBE))
                 try:
                     grouped = self._grouped(list(GROUP_PROBE))
-                except Exception:  # noqa: BLE001 - any failure means: do not group
+                except Exception:  # any failure means: do not group
                     grouped = None
                 self._grouping = grouped is not None and all(
                     np.array_equal(a, b) for a, b in zip(alone, grouped, strict=True))
