@@ -27,26 +27,25 @@ def resolve_indices(start: Sequence[int], end: Sequence[int], label: Sequence[st
         return list(range(n))
     if n == 2:
         return _resolve_two(start, end, label, score, policy)
-    ranked = sorted(range(n), key=lambda i: (-score[i], start[i] - end[i], start[i], label[i]))
-    flat, multi = policy is OverlapPolicy.FLAT, policy is OverlapPolicy.MULTI_LABEL
+    ranked = sorted(range(n), key=lambda i: _rank(start, end, label, score, i))
     kept: list[int] = []
-    for i in ranked:  # _compatible with every kept span, inlined
-        s, e = start[i], end[i]
-        for j in kept:
-            sj, ej = start[j], end[j]
-            if s >= ej or sj >= e:
-                continue  # apart
-            if flat:
-                break
-            if s == sj and e == ej:
-                if not multi or label[i] == label[j]:
-                    break
-            elif not ((s <= sj and ej <= e) or (sj <= s and e <= ej)):
-                break  # crossing
-        else:
+    for i in ranked:
+        s, e, lab = start[i], end[i], label[i]
+        if all(_compatible(s, e, lab, start[j], end[j], label[j], policy) for j in kept):
             kept.append(i)
-    kept.sort(key=lambda i: (start[i], -end[i], label[i]))
+    kept.sort(key=lambda i: _place(start, end, label, i))
     return kept
+
+
+def _rank(start: Sequence[int], end: Sequence[int], label: Sequence[str],
+          score: Sequence[float], i: int) -> tuple:
+    """Candidates are taken by score, then longer first, then by start, then label."""
+    return (-score[i], start[i] - end[i], start[i], label[i])
+
+
+def _place(start: Sequence[int], end: Sequence[int], label: Sequence[str], i: int) -> tuple:
+    """Document order of kept spans."""
+    return (start[i], -end[i], label[i])
 
 
 def _compatible(s: int, e: int, lab: str, sj: int, ej: int, lj: str, policy: OverlapPolicy
@@ -64,7 +63,7 @@ def _compatible(s: int, e: int, lab: str, sj: int, ej: int, lj: str, policy: Ove
 def _resolve_two(start: Sequence[int], end: Sequence[int], label: Sequence[str],
                  score: Sequence[float], policy: OverlapPolicy) -> list[int]:
     """:func:`resolve_indices` of two candidates, without sorting."""
-    s0, e0, l0, s1, e1, l1 = start[0], end[0], label[0], start[1], end[1], label[1]
-    if not _compatible(s1, e1, l1, s0, e0, l0, policy):  # one of them: the better ranked
-        return [0 if (-score[0], s0 - e0, s0, l0) <= (-score[1], s1 - e1, s1, l1) else 1]
-    return [0, 1] if (s0, -e0, l0) <= (s1, -e1, l1) else [1, 0]
+    if not _compatible(start[1], end[1], label[1], start[0], end[0], label[0], policy):
+        # one of them: the better ranked
+        return [min((0, 1), key=lambda i: _rank(start, end, label, score, i))]
+    return sorted((0, 1), key=lambda i: _place(start, end, label, i))
