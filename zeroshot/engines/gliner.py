@@ -436,29 +436,12 @@ class _Assembler:
         cls, score = got.cls[order].tolist(), got.score[order].tolist()
         rows_sorted = np.sort(rows_now)
         bounds = [*np.searchsorted(got.row[order], rows_sorted).tolist(), len(order)]
-        self._single(rows_sorted.tolist(), self.rows.doc[rows_sorted].tolist(), bounds,
-                     (start, end, cls, score))
+        for i, (r, d) in enumerate(zip(rows_sorted.tolist(),
+                                       self.rows.doc[rows_sorted].tolist(), strict=True)):
+            c0, c1 = bounds[i], bounds[i + 1]
+            self._one_row(d, r, start[c0:c1], end[c0:c1], cls[c0:c1], score[c0:c1])
         if self.profile is not None:
             self.profile["results"] += time.perf_counter() - t0
-
-    def _single(self, rows: list[int], docs_of: list[int], bounds: list[int],
-                cands: tuple[list[int], list[int], list[int], list[float]]) -> None:
-        """One-window documents: row ``rows[i]`` of document ``docs_of[i]`` has
-        candidates ``bounds[i]:bounds[i + 1]`` of ``cands`` (start, end, class, score).
-        A document without issues to report is built here directly."""
-        start, end, cls, score = cands
-        docs, results, ids, engine = self.docs, self.results, self.ids, self.engine
-        errors, cut, groups = self.errors, self.rows.cut, self.groups
-        for i, r in enumerate(rows):
-            d, c0, c1 = docs_of[i], bounds[i], bounds[i + 1]
-            if groups or r in errors or d in cut:
-                self._one_row(d, r, start[c0:c1], end[c0:c1], cls[c0:c1], score[c0:c1])
-                continue
-            doc = docs[d]
-            spans = () if c0 == c1 else self._spans(doc, start[c0:c1], end[c0:c1],
-                                                    cls[c0:c1], score[c0:c1])
-            results[d] = DocumentResult.from_tokenized(
-                doc, spans=spans, id=ids[d] if ids else None, engine=engine)
 
     def _spans(self, doc: TokenizedText, start: list[int], end: list[int], cls: list[int],
                score: list[float]) -> tuple[Span, ...]:
