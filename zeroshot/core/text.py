@@ -160,8 +160,8 @@ class TokenizedText:
     def _trusted(cls, text: str, starts: tuple[int, ...], ends: tuple[int, ...],
                  tokens: tuple[str, ...] | None = None) -> TokenizedText:
         """A text whose offsets the caller guarantees valid (no check), with its
-        tokens (``text[s:e]`` of each) when the caller has them. Internal: the
-        constructors above, which build valid offsets."""
+        tokens (``text[s:e]`` of each) when the caller has them. Internal: for
+        :meth:`from_tokens`, which builds valid offsets."""
         obj = object.__new__(cls)
         obj.__dict__.update(text=text, starts=starts, ends=ends)
         if tokens is not None:
