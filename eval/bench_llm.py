@@ -67,7 +67,7 @@ def build_engine(backend, v: Variant, proposer, args):
     if v.mode != "hybrid":
         return llm
     return HybridEngine(proposer, llm, candidate_threshold=v.threshold, hints=v.hints,
-                        demo_gold=v.demo_gold)
+                        demo_gold=v.demo_gold, accept_threshold=v.accept)
 
 
 def run_variant(backend, v: Variant, examples, schema: Schema, proposer, args) -> tuple:
@@ -80,7 +80,8 @@ def run_variant(backend, v: Variant, examples, schema: Schema, proposer, args) -
     row = {"variant": v.name, "mode": v.mode, "shots": v.shots, "describe": v.describe,
            "label_key": v.label_key, "none_rule": v.none_rule, "hints": v.hints,
            "demo_gold": v.demo_gold,
-           "candidate_threshold": v.threshold, "seconds": seconds,
+           "candidate_threshold": v.threshold, "accept_threshold": v.accept,
+           "seconds": seconds,
            "sentences_per_s": len(examples) / seconds, "peak_rss_mib": rss.peak / 2**20,
            **score_docs(examples, docs, schema, prompt_strings(schema, v.shots, v.describe))}
     row["generated_tokens_per_s"] = row["usage"].get("completion_tokens", 0) / seconds

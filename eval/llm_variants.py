@@ -7,6 +7,8 @@ A variant name is ``MODE-Nshot`` plus flags, in any order after it:
 * ``-names``: the model answers with type names (``person-athlete``), not label words;
 * ``-hints`` (hybrid): GLiNER's type is shown next to each candidate;
 * ``-tX`` (hybrid): GLiNER's candidate threshold X (default: ``--candidate-threshold``);
+* ``-aX`` (hybrid): candidates GLiNER scores at or above X are kept unasked, the LLM
+  decides the rest;
 * ``-pdemo`` (hybrid): demonstrations offer only GLiNER's candidates, not also their own
   entities GLiNER missed.
 
@@ -60,6 +62,7 @@ class Variant:
     hints: bool = False
     demo_gold: bool = True  # hybrid demonstrations offer their own entities too
     threshold: float | None = None  # hybrid: GLiNER's candidate threshold
+    accept: float | None = None  # hybrid: GLiNER's spans at or above it kept unasked
 
     @property
     def template_dir(self) -> Path | None:
@@ -90,6 +93,8 @@ def parse_variant(name: str, default_threshold: float) -> Variant:
             fields["demo_gold"] = False
         elif re.fullmatch(r"t0?\.\d+", flag) and mode == "hybrid":
             fields["threshold"] = float(flag[1:])
+        elif re.fullmatch(r"a[01]?\.\d+", flag) and mode == "hybrid":
+            fields["accept"] = float(flag[1:])
         else:
             raise ValueError(f"{name!r}: flag {flag!r} does not apply to mode {mode}")
     if mode == "hybrid" and "threshold" not in fields:

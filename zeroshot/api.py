@@ -52,7 +52,7 @@ def build_engine(engine: str | Engine = "gliner", **options: Any) -> Engine:
     such as ``concurrency``, ``timeout``, ``prefix_caching``. ``mode="hybrid"``
     (GLiNER proposes, the LLM types, :mod:`zeroshot.engines.llm.hybrid`) also
     takes ``gliner_model``, ``gliner_threads``, ``candidate_threshold``,
-    ``max_candidates``, ``hints`` and ``demo_gold``. ``spacy`` (fixed-label
+    ``max_candidates``, ``hints``, ``demo_gold`` and ``accept_threshold``. ``spacy`` (fixed-label
     reference): ``model`` (package name or dir; default ``en_core_web_sm``),
     ``label_map``, ``batch_size``.
     """
@@ -110,7 +110,7 @@ def _build_llm(*, backend: str | None = None, model: str | Path | None = None,
 
 # mode="hybrid": the GLiNER proposer's model and threads, and the hybrid's own options
 HYBRID_OPTIONS = ("gliner_model", "gliner_threads", "candidate_threshold", "max_candidates",
-                  "hints", "demo_gold")
+                  "hints", "demo_gold", "accept_threshold")
 
 
 def _build_hybrid(llm: Any, *, gliner_model: str | Path | None = None,

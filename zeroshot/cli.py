@@ -185,7 +185,8 @@ def _llm_options(args: argparse.Namespace) -> dict:
     opts = {"describe": args.describe, "max_tokens": args.max_tokens, "window": args.window,
             "prompts_dir": args.prompts_dir}
     if getattr(args, "mode", None) == "hybrid" or "hybrid" in getattr(args, "engines", ""):
-        opts.update(candidate_threshold=args.candidate_threshold, hints=args.hints)
+        opts.update(candidate_threshold=args.candidate_threshold, hints=args.hints,
+                    accept_threshold=args.accept_threshold)
     return {k: v for k, v in opts.items() if v is not None}
 
 
@@ -364,7 +365,7 @@ def _bench_llm_options(args: argparse.Namespace, name: str) -> dict:
     mode = "hybrid" if name == "hybrid" else args.llm_mode
     opts = {"mode": mode, "shots": args.llm_shots, **_llm_options(args)}
     if mode != "hybrid":
-        for k in ("candidate_threshold", "hints"):
+        for k in ("candidate_threshold", "hints", "accept_threshold"):
             opts.pop(k, None)
     else:
         opts.update({k: v for k, v in {"gliner_model": args.gliner_model,
@@ -401,6 +402,9 @@ def _add_llm_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hints", action=argparse.BooleanOptionalAction, default=None,
                    help="show GLiNER's type next to each candidate (default: on, the "
                         "dev ablation's choice)")
+    g.add_argument("--accept-threshold", type=float,
+                   help="keep GLiNER's candidates scored at or above this with GLiNER's type, "
+                        "unasked; the LLM decides the rest (default: the LLM decides all)")
 
 
 def _cmd_prepare_model(args: argparse.Namespace) -> int:
@@ -909,12 +913,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "killed run continues where it stopped.")
     p.add_argument("--data", help="Few-NERD / CoNLL / JSONL file (default: INTER test)")
     p.add_argument("--schema", default="fewnerd_inter_test")
-    p.add_argument("--engines", default="gliner,gliner-fewnerd,llm",
+    p.add_argument("--engines", default="gliner,gliner-fewnerd,llm,hybrid",
                    help="comma-separated: gliner (the default model, or --gliner-model), "
                         "gliner-fewnerd (the Few-NERD-only reference model: INTER test's types "
                         "strictly unseen), llm, hybrid (GLiNER proposes candidates and the LLM "
                         "types them), spacy (a fixed-label reference that needs a coarse "
-                        "schema, see --level); default gliner,gliner-fewnerd,llm")
+                        "schema, see --level); default gliner,gliner-fewnerd,llm,hybrid")
     p.add_argument("--level", choices=["fine", "coarse"], default="fine",
                    help="Few-NERD gold labels: fine types (default) or the 8 coarse types "
                         "(person-actor -> person), for --schema fewnerd_coarse")

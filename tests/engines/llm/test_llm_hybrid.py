@@ -94,7 +94,29 @@ def test_no_candidate_no_request(tiny_schema: Schema):
     assert len(backend.requests) == 1
     assert [len(d.spans) for d in docs] == [0, 0, 1]
     assert docs[0].usage == {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0,
-                             "candidates": 0, "kept": 0, "retyped": 0}
+                             "candidates": 0, "kept": 0, "accepted": 0, "retyped": 0}
+
+
+def test_confident_candidates_are_kept_unasked(tiny_schema: Schema):
+    text = "Ada met Bob in Rome ."
+    sure = "Bob went home ."
+    proposer = Fixed({text: [("Ada", "person", 0.9), ("Rome", "person", 0.3),
+                             ("Ada met", "city", 0.2)],
+                      sure: [("Bob", "person", 0.95)]})
+    # the LLM is asked about the uncertain band only, and keeps "Ada met" as a city:
+    # it overlaps the accepted "Ada", which scores higher and stays
+    backend = Scripted(lambda r: _json(("Rome", "city"), ("Ada met", "city")))
+    engine = HybridEngine(proposer, LLMEngine(backend), candidate_threshold=0.1,
+                          accept_threshold=0.5, hints=False)
+    docs = engine.extract([text, sure], tiny_schema)
+    assert [(s.text, s.label, s.score) for s in docs[0].spans] == [
+        ("Ada", "person", 0.9), ("Rome", "city", 0.3)]
+    assert [(s.text, s.label) for s in docs[1].spans] == [("Bob", "person")]
+    (request,) = backend.requests  # the all-confident sentence asked nothing
+    assert offered(request) == ["Ada met", "Rome"]
+    assert docs[0].usage["accepted"] == 1 and docs[0].usage["retyped"] == 1
+    assert docs[1].usage["requests"] == 0 and docs[1].usage["accepted"] == 1
+    assert engine.identity()["accept_threshold"] == 0.5
 
 
 def test_hints_errors_and_strings_that_were_not_offered(tiny_schema: Schema):
@@ -173,6 +195,8 @@ def test_bad_options(tiny_schema: Schema):
         HybridEngine(Fixed({}), llm, candidate_threshold=0)
     with pytest.raises(ValueError, match="max_candidates"):
         HybridEngine(Fixed({}), llm, max_candidates=0)
+    with pytest.raises(ValueError, match="accept_threshold"):
+        HybridEngine(Fixed({}), llm, candidate_threshold=0.3, accept_threshold=0.2)
 
 
 # ---------------------------------------------------------------- real models

@@ -20,6 +20,10 @@ construction, and an answer is short: a few candidates, not a sentence.
   answer types all of them.
 * A sentence (window) with no candidate makes no LLM request: its result is
   empty.
+* With ``accept_threshold``, candidates the encoder scores at or above it are
+  kept with the encoder's type without asking; the LLM decides only the
+  uncertain band below it (a window whose candidates are all accepted makes no
+  request). ``usage`` counts them as ``accepted``.
 * A span's ``score`` is the encoder's confidence in the span (its best label
   score); its label is the LLM's. ``usage`` counts ``candidates``, ``kept`` and
   ``retyped`` (kept with another type than the encoder's).
@@ -114,6 +118,8 @@ class HybridEngine:
             the dev ablation, eval/results/llm_dev.md: 20.9 -> 65.2 strict F1).
         demo_gold: replayed demonstrations also offer their own entities the
             proposer missed (False: only what it proposes).
+        accept_threshold: candidates scored at or above it are kept with the
+            encoder's type, unasked (None: the LLM decides every candidate).
     """
 
     name = "llm-hybrid"
@@ -121,9 +127,11 @@ class HybridEngine:
     def __init__(self, proposer: Engine, llm: LLMEngine, *,
                  candidate_threshold: float = DEFAULT_CANDIDATE_THRESHOLD,
                  max_candidates: int = DEFAULT_MAX_CANDIDATES, hints: bool = True,
-                 demo_gold: bool = True) -> None:
+                 demo_gold: bool = True, accept_threshold: float | None = None) -> None:
         if not 0.0 < candidate_threshold < 1.0:
             raise ValueError("candidate_threshold must be in (0, 1)")
+        if accept_threshold is not None and not candidate_threshold < accept_threshold <= 1.0:
+            raise ValueError("accept_threshold must be in (candidate_threshold, 1]")
         if max_candidates < 1:
             raise ValueError("max_candidates must be at least 1")
         self.proposer = proposer
@@ -132,6 +140,16 @@ class HybridEngine:
         self.max_candidates = max_candidates
         self.hints = hints
         self.demo_gold = demo_gold
+        self.accept_threshold = accept_threshold
+
+    def _accepted(self, c: Candidate) -> bool:
+        return self.accept_threshold is not None and c.score >= self.accept_threshold
+
+    def _accept(self, local: Sequence[Candidate]) -> list[Span]:
+        """The candidates kept unasked, with the encoder's type."""
+        return [Span(c.start, c.end, c.label, c.text, score=c.score, token_start=c.token_start,
+                     token_end=c.token_end, engine=self.name)
+                for c in local if self._accepted(c)]
 
     def propose(self, texts: Sequence[str | Sequence[str] | TokenizedText], schema: Schema
                 ) -> list[tuple[list[Candidate], list[Issue]]]:
@@ -213,20 +231,23 @@ class HybridEngine:
         window, overlap = self.llm.window, self.llm.window_overlap
         work: list[tuple[int, int, list[Candidate], TokenizedText, Request]] = []
         chunks_of: list[list[TextChunk]] = []
+        per_chunk: list[list[list[Span]]] = []
         for d, doc in enumerate(docs):
             chunks = document_windows(doc, window, overlap) if proposals[d][0] else []
             chunks_of.append(chunks)
+            per_chunk.append([])
             for k, chunk in enumerate(chunks):
                 local = [c.shifted(chunk) for c in proposals[d][0] if c.inside(chunk)]
-                if local:  # no candidate: no request, nothing found in this window
-                    work.append((d, k, local, chunk_tokenized(doc, chunk),
-                                 self._request(chunk.text, local, schema, demos, system)))
+                per_chunk[d].append(self._accept(local))
+                ask = [c for c in local if not self._accepted(c)]
+                if ask:  # nothing left to decide: no request
+                    work.append((d, k, ask, chunk_tokenized(doc, chunk),
+                                 self._request(chunk.text, ask, schema, demos, system)))
         generations = self.llm.run_requests([w[4] for w in work])
 
-        per_chunk: list[list[list[Span]]] = [[[] for _ in ch] for ch in chunks_of]
         issues: list[list[Issue]] = [list(p[1]) for p in proposals]
         usage = [new_usage() for _ in docs]
-        for (d, k, local, tokens, request), gen in zip(work, generations, strict=True):
+        for (d, k, ask, tokens, request), gen in zip(work, generations, strict=True):
             add_usage(usage[d], gen)
             where = f" (window {k})" if len(chunks_of[d]) > 1 else ""
             result, engine_issues = self.llm.read_generation(gen, request, tokens, schema,
@@ -234,8 +255,8 @@ class HybridEngine:
             issues[d].extend(engine_issues)
             if result is None:
                 continue
-            spans, mapped = self._spans(result.spans, local, where)
-            per_chunk[d][k] = spans
+            spans, mapped = self._spans(result.spans, ask, where)
+            per_chunk[d][k].extend(spans)
             issues[d].extend(result.issues)
             issues[d].extend(mapped)
         return [self._result(doc, chunks_of[d], per_chunk[d], proposals[d][0], issues[d],
@@ -249,6 +270,7 @@ class HybridEngine:
                                         self.llm.window)
         encoder_type = {(c.start, c.end): c.label for c in candidates}
         usage.update(candidates=len(candidates), kept=len(spans),
+                     accepted=sum(1 for c in candidates if self._accepted(c)),
                      retyped=sum(1 for s in spans if encoder_type.get((s.start, s.end))
                                  != s.label))
         return DocumentResult(text=doc.text, spans=tuple(spans), id=doc_id, engine=self.name,
@@ -263,7 +285,7 @@ class HybridEngine:
                 else getattr(self.proposer, "name", repr(self.proposer)),
                 "llm": self.llm.identity(), "candidate_threshold": self.candidate_threshold,
                 "max_candidates": self.max_candidates, "hints": self.hints,
-                "demo_gold": self.demo_gold}
+                "demo_gold": self.demo_gold, "accept_threshold": self.accept_threshold}
 
     def close(self) -> None:
         self.llm.close()

@@ -1,0 +1,252 @@
+"""LLM-proposed finer type names for gold spans (issue #16, What to build #2).
+
+The design's own pattern in the small: the project's LLM engine reads a training
+sentence with its coarse gold spans (``person``, ``organization``, ``location``, ...)
+and names each span's finer type as the sentence shows it (``Venus Williams``
+(person) in a match report -> ``tennis player``). The relabelled sentences join the
+training mixture as extra records, so the model learns many more type strings than
+the corpora's gold tags; whether that helps is decided on the dev sets only.
+
+    # 1. label a seeded sample (resumable: rerun the same command to continue)
+    python eval/propose_type_names.py label --mixture .carry-mix/mixture.jsonl.gz \\
+        --out /work/runs/finenames/labels.jsonl --limit 2400 --model qwen2.5-coder-1.5b-instruct
+    # 2. filter the names and write the augmented mixture (+ a stats file)
+    python eval/propose_type_names.py build --mixture .carry-mix/mixture.jsonl.gz \\
+        --labels /work/runs/finenames/labels.jsonl --out /work/runs/finenames/mix
+
+Records come only from general-domain corpora of the mixture (never Few-NERD, never a
+dev set: the mixture already excludes their sentences). A proposed name is dropped
+(and counted) when it is not 1-4 lowercase words, repeats the coarse type or one of
+its paraphrases, contains a word of the span itself, or touches a held-out Few-NERD
+dev type (so the Few-NERD dev slice stays unseen-type). Each relabelled sentence is a
+new record in a pool ``fine:<corpus>`` whose prompts take the corpus's other types
+and its foreign labels as negatives, but never the coarse types that were refined
+(the span is still a person).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import json
+import logging
+import random
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from zeroshot.training.mixture import Mixture  # noqa: E402
+
+logger = logging.getLogger("propose_type_names")
+
+SOURCE_POOLS = ("ontonotes5", "conll2003", "wikiann_en", "multinerd_en", "wikineural_en",
+                "wikigold", "hipe2020_en", "uner_en_ewt")
+COARSE = ("person", "organization", "location", "geopolitical entity", "facility", "event",
+          "product", "work of art")
+# words of the held-out Few-NERD dev types (eval/splits/general_v1.json heldout_types:
+# award, mountain, attack/battle/war/military conflict, soldier, sports league, ship)
+HELDOUT_WORDS = {"award", "awards", "prize", "medal", "mountain", "mountains", "peak", "volcano",
+                 "battle", "war", "attack", "conflict", "siege", "soldier", "soldiers",
+                 "officer", "general", "league", "ship", "warship", "vessel", "submarine",
+                 "military"}
+NAME = re.compile(r"^[a-z][a-z'\-]*( [a-z][a-z'\-]*){0,3}$")
+
+SYSTEM = (
+    "You name entity types precisely. You get a sentence and numbered entities from it, "
+    "each with a coarse type. For each entity, answer with a more specific type: a "
+    "lowercase noun phrase of one to three words saying what kind of thing it is, as "
+    "this sentence or general knowledge shows (a person -> tennis player, politician, "
+    "singer; an organization -> football club, software company, political party; a "
+    "location -> river, city, country). Never repeat the entity's own words. If nothing "
+    "more specific is known, answer the coarse type.")
+DEMOS = (
+    ("Venus Williams beat Maria Sharapova at Wimbledon on Tuesday .",
+     [("Venus Williams", "person"), ("Maria Sharapova", "person"), ("Wimbledon", "event")],
+     ["tennis player", "tennis player", "tennis tournament"]),
+    ("Shares of Nokia fell after the Helsinki exchange opened , a Reuters report said .",
+     [("Nokia", "organization"), ("Helsinki", "geopolitical entity"),
+      ("Reuters", "organization")],
+     ["telecommunications company", "city", "news agency"]),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    record: int                     # index into the mixture's records
+    spans: tuple[tuple[int, int, str], ...]  # the coarse gold spans asked about
+
+
+def user_message(tokens: list[str], spans) -> str:
+    lines = [f"Sentence: {' '.join(tokens)}", "Entities:"]
+    lines += [f"{i}. {' '.join(tokens[s:e + 1])} ({label})"
+              for i, (s, e, label) in enumerate(spans, 1)]
+    return "\n".join(lines)
+
+
+def demo_message(text: str, ents) -> str:
+    return "\n".join([f"Sentence: {text}", "Entities:",
+                      *[f"{i}. {t} ({lab})" for i, (t, lab) in enumerate(ents, 1)]])
+
+
+def answer_schema(n: int) -> dict[str, Any]:
+    return {"type": "object", "properties": {"types": {
+        "type": "array", "minItems": n, "maxItems": n,
+        "items": {"type": "string", "maxLength": 40}}}, "required": ["types"]}
+
+
+def request(tokens: list[str], spans):
+    from zeroshot.engines.llm.backends import Request
+
+    messages = [{"role": "system", "content": SYSTEM}]
+    for text, ents, names in DEMOS:
+        messages += [{"role": "user", "content": demo_message(text, ents)},
+                     {"role": "assistant", "content": json.dumps({"types": names})}]
+    messages.append({"role": "user", "content": user_message(tokens, spans)})
+    return Request(tuple(messages), answer_schema(len(spans)), 24 + 14 * len(spans))
+
+
+def sample(mixture: Mixture, limit: int, seed: int) -> list[Item]:
+    """A seeded sample of records of SOURCE_POOLS with 1-6 coarse spans, 6-60 tokens."""
+    pick = []
+    for i, r in enumerate(mixture.records):
+        if r["pool"] not in SOURCE_POOLS or not 6 <= len(r["tokenized_text"]) <= 60:
+            continue
+        spans = tuple((s, e, lab) for s, e, lab in r["ner"] if lab in COARSE)
+        if 1 <= len(spans) <= 6:
+            pick.append(Item(i, spans))
+    random.Random(seed).shuffle(pick)
+    return pick[:limit]
+
+
+def label(args: argparse.Namespace) -> None:
+    from zeroshot.engines.llm.backends import VLLMOfflineBackend, reserve_vllm_cpus
+
+    mixture = Mixture.read(args.mixture)
+    items = sample(mixture, args.limit, args.seed)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = set()
+    if out.exists():
+        done = {json.loads(line)["record"] for line in out.read_text().splitlines() if line}
+    todo = [it for it in items if it.record not in done]
+    logger.info("%d sampled, %d labelled already, %d to do", len(items), len(done), len(todo))
+    if not todo:
+        return
+    if args.all_cores:
+        reserve_vllm_cpus(0)
+    backend = VLLMOfflineBackend(args.model, max_model_len=2048, prefix_caching=True)
+    t0, n = time.perf_counter(), 0
+    try:
+        with out.open("a", encoding="utf-8") as fh:
+            for k in range(0, len(todo), args.chunk):
+                chunk = todo[k:k + args.chunk]
+                reqs = [request(mixture.records[it.record]["tokenized_text"], it.spans)
+                        for it in chunk]
+                for it, gen in zip(chunk, backend.generate(reqs), strict=True):
+                    fh.write(json.dumps({"record": it.record, "spans": it.spans,
+                                         "answer": gen.text, "error": gen.error},
+                                        ensure_ascii=False) + "\n")
+                fh.flush()
+                n += len(chunk)
+                logger.info("%d/%d labelled, %.2f sentences/s", n, len(todo),
+                            n / (time.perf_counter() - t0))
+    finally:
+        backend.close()
+
+
+def clean(name: str, coarse: str, span_words: set[str], coarse_forms: set[str]
+          ) -> tuple[str | None, str]:
+    """The kept name, or None and why it was dropped."""
+    name = " ".join(name.strip().lower().split())
+    if not NAME.match(name):
+        return None, "not 1-4 lowercase words"
+    if name == coarse or name in coarse_forms:
+        return None, "the coarse type or its paraphrase"
+    words = set(name.split())
+    if words & span_words:
+        return None, "repeats a word of the span"
+    if words & HELDOUT_WORDS:
+        return None, "touches a held-out Few-NERD dev type"
+    return name, "kept"
+
+
+def build(args: argparse.Namespace) -> None:
+    mixture = Mixture.read(args.mixture)
+    rows = [json.loads(line) for line in Path(args.labels).read_text().splitlines() if line]
+    counts: collections.Counter[str] = collections.Counter()
+    names: collections.Counter[str] = collections.Counter()
+    refined: dict[str, set[str]] = collections.defaultdict(set)
+    new: list[dict[str, Any]] = []
+    for row in rows:
+        rec = mixture.records[row["record"]]
+        pool = mixture.pools[rec["pool"]]
+        try:
+            answer = json.loads(row["answer"])["types"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            counts["answer not parsed"] += len(row["spans"])
+            continue
+        fine = {}
+        for (s, e, coarse), raw in zip(row["spans"], answer, strict=False):
+            span_words = {w.lower() for w in rec["tokenized_text"][s:e + 1]}
+            forms = {v.lower() for v in pool.variants.get(coarse, ())}
+            name, why = clean(str(raw), coarse, span_words, forms)
+            counts[why] += 1
+            if name:
+                fine[(s, e)] = (name, coarse)
+        if not fine:
+            continue
+        ner = [[s, e, fine[(s, e)][0]] if (s, e) in fine else [s, e, lab]
+               for s, e, lab in rec["ner"]]
+        for name, coarse in fine.values():
+            names[name] += 1
+            refined[rec["pool"]].add(coarse)
+        new.append({"tokenized_text": rec["tokenized_text"], "ner": ner,
+                    "pool": f"fine:{rec['pool']}", "id": f"fine:{row['record']}",
+                    "repeat": args.repeat})
+    pools = dict(mixture.pools)
+    for src, coarse in refined.items():
+        p = mixture.pools[src]
+        pools[f"fine:{src}"] = dataclasses.replace(
+            p, own=tuple(lab for lab in p.own if lab not in coarse), parents={},
+            variants={k: v for k, v in p.variants.items() if k not in coarse})
+    stats = {**mixture.stats, "fine_names": {
+        "labels_file": str(args.labels), "sentences_asked": len(rows),
+        "records_added": len(new), "repeat": args.repeat, "spans": dict(counts),
+        "distinct_names": len(names), "top_names": names.most_common(60)}}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    Mixture(mixture.records + new, pools, stats).write(out / "mixture.jsonl.gz")
+    (out / "fine_names_stats.json").write_text(json.dumps(stats["fine_names"], indent=1))
+    logger.info("added %d records, %d distinct names; spans: %s", len(new), len(names),
+                dict(counts))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("label", help="ask the LLM (resumable)")
+    a.add_argument("--mixture", required=True)
+    a.add_argument("--out", required=True, help="labels JSONL (appended to)")
+    a.add_argument("--limit", type=int, default=2400)
+    a.add_argument("--seed", type=int, default=16)
+    a.add_argument("--chunk", type=int, default=48)
+    a.add_argument("--model", default="qwen2.5-coder-1.5b-instruct")
+    a.add_argument("--all-cores", action="store_true")
+    b = sub.add_parser("build", help="filter the names, write the augmented mixture")
+    b.add_argument("--mixture", required=True)
+    b.add_argument("--labels", required=True)
+    b.add_argument("--out", required=True)
+    b.add_argument("--repeat", type=int, default=2, help="reads per epoch of each new record")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    {"label": label, "build": build}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
