@@ -393,7 +393,7 @@ class GlinerRuntime:
 
     def _logits(self, dev: dict[str, Any], lengths: Any, prompt: Prompt) -> Any:
         torch = self.torch
-        with self._stage("encoder"):
+        with self._stage("encoder"), self._attention():
             h = self.encode(input_ids=dev["input_ids"], attention_mask=dev["attention_mask"],
                             return_dict=True).last_hidden_state
         with self._stage("scoring"):
@@ -406,6 +406,18 @@ class GlinerRuntime:
                 words = self._lstm(words, lengths)
             prompts = self.core.prompt_rep_layer(prompts)
             return span_logits(self.marker, words, prompts, self.K).float()
+
+    def _attention(self) -> contextlib.AbstractContextManager[Any]:
+        """On CUDA, the encoder's attention through the memory-efficient or flash
+        kernels, not cuDNN's: cuDNN attention builds a plan for every new batch shape,
+        which made a process's first pass over new lengths 4x slower on an H200
+        (eval/results/gliner_first_pass_h200.md). Scoped to the encoder call."""
+        if not self.cuda:
+            return contextlib.nullcontext()
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        return sdpa_kernel([SDPBackend.EFFICIENT_ATTENTION, SDPBackend.FLASH_ATTENTION,
+                            SDPBackend.MATH])
 
     def _class_positions(self, prompt: Prompt) -> Any:
         """The prompt's marker positions on the device (copied once: a copy from
