@@ -17,7 +17,7 @@ the corpora's gold tags; whether that helps is decided on the dev sets only.
 Records come only from general-domain corpora of the mixture (never Few-NERD, never a
 dev set: the mixture already excludes their sentences). A proposed name is dropped
 (and counted) when it is not 1-4 lowercase words, repeats the coarse type or one of
-its paraphrases, contains a word of the span itself, or touches a held-out Few-NERD
+its paraphrases, is another coarse type, contains a word of the span itself, or touches a held-out Few-NERD
 dev type (so the Few-NERD dev slice stays unseen-type). Each relabelled sentence is a
 new record in a pool ``fine:<corpus>`` whose prompts take the corpus's other types
 and its foreign labels as negatives, but never the coarse types that were refined
@@ -168,6 +168,8 @@ def clean(name: str, coarse: str, span_words: set[str], coarse_forms: set[str]
         return None, "not 1-4 lowercase words"
     if name == coarse or name in coarse_forms:
         return None, "the coarse type or its paraphrase"
+    if name in COARSE:
+        return None, "another coarse type"
     words = set(name.split())
     if words & span_words:
         return None, "repeats a word of the span"
