@@ -18,7 +18,10 @@ Records come only from general-domain corpora of the mixture (never Few-NERD, ne
 dev set: the mixture already excludes their sentences). A proposed name is dropped
 (and counted) when it is not 1-4 lowercase words, repeats the coarse type or one of
 its paraphrases, is another coarse type, contains a word of the span itself, or touches a held-out Few-NERD
-dev type (so the Few-NERD dev slice stays unseen-type). Each relabelled sentence is a
+dev type (so the Few-NERD dev slice stays unseen-type). A coarse type is refined in a
+sentence only where every one of its spans there kept a name (else a sibling span would
+keep the coarse label, which the prompt would then deny the refined span). Each
+relabelled sentence is a
 new record in a pool ``fine:<corpus>`` whose prompts take the corpus's other types
 and its foreign labels as negatives, but never the coarse types that were refined
 (the span is still a person).
@@ -201,6 +204,11 @@ def build(args: argparse.Namespace) -> None:
             counts[why] += 1
             if name:
                 fine[(s, e)] = (name, coarse)
+        partial = {c for s, e, c in row["spans"] if (s, e) not in fine}
+        if partial:  # a coarse type named for some of its spans only: not refined here
+            counts["reverted: a sibling span of its type kept no name"] += sum(
+                1 for _, coarse in fine.values() if coarse in partial)
+            fine = {k: v for k, v in fine.items() if v[1] not in partial}
         if not fine:
             continue
         ner = [[s, e, fine[(s, e)][0]] if (s, e) in fine else [s, e, lab]

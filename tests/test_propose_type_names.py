@@ -1,0 +1,79 @@
+"""The finer-type-name experiment's data script (eval/propose_type_names.py): which
+proposed names are kept, and how relabelled sentences join the mixture (their own pool,
+never the refined coarse type as a negative)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+from zeroshot.engines.gliner_data import PromptPool
+from zeroshot.training.mixture import Mixture
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "eval"))
+import propose_type_names as ptn  # noqa: E402
+
+
+def test_clean_keeps_finer_names_only():
+    span = {"venus", "williams"}
+    assert ptn.clean(" Tennis  Player ", "person", span, set()) == ("tennis player", "kept")
+    assert ptn.clean("person", "person", span, set())[0] is None
+    assert ptn.clean("human", "person", span, {"human"})[0] is None          # a paraphrase
+    assert ptn.clean("location", "geopolitical entity", span, set())[0] is None  # coarse
+    assert ptn.clean("williams family", "person", span, set())[0] is None    # the span's word
+    assert ptn.clean("soldier", "person", span, set())[1] == \
+        "touches a held-out Few-NERD dev type"
+    assert ptn.clean("a b c d e", "person", span, set())[0] is None          # five words
+    assert ptn.clean("Pro-Player!", "person", span, set())[0] is None        # not a word
+
+
+def test_sample_and_request_ask_about_coarse_spans():
+    tokens = "Venus Williams beat Maria Sharapova at Wimbledon on Tuesday".split()
+    rec = {"tokenized_text": tokens, "pool": "conll2003", "id": "c#0", "repeat": 1,
+           "ner": [[0, 1, "person"], [3, 4, "person"], [8, 8, "date"]]}
+    mix = Mixture([rec, {**rec, "pool": "fewnerd_inter_train"}], {}, {})
+    (item,) = ptn.sample(mix, 10, seed=0)  # Few-NERD records are never asked about
+    assert item.record == 0 and [s[2] for s in item.spans] == ["person", "person"]
+    req = ptn.request(tokens, item.spans)
+    assert req.messages[-1]["content"].endswith("1. Venus Williams (person)\n"
+                                                "2. Maria Sharapova (person)")
+    items = req.json_schema["properties"]["types"]
+    assert items["minItems"] == items["maxItems"] == 2
+
+
+def test_build_adds_relabelled_records_in_their_own_pool(tmp_path):
+    tokens = "Venus Williams beat Maria Sharapova at Wimbledon on Tuesday".split()
+    rec = {"tokenized_text": tokens, "pool": "conll2003", "id": "c#0", "repeat": 1,
+           "ner": [[0, 1, "person"], [3, 4, "person"], [6, 6, "event"], [8, 8, "date"]]}
+    pool = PromptPool(own=("person", "event", "date"), foreign=("gene",),
+                      variants={"person": ["human"], "date": ["day"]})
+    src = tmp_path / "mix.jsonl.gz"
+    Mixture([rec], {"conll2003": pool}, {"sentences": 1}).write(src)
+    labels = tmp_path / "labels.jsonl"
+    answer = json.dumps({"types": ["tennis player", "human", "tennis tournament"]})
+    labels.write_text(json.dumps({"record": 0, "spans": [[0, 1, "person"], [3, 4, "person"],
+                                                         [6, 6, "event"]],
+                                  "answer": answer, "error": None}) + "\n"
+                      + json.dumps({"record": 0, "spans": [[0, 1, "person"]],
+                                    "answer": "not json", "error": None}) + "\n")
+    ptn.build(Namespace(mixture=str(src), labels=str(labels), out=str(tmp_path / "out"),
+                        repeat=2))
+    out = Mixture.read(tmp_path / "out" / "mixture.jsonl.gz")
+    assert len(out.records) == 2
+    new = out.records[1]
+    assert new["pool"] == "fine:conll2003" and new["repeat"] == 2
+    # the paraphrase answer ("human") left one person unnamed, so neither person is
+    # refined (a person-labelled sibling would deny "tennis player" its person)
+    assert new["ner"] == [[0, 1, "person"], [3, 4, "person"],
+                          [6, 6, "tennis tournament"], [8, 8, "date"]]
+    fine = out.pools["fine:conll2003"]
+    # the refined type is no negative of the new pool; the others and the foreign stay
+    assert fine.own == ("person", "date") and fine.foreign == ("gene",)
+    assert "event" not in fine.variants and fine.parents == {}
+    stats = json.loads((tmp_path / "out" / "fine_names_stats.json").read_text())
+    assert stats["records_added"] == 1 and stats["spans"] == {
+        "kept": 2, "the coarse type or its paraphrase": 1, "answer not parsed": 1,
+        "reverted: a sibling span of its type kept no name": 1}
