@@ -114,6 +114,26 @@ def test_bench_cli_quick_gliner_only(tmp_path, capsys):
     assert n_spans() > before
 
 
+def test_bench_cli_hybrid_row(setup, tmp_path, capsys):
+    """The default engines include the hybrid row; here GLiNER proposes and the tiny LLM
+    (outlines) types, on the LLM's share of the sample: every span is a GLiNER candidate."""
+    tmp, _, _ = setup
+    code = main(["bench", "--data", str(path(FEWNERD_SAMPLE)), "--engines", "gliner,hybrid",
+                 "--limit", "6", "--llm-limit", "3", "--latency-samples", "0",
+                 "--llm-backend", "outlines", "--llm-model", str(tmp / "tiny"),
+                 "--max-tokens", "96", "--out", str(tmp_path), "-q"])
+    assert code == 0
+    engines = {e["engine"]: e for e in json.loads((tmp_path / "results.json").read_text())
+               ["engines"]}
+    assert engines["hybrid"]["sentences"] == 3 and engines["gliner"]["sentences"] == 6
+    assert "| hybrid | 3 |" in capsys.readouterr().out
+    rows = [json.loads(x) for x in (tmp_path / "predictions_hybrid.jsonl").open()]
+    assert len(rows) == 3
+    for row in rows:
+        assert all(s["engine"] == "llm-hybrid" for s in row["spans"])
+        assert "engine_error" not in {i["kind"] for i in row.get("issues", [])}
+
+
 def test_bench_spacy_reference_at_coarse_level(tmp_path):
     need("gliner", "spacy", "matplotlib")
     args = ["bench", "--data", str(path(FEWNERD_SAMPLE)), "--engines", "gliner,spacy",
