@@ -23,9 +23,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from zeroshot.api import Extractor  # noqa: E402
-from zeroshot.core.loaders import find_fewnerd, read_fewnerd  # noqa: E402
-from zeroshot.core.schema import Schema  # noqa: E402
+from zeroshot.api import Extractor
+from zeroshot.core.loaders import find_fewnerd, read_fewnerd
+from zeroshot.core.schema import Schema
 
 
 def timed(ex, sentences, schema) -> float:

@@ -15,16 +15,15 @@ the corpora's gold tags; whether that helps is decided on the dev sets only.
         --labels /work/runs/finenames/labels.jsonl --out /work/runs/finenames/mix
 
 Records come only from general-domain corpora of the mixture (never Few-NERD, never a
-dev set: the mixture already excludes their sentences). A proposed name is dropped
-(and counted) when it is not 1-4 lowercase words, repeats the coarse type or one of
-its paraphrases, is another coarse type, contains a word of the span itself, or touches a held-out Few-NERD
-dev type (so the Few-NERD dev slice stays unseen-type). A coarse type is refined in a
-sentence only where every one of its spans there kept a name (else a sibling span would
-keep the coarse label, which the prompt would then deny the refined span). Each
-relabelled sentence is a
-new record in a pool ``fine:<corpus>`` whose prompts take the corpus's other types
-and its foreign labels as negatives, but never the coarse types that were refined
-(the span is still a person).
+dev set: the mixture already excludes their sentences). A proposed name is dropped (and
+counted) when it is not 1-4 lowercase words, repeats the coarse type or one of its
+paraphrases, is another coarse type, contains a word of the span itself, or touches a
+held-out Few-NERD dev type (so the Few-NERD dev slice stays unseen-type). A coarse type
+is refined in a sentence only where every one of its spans there kept a name (else a
+sibling span would keep the coarse label, which the prompt would then deny the refined
+span). Each relabelled sentence is a new record in a pool ``fine:<corpus>`` whose
+prompts take the corpus's other types and its foreign labels as negatives, but never the
+coarse types that were refined (the span is still a person).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ def test_clean_keeps_finer_names_only():
 
 
 def test_sample_and_request_ask_about_coarse_spans():
-    tokens = "Venus Williams beat Maria Sharapova at Wimbledon on Tuesday".split()
+    tokens = ["Venus", "Williams", "beat", "Maria", "Sharapova", "at", "Wimbledon", "on", "Tuesday"]
     rec = {"tokenized_text": tokens, "pool": "conll2003", "id": "c#0", "repeat": 1,
            "ner": [[0, 1, "person"], [3, 4, "person"], [8, 8, "date"]]}
     mix = Mixture([rec, {**rec, "pool": "fewnerd_inter_train"}], {}, {})
@@ -45,7 +45,7 @@ def test_sample_and_request_ask_about_coarse_spans():
 
 
 def test_build_adds_relabelled_records_in_their_own_pool(tmp_path):
-    tokens = "Venus Williams beat Maria Sharapova at Wimbledon on Tuesday".split()
+    tokens = ["Venus", "Williams", "beat", "Maria", "Sharapova", "at", "Wimbledon", "on", "Tuesday"]
     rec = {"tokenized_text": tokens, "pool": "conll2003", "id": "c#0", "repeat": 1,
            "ner": [[0, 1, "person"], [3, 4, "person"], [6, 6, "event"], [8, 8, "date"]]}
     pool = PromptPool(own=("person", "event", "date"), foreign=("gene",),
