@@ -159,3 +159,17 @@ def test_reports_never_overwrite_their_inputs(tmp_path, capsys):
     assert main(["view", str(preds), "-o", str(preds)]) == 2
     assert main(["score", str(path(FEWNERD_SAMPLE)), str(preds), "--json", str(preds)]) == 2
     assert "refusing to write" in capsys.readouterr().err and preds.read_text() == before
+
+
+def test_hybrid_options_reach_the_engine_options():
+    """--candidate-threshold, --hints and --accept-threshold go to mode="hybrid" only."""
+    from zeroshot.cli import _bench_llm_options, _llm_options, build_parser
+
+    args = build_parser().parse_args(["extract", "in.jsonl", "-o", "out.jsonl", "--schema",
+                                      "news", "--engine", "llm", "--mode", "hybrid",
+                                      "--accept-threshold", "0.5", "--no-hints"])
+    assert _llm_options(args) == {"accept_threshold": 0.5, "hints": False}
+    bench = build_parser().parse_args(["bench", "--accept-threshold", "0.6"])
+    assert "hybrid" in bench.engines.split(",")  # the default engines include the hybrid row
+    assert _bench_llm_options(bench, "hybrid")["accept_threshold"] == 0.6
+    assert "accept_threshold" not in _bench_llm_options(bench, "llm")
