@@ -23,7 +23,8 @@ construction, and an answer is short: a few candidates, not a sentence.
 * With ``accept_threshold``, candidates the encoder scores at or above it are
   kept with the encoder's type without asking; the LLM decides only the
   uncertain band below it (a window whose candidates are all accepted makes no
-  request). ``usage`` counts them as ``accepted``.
+  request). ``usage`` counts them as ``accepted``. Replayed demonstrations still
+  show every candidate the proposer finds in them.
 * A span's ``score`` is the encoder's confidence in the span (its best label
   score); its label is the LLM's. ``usage`` counts ``candidates``, ``kept`` and
   ``retyped`` (kept with another type than the encoder's).
@@ -79,6 +80,11 @@ class Candidate:
 
     def inside(self, chunk: TextChunk) -> bool:
         return chunk.start_char <= self.start and self.end <= chunk.end_char
+
+    def span(self, label: str, engine: str) -> Span:
+        """The candidate as an output span of type ``label`` (its score: the encoder's)."""
+        return Span(self.start, self.end, label, self.text, score=self.score,
+                    token_start=self.token_start, token_end=self.token_end, engine=engine)
 
 
 def proposal_schema(schema: Schema, threshold: float) -> Schema:
@@ -145,11 +151,17 @@ class HybridEngine:
     def _accepted(self, c: Candidate) -> bool:
         return self.accept_threshold is not None and c.score >= self.accept_threshold
 
-    def _accept(self, local: Sequence[Candidate]) -> list[Span]:
-        """The candidates kept unasked, with the encoder's type."""
-        return [Span(c.start, c.end, c.label, c.text, score=c.score, token_start=c.token_start,
-                     token_end=c.token_end, engine=self.name)
-                for c in local if self._accepted(c)]
+    def _split(self, local: Sequence[Candidate]) -> tuple[list[Span], list[Candidate]]:
+        """The candidates kept unasked (as spans of the encoder's type) and those the
+        LLM is asked about."""
+        kept: list[Span] = []
+        ask: list[Candidate] = []
+        for c in local:
+            if self._accepted(c):
+                kept.append(c.span(c.label, self.name))
+            else:
+                ask.append(c)
+        return kept, ask
 
     def propose(self, texts: Sequence[str | Sequence[str] | TokenizedText], schema: Schema
                 ) -> list[tuple[list[Candidate], list[Issue]]]:
@@ -215,9 +227,7 @@ class HybridEngine:
             if not named:
                 issues.append(Issue(NOT_A_CANDIDATE, f"{s.text!r} was not a candidate{where}"))
                 continue
-            spans.extend(Span(c.start, c.end, s.label, c.text, score=c.score,
-                              token_start=c.token_start, token_end=c.token_end,
-                              engine=self.name) for c in named)
+            spans.extend(c.span(s.label, self.name) for c in named)
         return spans, issues
 
     def extract(self, texts: Sequence[str | Sequence[str] | TokenizedText], schema: Schema, *,
@@ -238,8 +248,8 @@ class HybridEngine:
             per_chunk.append([])
             for k, chunk in enumerate(chunks):
                 local = [c.shifted(chunk) for c in proposals[d][0] if c.inside(chunk)]
-                per_chunk[d].append(self._accept(local))
-                ask = [c for c in local if not self._accepted(c)]
+                kept, ask = self._split(local)
+                per_chunk[d].append(kept)
                 if ask:  # nothing left to decide: no request
                     work.append((d, k, ask, chunk_tokenized(doc, chunk),
                                  self._request(chunk.text, ask, schema, demos, system)))
