@@ -47,6 +47,11 @@ def test_from_tokenized_keeps_tokens_offsets_and_checks_spans():
                                token_offsets=((0, 3), (4, 7), (8, 15), (16, 17)))
     assert r.tokenized() == doc
     assert DocumentResult.from_dict(r.to_dict()) == r
+    built = DocumentResult.from_tokenized(doc, spans=r.spans, id="d1", engine="gliner",
+                                          issues=(issue,), usage={"requests": 1})
+    assert built == r and built.token_offsets == r.token_offsets  # the view equals the pairs
+    assert DocumentResult.from_dict(built.to_dict()) == built
+    assert built.to_dict()["token_offsets"] == [[0, 3], [4, 7], [8, 15], [16, 17]]
     from_text = DocumentResult.from_tokenized(TokenizedText.from_text("Ada met Charles."))
     assert from_text.tokens == ("Ada", "met", "Charles", ".")
     with pytest.raises(ValueError, match="runs past the text"):

@@ -1,3 +1,4 @@
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -95,3 +96,22 @@ def test_from_tokens_rejects_empty_tokens_and_takes_any_sequence():
     t = TokenizedText.from_tokens(["a", "b"])
     t.tokens.append("c")  # a fresh list each time: the kept tokens do not change
     assert t.tokens == ["a", "b"]
+
+
+def test_token_offsets_view_reads_and_compares_like_pairs():
+    import pickle
+
+    from zeroshot.core.text import TokenOffsets
+
+    doc = TokenizedText.from_tokens(["New", "York", "City", "."])
+    offsets = doc.offsets()
+    pairs = ((0, 3), (4, 8), (9, 13), (14, 15))
+    assert isinstance(offsets, TokenOffsets)
+    assert len(offsets) == 4 and offsets[1] == (4, 8) and offsets[-1] == (14, 15)
+    assert offsets[1:3] == ((4, 8), (9, 13)) and list(offsets) == list(pairs)
+    assert offsets == pairs and pairs == offsets and offsets == [list(p) for p in pairs]
+    assert offsets != pairs[:3] and offsets != ((0, 3), (4, 8), (9, 13), (14, 16))
+    assert offsets != "abcd" and hash(offsets) == hash(pairs)
+    assert pickle.loads(pickle.dumps(offsets)) == offsets
+    with pytest.raises(ValueError, match="differ in length"):
+        TokenOffsets((0, 1), (1,))

@@ -335,3 +335,27 @@ def test_grouped_word_pieces_equal_word_by_word(model):
         i = grouped.ids([w])[0]
         piece = grouped.flat[grouped.offsets[i]:grouped.offsets[i + 1]].tolist()
         assert piece == tok([w], is_split_into_words=True, add_special_tokens=False)["input_ids"]
+
+
+def test_scorer_in_row_slices_equals_one_pass(engine):
+    """The CPU memory cap scores rows in slices: same logits as one pass, and the
+    slices really are smaller than the batch."""
+    import torch
+
+    from zeroshot.engines.gliner_fast import span_logits
+
+    runtime = engine.runtime
+    gen = torch.Generator().manual_seed(0)
+    D = runtime.marker.out_project[0].in_features // 2  # the MLP reads [start; end]
+    words = torch.randn(6, 9, D, generator=gen)
+    prompts = runtime.core.prompt_rep_layer(torch.randn(6, 5, D, generator=gen))
+    with torch.inference_mode():
+        whole = span_logits(runtime.marker, words, prompts, runtime.K)
+        hidden = runtime.marker.out_project[0].out_features
+        one_row = 9 * runtime.K * hidden * 4
+        sliced = span_logits(runtime.marker, words, prompts, runtime.K,
+                             max_hidden_bytes=2 * one_row)  # 3 slices of 2 rows
+        tiny = span_logits(runtime.marker, words, prompts, runtime.K, max_hidden_bytes=1)
+    assert whole.shape == (6, 9, runtime.K, 5)
+    torch.testing.assert_close(sliced, whole, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(tiny, whole, rtol=1e-5, atol=1e-5)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from zeroshot.core.text import TokenizedText
+from zeroshot.core.text import TokenizedText, TokenOffsets
 
 
 class AlignmentStatus(str, enum.Enum):
@@ -205,7 +205,8 @@ class DocumentResult:
     issues: tuple[Issue, ...] = ()
     tokens: tuple[str, ...] | None = None
     usage: Mapping[str, int] | None = None  # LLM engines: prompt/completion tokens, requests
-    token_offsets: tuple[tuple[int, int], ...] | None = None  # [start, end) of each token
+    # [start, end) of each token: a TokenOffsets view where built from a TokenizedText
+    token_offsets: Sequence[tuple[int, int]] | None = None
 
     @classmethod
     def from_tokenized(cls, doc: TokenizedText, *, spans: tuple[Span, ...] = (),
@@ -215,14 +216,17 @@ class DocumentResult:
         """A result for ``doc`` that keeps its tokens and their character offsets."""
         return cls(text=doc.text, spans=spans, id=id, engine=engine, unaligned=unaligned,
                    issues=issues, tokens=doc.token_tuple(), usage=usage,
-                   token_offsets=tuple(zip(doc.starts, doc.ends, strict=True)))
+                   token_offsets=doc.offsets())
 
     def tokenized(self) -> TokenizedText | None:
         """The document's tokens with offsets, when the result kept them."""
         if self.token_offsets is None:
             return None
-        return TokenizedText(self.text, tuple(s for s, _ in self.token_offsets),
-                             tuple(e for _, e in self.token_offsets))
+        offsets = self.token_offsets
+        if isinstance(offsets, TokenOffsets):
+            return TokenizedText(self.text, offsets.starts, offsets.ends)
+        return TokenizedText(self.text, tuple(s for s, _ in offsets),
+                             tuple(e for _, e in offsets))
 
     def __post_init__(self) -> None:
         for span in self.spans:
@@ -266,7 +270,8 @@ class DocumentResult:
             issues=tuple(Issue(**i) for i in data.get("issues") or ()),
             tokens=tuple(data["tokens"]) if data.get("tokens") is not None else None,
             usage=dict(data["usage"]) if data.get("usage") is not None else None,
-            token_offsets=(tuple((int(s), int(e)) for s, e in data["token_offsets"])
+            token_offsets=(TokenOffsets([int(s) for s, _ in data["token_offsets"]],
+                                        [int(e) for _, e in data["token_offsets"]])
                            if data.get("token_offsets") is not None else None),
         )
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import accumulate
 from operator import add, sub
 
@@ -103,6 +103,52 @@ def snap_to_graphemes(text: str, start: int, end: int) -> tuple[int, int, bool]:
         c_start, c_end = cluster(end)
         new_end = end if c_start == end else c_end
     return new_start, new_end, (new_start, new_end) != (start, end)
+
+
+class TokenOffsets(Sequence[tuple[int, int]]):
+    """The ``(start, end)`` pairs of a text's tokens, as a read-only sequence over its
+    ``starts`` and ``ends`` (pairs are made when read).
+
+    A result keeps one of these instead of one tuple per token: a batch of 14,000
+    sentences then leaves about 300,000 fewer objects for Python's cyclic garbage
+    collector to track and walk. It compares equal to any sequence of the same pairs
+    (a tuple of tuples, a list of lists) and hashes like the tuple of tuples."""
+
+    __slots__ = ("starts", "ends")
+
+    def __init__(self, starts: Sequence[int], ends: Sequence[int]):
+        if len(starts) != len(ends):
+            raise ValueError("starts and ends differ in length")
+        self.starts, self.ends = tuple(starts), tuple(ends)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return tuple(zip(self.starts[i], self.ends[i], strict=True))
+        return self.starts[i], self.ends[i]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return zip(self.starts, self.ends, strict=True)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TokenOffsets):
+            return self.starts == other.starts and self.ends == other.ends
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(other) == len(self) and all(
+                len(o) == 2 and o[0] == s and o[1] == e
+                for o, s, e in zip(other, self.starts, self.ends, strict=True))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"TokenOffsets({tuple(self)!r})"
+
+    def __reduce__(self):
+        return TokenOffsets, (self.starts, self.ends)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,6 +237,10 @@ class TokenizedText:
         if kept is not None:
             return kept
         return tuple(self.text[s:e] for s, e in zip(self.starts, self.ends, strict=True))
+
+    def offsets(self) -> TokenOffsets:
+        """Each token's ``(start, end)``, as a view over :attr:`starts` and :attr:`ends`."""
+        return TokenOffsets(self.starts, self.ends)
 
     def token(self, i: int) -> str:
         return self.text[self.starts[i] : self.ends[i]]

@@ -63,11 +63,29 @@ def install(model: Any) -> bool:
     return True
 
 
-def span_logits(marker: Any, words: Any, prompts: Any, K: int) -> Any:
+def span_logits(marker: Any, words: Any, prompts: Any, K: int, *,
+                max_hidden_bytes: int | None = None) -> Any:
     """``markerV0`` span logits ``[B, W, K, C]`` of words ``[B, W, D]`` against
     projected label prompts ``[B, C, D]`` (``prompt_rep_layer`` applied), by the
     two identities above. Every span is scored, also those running past a text's
-    end: callers mask them."""
+    end: callers mask them.
+
+    The span MLP's hidden layer holds ``B * W * K * 4D`` numbers (900 MiB in float32
+    for 128 rows of 48 words at D = 768); ``max_hidden_bytes`` caps it by scoring the
+    rows in slices (same numbers: rows do not interact here)."""
+    import torch
+
+    B, W = words.shape[:2]
+    hidden = marker.out_project[0].out_features
+    per_row = max(1, W * K * hidden * words.element_size())
+    step = B if max_hidden_bytes is None else max(1, int(max_hidden_bytes) // per_row)
+    if step >= B:
+        return _span_logits(marker, words, prompts, K)
+    return torch.cat([_span_logits(marker, words[i:i + step], prompts[i:i + step], K)
+                      for i in range(0, B, step)])
+
+
+def _span_logits(marker: Any, words: Any, prompts: Any, K: int) -> Any:
     import torch
     import torch.nn.functional as F
 

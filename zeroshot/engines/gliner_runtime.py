@@ -53,6 +53,9 @@ WORD_GROUP = 512
 # a zero-width word that gives no piece, a long word)
 GROUP_PROBE = ("Hello", "world", ",", "naïve", "CO-OPERATE", "2019", "x", "\u200b", "é", "ß",
                "Zürich", "don't", "—", "antidisestablishmentarianism", "日本", "a")
+# the span scorer's hidden layer on CPU at most (rows are scored in slices above it):
+# it bounds the process's peak memory, not the speed (measured: eval/results/extract_cpu.md)
+CPU_SCORER_BYTES = 64 << 20
 _STAGES = ("inputs", "tokenise", "build", "h2d", "encoder", "scoring", "decode", "results")
 
 
@@ -405,7 +408,8 @@ class GlinerRuntime:
             if self.rnn is not None:
                 words = self._lstm(words, lengths)
             prompts = self.core.prompt_rep_layer(prompts)
-            return span_logits(self.marker, words, prompts, self.K).float()
+            return span_logits(self.marker, words, prompts, self.K,
+                               max_hidden_bytes=None if self.cuda else CPU_SCORER_BYTES).float()
 
     def _attention(self) -> contextlib.AbstractContextManager[Any]:
         """On CUDA, the encoder's attention through the memory-efficient or flash
