@@ -114,7 +114,7 @@ class TokenOffsets(Sequence[tuple[int, int]]):
     collector to track and walk. It compares equal to any sequence of the same pairs
     (a tuple of tuples, a list of lists) and hashes like the tuple of tuples."""
 
-    __slots__ = ("starts", "ends")
+    __slots__ = ("ends", "starts")
 
     def __init__(self, starts: Sequence[int], ends: Sequence[int]):
         if len(starts) != len(ends):
