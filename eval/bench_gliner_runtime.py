@@ -136,7 +136,7 @@ def bare_encoder(engine: GlinerEngine, sentences, schema, device: str) -> dict[s
                         for k in ("input_ids", "attention_mask")})
     n_tokens = int(sum(int(b["attention_mask"].sum()) for b in batches))
     padded = int(sum(b["input_ids"].numel() for b in batches))
-    with torch.inference_mode():
+    with torch.inference_mode(), runtime._attention():  # the kernels the engine uses
         runtime.encode(**batches[0])  # warm-up
         sync(device)
         t0 = time.perf_counter()
@@ -244,7 +244,7 @@ def main() -> None:
     ap.add_argument("--profile-limit", type=int, default=None, help="default: all")
     ap.add_argument("--variants", default=None,
                     help="comma-separated extra engine variants: onnx, onnx-int8 (CPU); "
-                         "float32, bfloat16, compile (CUDA); gc-freeze (any). Default: "
+                         "float32, bfloat16, compile (CUDA); gc-on, gc-freeze (any). Default: "
                          "onnx,onnx-int8 on CPU, float32,bfloat16,compile on CUDA")
     ap.add_argument("--variant-limit", type=int, default=None,
                     help="sentences for the extra variants (default: all)")
@@ -292,6 +292,11 @@ def main() -> None:
         if v in ("onnx", "onnx-int8"):
             variants.append(measure(f"engine, {v} encoder", {**base, "encoder": v}, sub, schema,
                                     device, passes=args.passes))
+            save()
+        elif v == "gc-on":
+            variants.append(measure("engine, collector left running (pause_gc=False)",
+                                    {**base, "pause_gc": False}, sub, schema, device,
+                                    passes=args.passes))
             save()
         elif v == "gc-freeze":
             variants.append(measure("engine, gc.freeze() after start", base, sub, schema, device,

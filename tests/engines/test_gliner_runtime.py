@@ -359,3 +359,21 @@ def test_scorer_in_row_slices_equals_one_pass(engine):
     assert whole.shape == (6, 9, runtime.K, 5)
     torch.testing.assert_close(sliced, whole, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(tiny, whole, rtol=1e-5, atol=1e-5)
+
+
+def test_extract_pauses_the_garbage_collector_and_resumes_it(engine, inter_test, monkeypatch):
+    import gc
+
+    seen = []
+    stream = engine.runtime.stream
+
+    def spy(*args, **kwargs):
+        seen.append(gc.isenabled())
+        yield from stream(*args, **kwargs)
+
+    monkeypatch.setattr(engine.runtime, "stream", spy)
+    want = engine.extract(SENTENCES, inter_test)
+    assert seen == [False] and gc.isenabled()
+    monkeypatch.setattr(engine, "pause_gc", False)
+    assert engine.extract(SENTENCES, inter_test) == want  # same spans either way
+    assert seen == [False, True] and gc.isenabled()

@@ -37,6 +37,7 @@ import numpy as np
 from zeroshot.core.chunking import chunk_tokenized, merge_windows, token_windows, window_chunk
 from zeroshot.core.engine import ENGINE_ERROR, LABEL_GROUPS, WORD_CUT
 from zeroshot.core.errors import ZeroshotError
+from zeroshot.core.gcpause import collector_paused
 from zeroshot.core.schema import DEFAULT_THRESHOLD, Schema, check_threshold
 from zeroshot.core.spans import DocumentResult, Issue, Span
 from zeroshot.core.text import TokenizedText
@@ -163,6 +164,9 @@ class GlinerEngine:
             model passed in as an object keeps its dtype unless this says otherwise).
         encoder: the runtime's encoder: ``"torch"``, or ``"onnx"`` (CPU, through ONNX
             Runtime; the ``onnx`` extra).
+        pause_gc: pause Python's cyclic garbage collector during each ``extract``
+            call (:mod:`zeroshot.core.gcpause`: full collections took a third of the
+            engine's time on a GPU machine); False leaves it running.
 
     Windows are batched in order of length, so a batch pads little; results come
     back in input order.
@@ -174,7 +178,7 @@ class GlinerEngine:
                  window: int | None = None, window_overlap: int = 32,
                  threads: int | None = None, device: str = "cpu", allow_hub: bool = True,
                  fast: bool = True, threshold: float | None = None, runtime: bool = True,
-                 dtype: str | None = None, encoder: str = "torch"):
+                 dtype: str | None = None, encoder: str = "torch", pause_gc: bool = True):
         import torch
 
         if threads is not None:
@@ -212,6 +216,7 @@ class GlinerEngine:
         self.pieces = (self.runtime.pieces if self.runtime
                        else rt.WordPieces(model.data_processor.transformer_tokenizer))
         self.model = model
+        self.pause_gc = pause_gc
         self._plans: dict[tuple[Any, ...], _LabelPlan] = {}
         self._warned: set[tuple[str, ...]] = set()  # label sets already warned about
 
@@ -308,6 +313,11 @@ class GlinerEngine:
     def extract(self, texts: Sequence[str | Sequence[str] | TokenizedText], schema: Schema, *,
                 ids: Sequence[str] | None = None) -> list[DocumentResult]:
         """One result per input; str inputs are tokenised, lists are pre-tokenised."""
+        with collector_paused(self.pause_gc):
+            return self._extract(texts, schema, ids)
+
+    def _extract(self, texts: Sequence[str | Sequence[str] | TokenizedText], schema: Schema,
+                 ids: Sequence[str] | None) -> list[DocumentResult]:
         profile = self.runtime.profile if self.runtime is not None else None
         t0 = time.perf_counter()
         docs = [TokenizedText.coerce(t) for t in texts]
