@@ -120,6 +120,7 @@ def replay_engine(module: ModuleType, real: Any, batches: Sequence[Batch], schem
         batch_size=real.batch_size, window=real.window, window_overlap=real.window_overlap,
         max_types=real.max_types, max_subwords=real.max_subwords, fast=True, native=None,
         runtime=ReplayRuntime(batches, rt.Candidates), pieces=rt.WordPieces(tokenizer),
+        pause_gc=getattr(real, "pause_gc", False),
         model=SimpleNamespace(data_processor=real.model.data_processor), _plans={})
     return engine, importlib.import_module(package + ".core.schema").Schema.load(schema)
 
