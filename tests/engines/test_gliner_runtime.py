@@ -377,3 +377,17 @@ def test_extract_pauses_the_garbage_collector_and_resumes_it(engine, inter_test,
     monkeypatch.setattr(engine, "pause_gc", False)
     assert engine.extract(SENTENCES, inter_test) == want  # same spans either way
     assert seen == [False, True] and gc.isenabled()
+
+
+def test_cpu_batches_stay_under_the_feed_forward_budget():
+    """On CPU a batch's subwords are capped by the encoder's feed-forward width, so a
+    wide encoder's activations stay bounded; a batch over the cap is a single row."""
+    runtime = GlinerEngine(threads=2).runtime  # the default CPU batch (128 rows)
+    width = runtime.bert.config.intermediate_size
+    cap = max(runtime.max_subwords, min(runtime.batch_size * 128, rt.CPU_FFN_BYTES // (width * 4)))
+    assert runtime.max_tokens == cap < runtime.batch_size * 128  # the budget binds here
+    lengths = np.full(400, 200, np.int64)  # 400 rows of 200 subwords, 30 words each
+    words = np.full(400, 30, np.int64)
+    batches = runtime._plan(lengths, words)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(400))
+    assert all(len(b) * 200 <= cap or len(b) == 1 for b in batches)

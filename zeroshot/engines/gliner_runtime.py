@@ -56,6 +56,9 @@ GROUP_PROBE = ("Hello", "world", ",", "naïve", "CO-OPERATE", "2019", "x", "\u20
 # the span scorer's hidden layer on CPU at most (rows are scored in slices above it):
 # it bounds the process's peak memory, not the speed (measured: eval/results/extract_cpu.md)
 CPU_SCORER_BYTES = 64 << 20
+# the encoder's feed-forward activations on CPU at most (one [tokens, intermediate] float32
+# matrix): a batch's subwords are capped so that it fits
+CPU_FFN_BYTES = 32 << 20
 _STAGES = ("inputs", "tokenise", "build", "h2d", "encoder", "scoring", "decode", "results")
 
 
@@ -268,7 +271,9 @@ class GlinerRuntime:
         encoder: ``"torch"``, or ``"onnx"`` / ``"onnx-int8"`` (CPU: the encoder
             through ONNX Runtime, :mod:`zeroshot.engines.gliner_onnx`).
         batch_size: rows per batch at most; a batch also stays under
-            ``batch_size * 128`` subwords and ``batch_size * 48`` words.
+            ``batch_size * 128`` subwords and ``batch_size * 48`` words, and on CPU
+            under ``CPU_FFN_BYTES`` of feed-forward activations (a wide encoder's
+            batches hold fewer subwords).
     """
 
     def __init__(self, model: Any, *, device: str = "cpu", dtype: str | None = None,
@@ -316,6 +321,11 @@ class GlinerRuntime:
         self.max_subwords = encoder_limit(model)
         self.ent_token, self.sep_token = proc.ent_token, proc.sep_token
         self.batch_size = max(1, int(batch_size))
+        self.max_tokens = self.batch_size * 128
+        width = int(getattr(getattr(self.bert, "config", None), "intermediate_size", 0) or 0)
+        if not self.cuda and width:
+            self.max_tokens = max(self.max_subwords,
+                                  min(self.max_tokens, CPU_FFN_BYTES // (width * 4)))
         self.top = max(1, int(top_candidates))
         self._prompts: dict[tuple[str, ...], Prompt] = {}
         self._positions: dict[tuple[str, ...], Any] = {}
@@ -560,7 +570,7 @@ class GlinerRuntime:
         """Rows by subword length, cut into batches under the row, token and word
         budgets; within a batch, rows with more words first (the LSTM's packing)."""
         order = np.argsort(lengths, kind="stable")
-        cap_rows, cap_tokens, cap_words = self.batch_size, self.batch_size * 128, \
+        cap_rows, cap_tokens, cap_words = self.batch_size, self.max_tokens, \
             self.batch_size * 48
         batches, lo = [], 0
         max_w = 0
