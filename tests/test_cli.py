@@ -173,3 +173,19 @@ def test_hybrid_options_reach_the_engine_options():
     assert "hybrid" in bench.engines.split(",")  # the default engines include the hybrid row
     assert _bench_llm_options(bench, "hybrid")["accept_threshold"] == 0.6
     assert "accept_threshold" not in _bench_llm_options(bench, "llm")
+
+
+def test_extract_hands_gliner_its_own_batch_per_call():
+    """`zeroshot extract` gives the GLiNER engine as many documents per call as its
+    batch holds (a GPU batch of 1024 got 32 before); other engines get 32."""
+    from types import SimpleNamespace
+
+    from zeroshot.cli import _docs_per_call
+    from zeroshot.engines.gliner import GlinerEngine
+
+    engine = GlinerEngine("gliner-minilm-general", threads=1)
+    try:
+        assert _docs_per_call(engine) == engine.batch_size == 128
+    finally:
+        engine.close()
+    assert _docs_per_call(SimpleNamespace(name="llm", batch_size=512)) == 32
