@@ -250,7 +250,7 @@ class DocumentResult:
             "unaligned": [m.to_dict() for m in self.unaligned],
             "issues": [i.to_dict() for i in self.issues],
             "tokens": list(self.tokens) if self.tokens is not None else None,
-            **({"token_offsets": [list(o) for o in self.token_offsets]}
+            **({"token_offsets": list(map(list, self.token_offsets))}
                if self.token_offsets is not None else {}),
             **({"usage": dict(self.usage)} if self.usage is not None else {}),
         }
