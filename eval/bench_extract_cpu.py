@@ -1,14 +1,19 @@
-"""`zeroshot extract` end to end on CPU beside its bare encoder, for each GLiNER model.
+"""`zeroshot extract` end to end beside its bare encoder, for each GLiNER model.
 
     python eval/bench_extract_cpu.py [--limit 2000] [--threads 2] \
         [--models gliner-mpnet-general,gliner-minilm-fewnerd] [--out eval/results]
+    python eval/bench_extract_cpu.py --device cuda --limit 0 --batch-sizes default,32 \
+        --models /path/to/model --out $OUT          # one GPU: writes extract_cuda.*
 
 For each model, in one run: the first ``--limit`` Few-NERD INTER-test sentences are written
 as pre-tokenised JSONL; ``zeroshot extract`` reads them, extracts with the INTER-test schema
 and writes the results file, as a user runs it (a fresh process; its wall time, the engine's
 start included and excluded, and its peak RSS); then, in this process, the same model's
 bare encoder forward on the same rows (label prompt included, batches built beforehand;
-``eval/bench_gliner_runtime.py``'s measure). Writes ``extract_cpu.json`` and ``.md``.
+``eval/bench_gliner_runtime.py``'s measure). The *runner* columns are the command's own
+summary line (reading, extracting and writing, after the engine started). ``--batch-sizes``
+runs the command once per value (``default``: no ``--batch-size``). Writes
+``extract_<device>.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -32,7 +38,8 @@ from zeroshot.core.schema import Schema
 from zeroshot.engines.gliner import GlinerEngine
 
 
-def run_extract(model: str, inputs: Path, out: Path, threads: int) -> dict:
+def run_extract(model: str, inputs: Path, out: Path, threads: int, device: str = "cpu",
+                batch_size: int | None = None) -> dict:
     """`zeroshot extract` in a fresh process: wall time and that process's own peak RSS.
 
     The peak is the child's ``VmHWM`` (``/proc/<pid>/status``, read every 20 ms until it
@@ -42,7 +49,8 @@ def run_extract(model: str, inputs: Path, out: Path, threads: int) -> dict:
     (the numbers of the run at ``e829f04``)."""
     cmd = [sys.executable, "-m", "zeroshot", "extract", str(inputs), "-o", str(out),
            "--schema", "fewnerd_inter_test", "--model", model, "--threads", str(threads),
-           "--overwrite", "-q"]
+           "--overwrite", "-q", *(["--device", device] if device != "cpu" else []),
+           *(["--batch-size", str(batch_size)] if batch_size else [])]
     hwm_kib = 0
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
@@ -57,8 +65,10 @@ def run_extract(model: str, inputs: Path, out: Path, threads: int) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}: rc {proc.returncode}\n{stderr[-2000:]}")
     rows = sum(1 for _ in out.open())
+    summary = re.search(r"([\d.]+) s, ([\d.]+) docs/s", stderr)
     return {"command": " ".join(cmd[1:]), "wall_s": wall, "rows": rows,
-            "peak_rss_mib": hwm_kib / 1024, "stderr_tail": stderr[-600:]}
+            "peak_rss_mib": hwm_kib / 1024, "stderr_tail": stderr[-600:],
+            "runner_s": float(summary.group(1)) if summary else None}
 
 
 def _vm_hwm_kib(status: Path) -> int:
@@ -72,9 +82,9 @@ def _vm_hwm_kib(status: Path) -> int:
     return 0
 
 
-def start_seconds(model: str, threads: int) -> float:
+def start_seconds(model: str, threads: int, device: str = "cpu") -> float:
     t0 = time.perf_counter()
-    GlinerEngine(model, threads=threads)
+    GlinerEngine(model, threads=threads, device=device).close()
     return time.perf_counter() - t0
 
 
@@ -83,11 +93,16 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--models", default="gliner-mpnet-general,gliner-minilm-fewnerd")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batch-sizes", default="default",
+                    help="comma-separated --batch-size values to run (default: the command's)")
     ap.add_argument("--out", default="eval/results")
     args = ap.parse_args()
-    examples = list(read_fewnerd(find_fewnerd("inter/test")))[: args.limit]
+    examples = list(read_fewnerd(find_fewnerd("inter/test")))
+    examples = examples[: args.limit] if args.limit else examples
     sentences = [e.tokens.tokens for e in examples]
     schema = Schema.load("fewnerd_inter_test")
+    sizes = [None if b == "default" else int(b) for b in args.batch_sizes.split(",")]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         inputs = Path(tmp) / "inter_test.jsonl"
@@ -95,43 +110,73 @@ def main() -> int:
             for e in examples:
                 fh.write(json.dumps({"id": e.id, "tokens": e.tokens.tokens}) + "\n")
         for model in args.models.split(","):
-            start = start_seconds(model, args.threads)
-            ext = run_extract(model, inputs, Path(tmp) / f"out_{model}.jsonl", args.threads)
-            engine = GlinerEngine(model, threads=args.threads)
-            bare = bare_encoder(engine, sentences, schema, "cpu")
+            start = start_seconds(model, args.threads, args.device)
+            runs = [run_extract(model, inputs, Path(tmp) / "out.jsonl", args.threads,
+                                args.device, b) for b in sizes]
+            engine = GlinerEngine(model, threads=args.threads, device=args.device)
+            bare = bare_encoder(engine, sentences, schema, args.device)
             engine.close()
-            work = max(1e-9, ext["wall_s"] - start)
-            rows.append({"model": model, "sentences": len(sentences), "start_s": start,
-                         "extract": ext, "extract_per_s": len(sentences) / ext["wall_s"],
-                         "extract_per_s_after_start": len(sentences) / work,
-                         "bare_encoder": bare,
-                         "ratio_after_start": len(sentences) / work / bare["sentences_per_s"]})
+            for b, ext in zip(sizes, runs, strict=True):
+                rows.append(_row(model, b, sentences, start, ext, bare))
     result = {"provenance": provenance("python eval/bench_extract_cpu.py "
                                        + " ".join(sys.argv[1:]), threads=args.threads,
-                                       cpus=os.cpu_count()), "rows": rows}
+                                       cpus=os.cpu_count(), device=args.device,
+                                       accelerator=_accelerator(args.device)),
+              "rows": rows}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "extract_cpu.json").write_text(json.dumps(result, indent=1) + "\n")
-    lines = ["# `zeroshot extract` on CPU beside the bare encoder", "",
-             *stamp_markdown(result["provenance"]), "",
-             f"First {args.limit} Few-NERD INTER-test sentences as pre-tokenised JSONL, the "
-             "17-label INTER-test schema, each model's own threshold, "
-             f"{args.threads} torch threads. `extract` is a fresh `zeroshot extract` process "
-             "(read, extract, write the results file); 'after start' takes out the engine "
-             "start measured on its own in this process. The bare encoder is the same "
-             "model's encoder forward on the same rows, label prompt included, batches "
-             "built beforehand.", "",
-             "| model | engine start s | extract s | sentences/s | sentences/s after start "
-             "| bare encoder sentences/s | after start / bare | peak RSS MiB |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| `{r['model']}` | {r['start_s']:.1f} | {r['extract']['wall_s']:.1f} | "
-                     f"{r['extract_per_s']:.0f} | {r['extract_per_s_after_start']:.0f} | "
-                     f"{r['bare_encoder']['sentences_per_s']:.0f} | "
-                     f"{r['ratio_after_start']:.2f} | {r['extract']['peak_rss_mib']:.0f} |")
-    (out / "extract_cpu.md").write_text("\n".join(lines) + "\n")
+    name = f"extract_{args.device.split(':')[0]}"
+    (out / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    lines = render(result, len(sentences), args.threads, args.device)
+    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
+
+
+def _accelerator(device: str) -> str | None:
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    return torch.cuda.get_device_name(torch.device(device))
+
+
+def _row(model: str, batch: int | None, sentences: list, start: float, ext: dict,
+         bare: dict) -> dict:
+    work = max(1e-9, ext["wall_s"] - start)
+    runner = ext.get("runner_s")
+    return {"model": model, "batch_size": batch or "default", "sentences": len(sentences),
+            "start_s": start, "extract": ext, "extract_per_s": len(sentences) / ext["wall_s"],
+            "extract_per_s_after_start": len(sentences) / work,
+            "runner_per_s": len(sentences) / runner if runner else None,
+            "bare_encoder": bare,
+            "ratio_after_start": len(sentences) / work / bare["sentences_per_s"]}
+
+
+def render(result: dict, n: int, threads: int, device: str) -> list[str]:
+    lines = [f"# `zeroshot extract` on {device.upper() if device != 'cpu' else 'CPU'} beside "
+             "the bare encoder", "",
+             *stamp_markdown(result["provenance"]), "",
+             f"{n} Few-NERD INTER-test sentences (the first ones) as pre-tokenised JSONL, the "
+             "17-label INTER-test schema, each model's own threshold, "
+             f"{threads} torch threads. `extract` is a fresh `zeroshot extract` process "
+             "(read, extract, write the results file); 'after start' takes out the engine "
+             "start measured on its own in this process; 'runner' is the command's own "
+             "summary (reading, extracting, writing; the engine started). The bare encoder "
+             "is the same model's encoder forward on the same rows, label prompt included, "
+             "batches built beforehand.", "",
+             "| model | --batch-size | engine start s | extract s | sentences/s | sentences/s "
+             "after start | runner sentences/s | bare encoder sentences/s | after start / "
+             "bare | peak RSS MiB |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        runner = f"{r['runner_per_s']:.0f}" if r.get("runner_per_s") else "–"
+        lines.append(f"| `{Path(r['model']).name}` | {r.get('batch_size', 'default')} | "
+                     f"{r['start_s']:.1f} | {r['extract']['wall_s']:.1f} | "
+                     f"{r['extract_per_s']:.0f} | {r['extract_per_s_after_start']:.0f} | "
+                     f"{runner} | {r['bare_encoder']['sentences_per_s']:.0f} | "
+                     f"{r['ratio_after_start']:.2f} | {r['extract']['peak_rss_mib']:.0f} |")
+    return lines
 
 
 if __name__ == "__main__":
