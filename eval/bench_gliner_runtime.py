@@ -17,8 +17,9 @@ Over the same Few-NERD INTER-test sentences (pre-tokenised), in one process:
    numpy batches, H2D, encoder, scoring = LSTM + span scorer + thresholds + top-k,
    decode = the copy back and candidate arrays, results = spans and documents);
 5. variants (``--variants``: ONNX Runtime fp32 / int8 encoders on CPU; fp32, bf16
-   weights and torch.compile on CUDA), each with its own bare encoder; a variant
-   that fails is reported with its error, not fatal.
+   weights and torch.compile on CUDA; transformers' own encoder forward instead of
+   the runtime's MPNet attention), each with its own bare encoder; a variant that
+   fails is reported with its error, not fatal.
 
 Strict F1 of every engine run is computed on the sentences it read. Writes
 ``<name>.json`` and ``<name>.md`` under ``--out`` (default eval/results), stamped
@@ -244,7 +245,8 @@ def main() -> None:
     ap.add_argument("--profile-limit", type=int, default=None, help="default: all")
     ap.add_argument("--variants", default=None,
                     help="comma-separated extra engine variants: onnx, onnx-int8 (CPU); "
-                         "float32, bfloat16, compile (CUDA); gc-on, gc-freeze (any). Default: "
+                         "float32, bfloat16, compile (CUDA); transformers (the encoder as "
+                         "transformers runs it), gc-on, gc-freeze (any). Default: "
                          "onnx,onnx-int8 on CPU, float32,bfloat16,compile on CUDA")
     ap.add_argument("--variant-limit", type=int, default=None,
                     help="sentences for the extra variants (default: all)")
@@ -289,7 +291,7 @@ def main() -> None:
     sub = examples[:args.variant_limit] if args.variant_limit else examples
     variants = result["variants"]
     for v in filter(None, extra.split(",")):
-        if v in ("onnx", "onnx-int8"):
+        if v in ("onnx", "onnx-int8", "transformers"):
             variants.append(measure(f"engine, {v} encoder", {**base, "encoder": v}, sub, schema,
                                     device, passes=args.passes))
             save()

@@ -162,8 +162,9 @@ class GlinerEngine:
             gliner's own ``inference`` path).
         dtype: the runtime's weights (default float16 on CUDA, float32 on CPU; a
             model passed in as an object keeps its dtype unless this says otherwise).
-        encoder: the runtime's encoder: ``"torch"``, or ``"onnx"`` (CPU, through ONNX
-            Runtime; the ``onnx`` extra).
+        encoder: the runtime's encoder: ``"torch"`` (MPNet through fused attention,
+            :mod:`zeroshot.engines.gliner_mpnet`), ``"transformers"`` (transformers'
+            own forward), or ``"onnx"`` (CPU, through ONNX Runtime; the ``onnx`` extra).
         pause_gc: pause Python's cyclic garbage collector during each ``extract``
             call (:mod:`zeroshot.core.gcpause`: full collections took a third of the
             engine's time on a GPU machine); False leaves it running.
@@ -264,11 +265,11 @@ class GlinerEngine:
         return ident
 
     def runtime_name(self) -> str:
-        """``zeroshot-<dtype>[-onnx]`` on the project's runtime, else ``gliner``."""
+        """``zeroshot-<dtype>[-<encoder>]`` on the project's runtime, else ``gliner``."""
         if self.runtime is None:
             return "gliner"
-        onnx = "" if self.runtime.encoder == "torch" else f"-{self.runtime.encoder}"
-        return f"zeroshot-{str(self.runtime.dtype).removeprefix('torch.')}{onnx}"
+        other = "" if self.runtime.encoder == "torch" else f"-{self.runtime.encoder}"
+        return f"zeroshot-{str(self.runtime.dtype).removeprefix('torch.')}{other}"
 
     # -- labels ----------------------------------------------------------------------
     def label_plan(self, schema: Schema) -> _LabelPlan:

@@ -40,6 +40,7 @@ import numpy as np
 
 from zeroshot.core.engine import run_or_split
 from zeroshot.engines.gliner_fast import span_logits
+from zeroshot.engines.gliner_mpnet import fast_encoder
 
 logger = logging.getLogger(__name__)
 
@@ -268,8 +269,11 @@ class GlinerRuntime:
         model: a ``gliner.GLiNER`` of a supported kind (:func:`unsupported_reason`).
         device: where to run (the model is moved there).
         dtype: weights' dtype; default fp16 on CUDA, fp32 elsewhere.
-        encoder: ``"torch"``, or ``"onnx"`` / ``"onnx-int8"`` (CPU: the encoder
-            through ONNX Runtime, :mod:`zeroshot.engines.gliner_onnx`).
+        encoder: ``"torch"`` (an MPNet encoder through the fused attention of
+            :mod:`zeroshot.engines.gliner_mpnet`, others as transformers runs them),
+            ``"transformers"`` (transformers' own forward, for comparison), or
+            ``"onnx"`` / ``"onnx-int8"`` (CPU: the encoder through ONNX Runtime,
+            :mod:`zeroshot.engines.gliner_onnx`).
         batch_size: rows per batch at most; a batch also stays under
             ``batch_size * 128`` subwords and ``batch_size * 48`` words, and on CPU
             under ``CPU_FFN_BYTES`` of feed-forward activations (a wide encoder's
@@ -303,9 +307,12 @@ class GlinerRuntime:
 
             self.encode: Any = OnnxEncoder(self.bert, int8=encoder == "onnx-int8")
         elif encoder == "torch":
+            self.encode = fast_encoder(self.bert)
+        elif encoder == "transformers":
             self.encode = self.bert
         else:
-            raise ValueError(f"unknown encoder {encoder!r}: torch, onnx or onnx-int8")
+            raise ValueError(f"unknown encoder {encoder!r}: torch, transformers, onnx or "
+                             "onnx-int8")
         self.projection = getattr(core.token_rep_layer, "projection", None)
         self.rnn = getattr(core, "rnn", None)
         self.marker = core.span_rep_layer.span_rep_layer

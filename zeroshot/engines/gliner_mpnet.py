@@ -1,0 +1,117 @@
+"""MPNet's encoder forward with fused attention, for the GLiNER runtime.
+
+transformers' MPNet has no SDPA path: every layer multiplies queries and keys in
+one kernel, divides, adds the relative-position bias (expanded and copied to
+``[B, heads, L, L]`` once per forward), adds the padding mask, runs softmax and
+multiplies by the values: five passes over a ``[B, heads, L, L]`` tensor per layer.
+On an H200 that was about a third of the default model's encoder time
+(``eval/results/gliner_gpu_profile_h200_mpnet.md``: ``copy_``, ``add``, ``bmm``,
+``softmax``).
+
+:class:`MPNetEncoder` runs the same weights with the bias and the padding mask
+summed into one additive mask once per forward, shared by all layers, and each
+layer's attention through ``torch.nn.functional.scaled_dot_product_attention``
+(the memory-efficient kernel on CUDA). The sequence is padded to a multiple of 8
+so the mask's rows are aligned for that kernel; padded positions are masked keys
+and are cut from the output, and MPNet's bias depends only on the distance between
+positions, so the real positions' outputs do not change. Same maths as
+transformers' forward up to floating-point rounding (tests; the runtime's
+self-check at load compares the scores with gliner's own path like any other).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+# sequence lengths are rounded up to this (fp16 rows of the mask 16-byte aligned)
+ALIGN = 8
+
+
+@dataclasses.dataclass
+class EncoderOutput:
+    last_hidden_state: Any
+
+
+def is_mpnet(module: Any) -> bool:
+    """Whether ``module`` is transformers' ``MPNetModel`` (the layout this module reads)."""
+    return type(module).__name__ == "MPNetModel" and hasattr(module, "encoder") and \
+        hasattr(module.encoder, "relative_attention_bias")
+
+
+def _module_base() -> Any:
+    import torch
+
+    return torch.nn.Module
+
+
+class MPNetEncoder(_module_base()):  # type: ignore[misc]
+    """``(input_ids, attention_mask) -> last_hidden_state`` of an ``MPNetModel``.
+
+    Args:
+        model: the loaded ``MPNetModel`` (its modules are used, not copied).
+    """
+
+    def __init__(self, model: Any):
+        super().__init__()
+        if not is_mpnet(model):
+            raise TypeError(f"not an MPNetModel: {type(model).__name__}")
+        self.model = model
+        self.config = model.config
+        self.pad_id = int(model.embeddings.padding_idx)
+        self.heads = int(model.config.num_attention_heads)
+        self._bias: dict[tuple[int, Any, Any], Any] = {}
+
+    def position_bias(self, length: int, like: Any) -> Any:
+        """MPNet's relative-position bias ``[1, heads, L, L]`` (cached per length)."""
+        key = (length, like.device, like.dtype)
+        hit = self._bias.get(key)
+        if hit is None:
+            import torch
+
+            enc = self.model.encoder
+            pos = torch.arange(length, dtype=torch.long)
+            bucket = enc.relative_position_bucket(pos[None, :] - pos[:, None])
+            hit = enc.relative_attention_bias(bucket.to(like.device))  # [L, L, H]
+            hit = hit.permute(2, 0, 1).unsqueeze(0).to(like.dtype).contiguous()
+            self._bias[key] = hit
+        return hit
+
+    def forward(self, input_ids: Any, attention_mask: Any, return_dict: bool = True,
+                **_: Any) -> EncoderOutput:
+        import torch
+        import torch.nn.functional as F
+
+        L = input_ids.shape[1]
+        padded = -(-L // ALIGN) * ALIGN
+        if padded != L:
+            input_ids = F.pad(input_ids, (0, padded - L), value=self.pad_id)
+            attention_mask = F.pad(attention_mask, (0, padded - L), value=0)
+        h = self.model.embeddings(input_ids=input_ids)
+        keep = attention_mask[:, None, None, :].to(torch.bool)
+        lowest = torch.finfo(h.dtype).min
+        mask = self.position_bias(padded, h).masked_fill(~keep, lowest)  # [B, H, L, L]
+        for layer in self.model.encoder.layer:
+            h = self._layer(layer, h, mask)
+        return EncoderOutput(h[:, :L])
+
+    def _layer(self, layer: Any, h: Any, mask: Any) -> Any:
+        import torch.nn.functional as F
+
+        attn = layer.attention
+        a = attn.attn
+        B, L, D = h.shape
+        shape = (B, L, self.heads, D // self.heads)
+        q = a.q(h).view(shape).transpose(1, 2)
+        k = a.k(h).view(shape).transpose(1, 2)
+        v = a.v(h).view(shape).transpose(1, 2)
+        c = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        c = c.transpose(1, 2).reshape(B, L, D)
+        h = attn.LayerNorm(a.o(c) + h)
+        return layer.output(layer.intermediate(h), h)
+
+
+def fast_encoder(model: Any) -> Any:
+    """The fastest forward this module has for ``model``: :class:`MPNetEncoder` for an
+    ``MPNetModel``, else ``model`` itself."""
+    return MPNetEncoder(model).eval() if is_mpnet(model) else model
