@@ -15,6 +15,7 @@ from zeroshot.engines.gliner_int8 import (  # noqa: E402
     is_int8_dir,
     quantise_state_dict,
     read_int8,
+    write_dequantised,
     write_int8,
 )
 
@@ -34,6 +35,28 @@ def test_per_row_error_is_within_half_a_step_and_small_tensors_stay_float(tmp_pa
     write_int8(state, tmp_path / "x.safetensors")
     again = read_int8(tmp_path / "x.safetensors")
     assert torch.equal(again["w"], back["w"]) and torch.equal(again["ids"], state["ids"])
+
+
+def test_streamed_dequantised_file_equals_the_dequantised_state_dict(tmp_path):
+    """The file written one tensor at a time reads back as the in-memory dequantisation:
+    same names, dtypes, shapes and values (int, float16 and int8-stored tensors)."""
+    from safetensors.torch import load_file
+
+    g = torch.Generator().manual_seed(1)
+    state = {"enc.w": torch.randn(96, 64, generator=g), "emb": torch.randn(70, 64, generator=g),
+             "b": torch.randn(96, generator=g), "pos": torch.arange(7),
+             "flag": torch.ones(3).bool(), "h": torch.randn(5, 3, generator=g).half()}
+    write_int8(state, tmp_path / "q.safetensors")
+    want = read_int8(tmp_path / "q.safetensors")
+    for dtype in (torch.float32, torch.float16):
+        write_dequantised(tmp_path / "q.safetensors", tmp_path / "d.safetensors", dtype)
+        got = load_file(str(tmp_path / "d.safetensors"))
+        assert sorted(got) == sorted(want)
+        for name, t in want.items():
+            expect = t.to(dtype) if t.is_floating_point() else t
+            assert got[name].dtype == expect.dtype and torch.equal(got[name], expect), name
+    with pytest.raises(ValueError, match="not a zeroshot-int8/1 file"):
+        write_dequantised(tmp_path / "d.safetensors", tmp_path / "e.safetensors")
 
 
 def test_plain_safetensors_file_is_refused(tmp_path):

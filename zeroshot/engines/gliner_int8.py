@@ -6,12 +6,16 @@ channel (row): ``w ~= q * scale[:, None]``, ``scale = max|row| / 127``, symmetri
 other tensors (biases, norms) stay fp16. The file is a safetensors file whose metadata
 says ``"format": "zeroshot-int8/1"``; quantised tensors keep their names and their scales
 are stored as ``<name>.__int8_scale__``. Loading dequantises to fp32 (computation is
-unchanged, only the storage is int8).
+unchanged, only the storage is int8), one tensor at a time into a plain safetensors file
+that gliner then maps: the process never holds the whole fp32 state dict beside the
+model (:func:`write_dequantised`).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+import struct
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -79,6 +83,68 @@ def read_int8(path: str | Path, dtype: Any = None) -> dict[str, Any]:
     return dequantise_state_dict(stored, dtype)
 
 
+_SAFETENSORS_DTYPES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16",
+                       "float64": "F64", "int64": "I64", "int32": "I32", "int16": "I16",
+                       "int8": "I8", "uint8": "U8", "bool": "BOOL"}
+
+
+def _dequantised(fh: Any, name: str, names: set[str], dtype: Any) -> Any:
+    t = fh.get_tensor(name)
+    scale_name = name + SCALE_SUFFIX
+    if scale_name in names:
+        w = t.float().reshape(t.shape[0], -1)
+        w *= fh.get_tensor(scale_name).float()[:, None]
+        return w.reshape(t.shape).to(dtype)
+    return t.to(dtype) if t.is_floating_point() else t
+
+
+def write_dequantised(src: str | Path, dst: str | Path, dtype: Any = None) -> None:
+    """Write the fp32 (or ``dtype``) safetensors file of a ``zeroshot-int8`` file,
+    one tensor at a time (peak memory: one tensor, not the state dict)."""
+    import torch
+    from safetensors import safe_open
+
+    dtype = dtype or torch.float32
+    out_name = _SAFETENSORS_DTYPES[str(dtype).removeprefix("torch.")]
+    with safe_open(str(src), framework="pt") as fh:
+        if (fh.metadata() or {}).get("format") != FORMAT:
+            raise ValueError(f"{src} is not a {FORMAT} file")
+        names = set(fh.keys())
+        order = sorted(n for n in names if not n.endswith(SCALE_SUFFIX))
+        header: dict[str, Any] = {"__metadata__": {"format": "pt"}}
+        offset = 0
+        for name in order:
+            sl = fh.get_slice(name)
+            shape = list(sl.get_shape())
+            stored = sl.get_dtype()
+            floating = stored in ("F16", "BF16", "F32", "F64") or name + SCALE_SUFFIX in names
+            kind = out_name if floating else stored
+            size = _numel(shape) * _itemsize(kind)
+            header[name] = {"dtype": kind, "shape": shape, "data_offsets": [offset, offset + size]}
+            offset += size
+        raw = json.dumps(header, separators=(",", ":")).encode()
+        raw += b" " * (-len(raw) % 8)
+        with open(dst, "wb") as out:
+            out.write(struct.pack("<Q", len(raw)))
+            out.write(raw)
+            for name in order:
+                t = _dequantised(fh, name, names, dtype).contiguous()
+                out.write(t.reshape(-1).view(torch.uint8).numpy().data)
+                del t
+
+
+def _numel(shape: list[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
+
+
+def _itemsize(kind: str) -> int:
+    return {"F64": 8, "I64": 8, "F32": 4, "I32": 4, "F16": 2, "BF16": 2, "I16": 2, "I8": 1,
+            "U8": 1, "BOOL": 1}[kind]
+
+
 def is_int8_dir(path: str | Path) -> bool:
     p = Path(path)
     return (p / INT8_FILE).is_file() and not (p / "model.safetensors").is_file()
@@ -88,7 +154,6 @@ def load_int8_gliner(path: str | Path, *, map_location: str = "cpu") -> Any:
     """Load a GLiNER directory whose weights are ``model.int8.safetensors``: dequantise
     into a temporary directory beside the other files, load it, remove it."""
     from gliner import GLiNER
-    from safetensors.torch import save_file
 
     src = Path(path)
     with tempfile.TemporaryDirectory(prefix="zeroshot-int8-") as tmp:
@@ -96,7 +161,7 @@ def load_int8_gliner(path: str | Path, *, map_location: str = "cpu") -> Any:
             if f.name == INT8_FILE or f.is_dir():
                 continue
             (Path(tmp) / f.name).symlink_to(f.resolve())
-        save_file(read_int8(src / INT8_FILE), str(Path(tmp) / "model.safetensors"))
+        write_dequantised(src / INT8_FILE, Path(tmp) / "model.safetensors")
         # meta-device construction: no random init of weights that are overwritten anyway
         model = GLiNER.from_pretrained(tmp, local_files_only=True, load_tokenizer=True,
                                        map_location=map_location, low_cpu_mem_usage=True)
