@@ -189,3 +189,14 @@ def test_extract_hands_gliner_its_own_batch_per_call():
     finally:
         engine.close()
     assert _docs_per_call(SimpleNamespace(name="llm", batch_size=512)) == 32
+
+
+def test_extract_with_ray_hands_gliner_actors_their_engine_batch():
+    """The Ray runner's blocks are the batch its actors' engines will use (the engine
+    is built in each actor, so the default is read before it exists)."""
+    from zeroshot.cli import _ray_docs_per_call
+    from zeroshot.engines.gliner import default_batch_size
+
+    assert _ray_docs_per_call("gliner", {"threads": 1}) == default_batch_size("cpu") == 128
+    assert _ray_docs_per_call("gliner", {"device": "cuda"}) == default_batch_size("cuda") == 1024
+    assert _ray_docs_per_call("llm", {"device": "cuda"}) == 32

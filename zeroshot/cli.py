@@ -228,6 +228,16 @@ def _docs_per_call(engine: object) -> int:
     return 32
 
 
+def _ray_docs_per_call(engine: str, options: dict) -> int:
+    """:func:`_docs_per_call` before the engine exists (each Ray actor builds its own):
+    the GLiNER engine's default batch on the device it will run on, 32 for others."""
+    if engine == "gliner":
+        from zeroshot.engines.gliner import default_batch_size
+
+        return default_batch_size(str(options.get("device") or "cpu"))
+    return 32
+
+
 def _server_options(args: argparse.Namespace) -> dict:
     """The LLM server client's options (only with --server / --backend server)."""
     if not (args.engine == "llm" and (args.server or args.backend == "server")):
@@ -259,7 +269,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         if args.engine == "gliner":
             opts.setdefault("threads", 1)  # one torch thread per actor's CPU
         ray_runner = RayBatchRunner(
-            args.engine, schema, options=opts, batch_size=args.batch_size or 32,
+            args.engine, schema, options=opts,
+            batch_size=args.batch_size or _ray_docs_per_call(args.engine, opts),
             max_chars=args.max_chars, progress=not args.quiet, workers=args.workers,
             cpus_per_worker=float(opts.get("threads", 1)),
             gpus_per_worker=args.gpus_per_worker, address=args.ray_address)
