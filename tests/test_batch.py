@@ -545,3 +545,36 @@ def test_viewer_type_filter_with_quotes_in_labels(tmp_path):
                          text=True, timeout=120).stdout
     assert 'data-errors="' not in dom, dom[:2000]
     assert f'data-probe="{json.dumps([1] * len(HOSTILE_LABELS), separators=(",", ":"))}"' in dom
+
+
+def test_background_writes_keep_order_raise_errors_and_finish_on_close():
+    """Rows go to the writer in order while the caller goes on; a failed write is
+    raised by the next call; close lets a batch being written finish."""
+    import threading
+
+    from zeroshot.batch import _BackgroundWrites
+
+    got, release = [], threading.Event()
+
+    def write(rows):
+        if rows == ["slow"]:
+            release.wait(5)
+        if rows == ["bad"]:
+            raise OutputError("disk full")
+        got.append(rows)
+
+    writes = _BackgroundWrites(write)
+    for i in range(5):
+        writes([i])
+    writes(["slow"])  # returns at once: the writer thread waits, not the caller
+    assert got[-1] != ["slow"]
+    release.set()
+    writes.close()
+    assert got == [[0], [1], [2], [3], [4], ["slow"]]
+
+    failing = _BackgroundWrites(write)
+    failing(["bad"])
+    with pytest.raises(OutputError, match="disk full"):
+        failing([9])
+    failing.close()
+    assert [9] not in got

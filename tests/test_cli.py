@@ -177,7 +177,8 @@ def test_hybrid_options_reach_the_engine_options():
 
 def test_extract_hands_gliner_its_own_batch_per_call():
     """`zeroshot extract` gives the GLiNER engine as many documents per call as its
-    batch holds (a GPU batch of 1024 got 32 before); other engines get 32."""
+    batch holds on CPU, four batches on CUDA (a GPU batch of 1024 got 32 before);
+    other engines get 32."""
     from types import SimpleNamespace
 
     from zeroshot.cli import _docs_per_call
@@ -189,6 +190,9 @@ def test_extract_hands_gliner_its_own_batch_per_call():
     finally:
         engine.close()
     assert _docs_per_call(SimpleNamespace(name="llm", batch_size=512)) == 32
+    # on CUDA four batches per call, so the engine's pipeline has batches to overlap
+    gpu = SimpleNamespace(name="gliner", batch_size=1024, device="cuda")
+    assert _docs_per_call(gpu) == 4096
 
 
 def test_extract_with_ray_hands_gliner_actors_their_engine_batch():
@@ -198,5 +202,6 @@ def test_extract_with_ray_hands_gliner_actors_their_engine_batch():
     from zeroshot.engines.gliner import default_batch_size
 
     assert _ray_docs_per_call("gliner", {"threads": 1}) == default_batch_size("cpu") == 128
-    assert _ray_docs_per_call("gliner", {"device": "cuda"}) == default_batch_size("cuda") == 1024
+    assert _ray_docs_per_call("gliner", {"device": "cuda"}) == 4 * default_batch_size("cuda")
+    assert _ray_docs_per_call("gliner", {"device": "cuda", "batch_size": 256}) == 1024
     assert _ray_docs_per_call("llm", {"device": "cuda"}) == 32

@@ -24,6 +24,7 @@ import logging
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -274,6 +275,35 @@ def _chunks(items: Iterable[Record], size: int) -> Iterator[list[Record]]:
         yield chunk
 
 
+class _BackgroundWrites:
+    """Batches of rows handed to ``write`` in one background thread, in order, while
+    the caller extracts the next batch (a GPU engine's device and host work overlap
+    the encoding and writing of the rows before them). At most one batch waits; an
+    error of ``write`` (a full disk) is raised by the next call, :meth:`wait` or
+    :meth:`close`, and :meth:`close` lets a batch being written finish first, so an
+    interrupted run keeps every row it finished."""
+
+    def __init__(self, write: Callable[[list[dict[str, Any]]], None]) -> None:
+        self._write = write
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zeroshot-writer")
+        self._pending: Future[None] | None = None
+
+    def __call__(self, rows: list[dict[str, Any]]) -> None:
+        self.wait()
+        self._pending = self._pool.submit(self._write, rows)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
 class BatchRunner:
     """Runs an engine over records into a results file, ``batch_size`` at a time.
 
@@ -281,7 +311,9 @@ class BatchRunner:
     are cut into batches (less padding), so rows are written in another order
     than the input's; ids say which is which. Subclasses change where the
     extraction runs (:meth:`_execute`); reading, checking, resuming and writing
-    stay here. The output's files are described in :mod:`zeroshot.results`.
+    stay here. Rows are encoded and written by a background thread while the
+    next batch is extracted. The output's files are described in
+    :mod:`zeroshot.results`.
     """
 
     def __init__(self, engine: Engine, schema: Schema, *, batch_size: int = 32,
@@ -373,11 +405,16 @@ class BatchRunner:
                     summary.failed += row["error"] is not None
                 bar.update(len(rows))
 
+            writes = _BackgroundWrites(write)
             try:
-                self._execute(self._todo(records, found, summary, write), write)
+                self._execute(self._todo(records, found, summary, writes), writes)
+                writes.wait()
             finally:
-                bar.close()
-                writer.close()
+                try:
+                    writes.close()
+                finally:
+                    bar.close()
+                    writer.close()
             if found.superseded or summary.retried:
                 compact(out)
         summary.seconds = time.perf_counter() - t0

@@ -23,6 +23,8 @@ logger = logging.getLogger("zeroshot")
 # `bench`'s second GLiNER row: the model trained on Few-NERD INTER train only, so INTER
 # test's 17 types are strictly unseen by it (the default model's corpora have some of them)
 FEWNERD_REFERENCE_MODEL = "gliner-minilm-fewnerd"
+# GLiNER batches per `zeroshot extract` engine call on CUDA (the engine pipelines them)
+GPU_BATCHES_PER_CALL = 4
 FEWNERD_REFERENCE_NOTE = ("Few-NERD-only reference model: trained on INTER train alone, so "
                           "INTER test's types are strictly unseen")
 
@@ -221,11 +223,18 @@ def _engine_options(args: argparse.Namespace) -> dict:
 
 def _docs_per_call(engine: object) -> int:
     """Documents the batch runner hands the engine per call, unless ``--batch-size``
-    says: the GLiNER engine's own batch (128 on CPU, 1024 on CUDA: 32 documents per
-    call left a GPU batch a thirty-second full), 32 for the others."""
+    says: for GLiNER its own batch on CPU (128), four batches on CUDA (4096: the
+    engine builds batch N+1 and the documents of N-1 while the device runs N, which
+    needs several batches in one call; 32 documents per call had left a GPU batch a
+    thirty-second full); 32 for the others."""
     if getattr(engine, "name", None) == "gliner":
-        return max(1, int(getattr(engine, "batch_size", 32)))
+        return _gliner_docs_per_call(str(getattr(engine, "device", "cpu")),
+                                     int(getattr(engine, "batch_size", 32)))
     return 32
+
+
+def _gliner_docs_per_call(device: str, batch_size: int) -> int:
+    return max(1, batch_size) * (GPU_BATCHES_PER_CALL if device.startswith("cuda") else 1)
 
 
 def _ray_docs_per_call(engine: str, options: dict) -> int:
@@ -234,7 +243,9 @@ def _ray_docs_per_call(engine: str, options: dict) -> int:
     if engine == "gliner":
         from zeroshot.engines.gliner import default_batch_size
 
-        return default_batch_size(str(options.get("device") or "cpu"))
+        device = str(options.get("device") or "cpu")
+        return _gliner_docs_per_call(device, int(options.get("batch_size")
+                                                 or default_batch_size(device)))
     return 32
 
 
@@ -874,9 +885,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-field", default="text", help="JSONL text field (default: text)")
     p.add_argument("--id-field", default="id", help="JSONL id field (default: id)")
     p.add_argument("--batch-size", type=_count(1),
-                   help="documents per engine call (default: the GLiNER engine's batch, 128 "
-                        "on CPU and 1024 on CUDA; 32 for the other engines); for GLiNER also "
-                        "its windows per forward pass")
+                   help="documents per engine call (default for GLiNER: its batch on CPU, "
+                        "128, and four batches on CUDA, 4096; 32 for the other engines); for "
+                        "GLiNER also its windows per forward pass")
     p.add_argument("--max-chars", type=_count(1), default=200_000,
                    help="longer documents fail with an error record (default 200000)")
     p.add_argument("--threshold", type=_threshold,

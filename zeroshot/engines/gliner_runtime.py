@@ -575,7 +575,11 @@ class GlinerRuntime:
 
     def _plan(self, lengths: np.ndarray, words: np.ndarray) -> list[np.ndarray]:
         """Rows by subword length, cut into batches under the row, token and word
-        budgets; within a batch, rows with more words first (the LSTM's packing)."""
+        budgets, and the batches run longest first: the first batch takes the
+        largest device and pinned host blocks, which the caching allocators then
+        reuse for every later batch (shortest first, each batch needed blocks larger
+        than any cached one). Within a batch, rows with more words first (the LSTM's
+        packing)."""
         order = np.argsort(lengths, kind="stable")
         cap_rows, cap_tokens, cap_words = self.batch_size, self.max_tokens, \
             self.batch_size * 48
@@ -589,7 +593,7 @@ class GlinerRuntime:
                 batches.append(order[lo:i])
                 lo, max_w = i, int(words[r])
         batches.append(order[lo:])
-        return [b[np.argsort(-words[b], kind="stable")] for b in batches]
+        return [b[np.argsort(-words[b], kind="stable")] for b in reversed(batches)]
 
     def _pipeline(self, plan: list[np.ndarray], build: Callable[[np.ndarray], Any],
                   prompt: Prompt, thr: Any) -> Iterator[tuple[np.ndarray, Any]]:
