@@ -576,10 +576,10 @@ class GlinerRuntime:
     def _plan(self, lengths: np.ndarray, words: np.ndarray) -> list[np.ndarray]:
         """Rows by subword length, cut into batches under the row, token and word
         budgets, and the batches run longest first: the first batch takes the
-        largest device and pinned host blocks, which the caching allocators then
-        reuse for every later batch (shortest first, each batch needed blocks larger
-        than any cached one). Within a batch, rows with more words first (the LSTM's
-        packing)."""
+        largest device and pinned host blocks, which the caching allocators can
+        reuse for every later batch (a process's first pass on an H200 was not
+        measurably faster for it: eval/results/gliner_runtime_h200_mpnet_longest.md).
+        Within a batch, rows with more words first (the LSTM's packing)."""
         order = np.argsort(lengths, kind="stable")
         cap_rows, cap_tokens, cap_words = self.batch_size, self.max_tokens, \
             self.batch_size * 48
