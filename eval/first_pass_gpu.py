@@ -9,6 +9,7 @@ lists the operators of the first pass under torch.profiler, by CPU time, so the
 one-time cost is named rather than guessed.
 
     python eval/first_pass_gpu.py --model DIR --out OUT [--cudnn off] [--profile]
+    python eval/first_pass_gpu.py --model DIR --out OUT --halves   # new inputs, warm process
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ def main() -> None:
     ap.add_argument("--passes", type=int, default=5, help="timed passes after the first")
     ap.add_argument("--gc", choices=["on", "frozen"], default="on",
                     help="frozen: gc.freeze() after the engine starts")
+    ap.add_argument("--halves", action="store_true",
+                    help="instead: the first half of the sentences, then the second half (new "
+                         "inputs, new batch shapes, in a warm process), then each half again")
     args = ap.parse_args()
     torch.backends.cudnn.enabled = args.cudnn == "on"
     sentences = [e.tokens.tokens for e in read_fewnerd(find_fewnerd("inter/test"))]
@@ -65,6 +69,16 @@ def main() -> None:
         gc.freeze()
     row = {"model": args.model, "cudnn": args.cudnn, "gc": args.gc, "sentences": len(sentences),
            "attention": args.attention}
+    if args.halves:
+        half = len(sentences) // 2
+        a, b = sentences[:half], sentences[half:]
+        row["halves"] = {name: round(len(part) / timed(ex, part, schema))
+                         for name, part in (("A first", a), ("B new", b), ("A again", a),
+                                            ("B again", b))}
+        print(json.dumps(row))
+        with Path(args.out, "first_pass.jsonl").open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        return
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
 
