@@ -17,7 +17,9 @@ them with gliner's own forward) with less work around the encoder:
   numpy while the device runs the previous batch, pinned on CUDA and copied
   without blocking.
 * **On the device**: the encoder (fp16 weights on CUDA), the first subword of each
-  word, the LSTM, the factored span scorer of :mod:`zeroshot.engines.gliner_fast`,
+  word, the LSTM (over padded, bucketed batches on CUDA,
+  :mod:`zeroshot.engines.gliner_lstm`), the factored span scorer of
+  :mod:`zeroshot.engines.gliner_fast`,
   per-type thresholds as a tensor (``score >= threshold``; they apply before any
   overlap resolution, which is the schema's and the core's), and the top
   candidates of each row selected there, so one compact array comes back.
@@ -40,6 +42,8 @@ import numpy as np
 
 from zeroshot.core.engine import run_or_split
 from zeroshot.engines.gliner_fast import span_logits
+from zeroshot.engines.gliner_lstm import PaddedBiLSTM
+from zeroshot.engines.gliner_lstm import supports as lstm_supported
 from zeroshot.engines.gliner_mpnet import fast_encoder
 
 logger = logging.getLogger(__name__)
@@ -315,6 +319,9 @@ class GlinerRuntime:
                              "onnx-int8")
         self.projection = getattr(core.token_rep_layer, "projection", None)
         self.rnn = getattr(core, "rnn", None)
+        lstm = getattr(self.rnn, "lstm", None)
+        self.padded_lstm = (PaddedBiLSTM(lstm) if self.cuda and lstm is not None
+                            and lstm_supported(lstm) else None)
         self.marker = core.span_rep_layer.span_rep_layer
         cfg = model.config
         self.K = int(cfg.max_width)
@@ -407,7 +414,7 @@ class GlinerRuntime:
     def logits(self, batch: dict[str, Any], prompt: Prompt) -> Any:
         """Span logits ``[B, W, K, C]`` (float32) of a built batch on the device."""
         torch = self.torch
-        dev = {k: self._to_device(v) for k, v in batch.items() if k != "lengths"}
+        dev = {k: self._to_device(v) for k, v in batch.items()}
         with torch.inference_mode():
             return self._logits(dev, torch.from_numpy(batch["lengths"]), prompt)
 
@@ -423,7 +430,7 @@ class GlinerRuntime:
             if self.projection is not None:
                 words, prompts = self.projection(words), self.projection(prompts)
             if self.rnn is not None:
-                words = self._lstm(words, lengths)
+                words = self._lstm(words, lengths, dev["lengths"])
             prompts = self.core.prompt_rep_layer(prompts)
             return span_logits(self.marker, words, prompts, self.K,
                                max_hidden_bytes=None if self.cuda else CPU_SCORER_BYTES).float()
@@ -449,11 +456,15 @@ class GlinerRuntime:
                 prompt.class_pos, device=self.device)
         return pos
 
-    def _lstm(self, words: Any, lengths: Any) -> Any:
-        """gliner's bidirectional LSTM over the words. Rows come longest first
-        (:meth:`_plan`), so the packing needs no sort and no index copy to the
-        device (gliner's own call sorts, and its copy waits for the device)."""
+    def _lstm(self, words: Any, lengths: Any, dev_lengths: Any) -> Any:
+        """gliner's bidirectional LSTM over the words. On CUDA over padded, bucketed
+        batches (:mod:`zeroshot.engines.gliner_lstm`: cuDNN paid a new set-up for
+        every packed batch); on CPU packed as gliner does: rows come longest first
+        (:meth:`_plan`), so the packing needs no sort and no index copy."""
         from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+        if self.padded_lstm is not None:
+            return self.padded_lstm(words, dev_lengths)
 
         ordered = bool((lengths[1:] <= lengths[:-1]).all())
         packed = pack_padded_sequence(words, lengths, batch_first=True, enforce_sorted=ordered)
