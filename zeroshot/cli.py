@@ -23,10 +23,10 @@ logger = logging.getLogger("zeroshot")
 # `bench`'s second GLiNER row: the model trained on Few-NERD INTER train only, so INTER
 # test's 17 types are strictly unseen by it (the default model's corpora have some of them)
 FEWNERD_REFERENCE_MODEL = "gliner-minilm-fewnerd"
-# GLiNER batches per `zeroshot extract` engine call on CUDA (the engine pipelines them)
-GPU_BATCHES_PER_CALL = 4
 FEWNERD_REFERENCE_NOTE = ("Few-NERD-only reference model: trained on INTER train alone, so "
                           "INTER test's types are strictly unseen")
+# GLiNER batches per `zeroshot extract` engine call on CUDA (the engine pipelines them)
+GPU_BATCHES_PER_CALL = 4
 
 
 def _cmd_sanity(args: argparse.Namespace) -> int:
