@@ -21,15 +21,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from zeroshot.engines.gliner_torch import module_base
+
 # padded batches are rounded up to these (few distinct shapes for cuDNN)
 ROW_BUCKET = 64
 TIME_BUCKET = 8
-
-
-def _module_base() -> Any:
-    import torch
-
-    return torch.nn.Module
 
 
 def supports(lstm: Any) -> bool:
@@ -38,7 +34,7 @@ def supports(lstm: Any) -> bool:
             and lstm.batch_first and not getattr(lstm, "proj_size", 0))
 
 
-class PaddedBiLSTM(_module_base()):  # type: ignore[misc]
+class PaddedBiLSTM(module_base()):  # type: ignore[misc]
     """``(words [B, T, D], lengths [B] on the same device) -> [B, T, 2H]``, as gliner's
     packed bidirectional LSTM gives them."""
 

@@ -21,16 +21,12 @@ self-check at load compares the scores with gliner's own path like any other).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
+
+from zeroshot.engines.gliner_torch import EncoderOutput, module_base
 
 # sequence lengths are rounded up to this (fp16 rows of the mask 16-byte aligned)
 ALIGN = 8
-
-
-@dataclasses.dataclass
-class EncoderOutput:
-    last_hidden_state: Any
 
 
 def is_mpnet(module: Any) -> bool:
@@ -39,13 +35,7 @@ def is_mpnet(module: Any) -> bool:
         hasattr(module.encoder, "relative_attention_bias")
 
 
-def _module_base() -> Any:
-    import torch
-
-    return torch.nn.Module
-
-
-class MPNetEncoder(_module_base()):  # type: ignore[misc]
+class MPNetEncoder(module_base()):  # type: ignore[misc]
     """``(input_ids, attention_mask) -> last_hidden_state`` of an ``MPNetModel``.
 
     Args:

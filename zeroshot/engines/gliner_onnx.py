@@ -11,7 +11,6 @@ self-check at load compares the result with gliner's scores like any other path.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import os
@@ -20,14 +19,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from zeroshot.engines.gliner_torch import EncoderOutput
 from zeroshot.engines.llm.model_prep import default_cache_dir
 
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class _Output:
-    last_hidden_state: Any
 
 
 def _last_hidden(encoder: Any) -> Any:
@@ -119,7 +114,7 @@ class OnnxEncoder:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
-    def __call__(self, *, input_ids: Any, attention_mask: Any, **_: Any) -> _Output:
+    def __call__(self, *, input_ids: Any, attention_mask: Any, **_: Any) -> EncoderOutput:
         out = self.session.run(["hidden"], {"input_ids": input_ids.numpy(),
                                             "attention_mask": attention_mask.numpy()})[0]
-        return _Output(self.torch.from_numpy(out))
+        return EncoderOutput(self.torch.from_numpy(out))
