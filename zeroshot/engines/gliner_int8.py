@@ -14,6 +14,7 @@ model (:func:`write_dequantised`).
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import struct
 import tempfile
@@ -52,19 +53,25 @@ def dequantise_state_dict(stored: Mapping[str, Any], dtype: Any = None) -> dict[
     import torch
 
     dtype = dtype or torch.float32
-    out = {}
-    for name, t in stored.items():
-        if name.endswith(SCALE_SUFFIX):
-            continue
-        scale = stored.get(name + SCALE_SUFFIX)
-        if scale is not None:
-            w = t.float().reshape(t.shape[0], -1) * scale.float()[:, None]
-            out[name] = w.reshape(t.shape).to(dtype)
-        elif t.is_floating_point():
-            out[name] = t.to(dtype)
-        else:
-            out[name] = t
-    return out
+    return {name: _dequantise(t, stored.get(name + SCALE_SUFFIX), dtype)
+            for name, t in stored.items() if not name.endswith(SCALE_SUFFIX)}
+
+
+def _dequantise(t: Any, scale: Any, dtype: Any) -> Any:
+    """One stored tensor in ``dtype``: int8 rows times their scales, other floating
+    tensors cast, the rest as stored."""
+    if scale is not None:
+        import torch
+
+        w = t.to(torch.float32, copy=True).reshape(t.shape[0], -1)
+        w *= scale.float()[:, None]  # in place: one float32 copy of the tensor at a time
+        return w.reshape(t.shape).to(dtype)
+    return t.to(dtype) if t.is_floating_point() else t
+
+
+def _check_format(fh: Any, path: str | Path) -> None:
+    if (fh.metadata() or {}).get("format") != FORMAT:
+        raise ValueError(f"{path} is not a {FORMAT} file")
 
 
 def write_int8(state: Mapping[str, Any], path: str | Path) -> None:
@@ -77,8 +84,7 @@ def read_int8(path: str | Path, dtype: Any = None) -> dict[str, Any]:
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as fh:
-        if (fh.metadata() or {}).get("format") != FORMAT:
-            raise ValueError(f"{path} is not a {FORMAT} file")
+        _check_format(fh, path)
         stored = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
     return dequantise_state_dict(stored, dtype)
 
@@ -86,16 +92,8 @@ def read_int8(path: str | Path, dtype: Any = None) -> dict[str, Any]:
 _SAFETENSORS_DTYPES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16",
                        "float64": "F64", "int64": "I64", "int32": "I32", "int16": "I16",
                        "int8": "I8", "uint8": "U8", "bool": "BOOL"}
-
-
-def _dequantised(fh: Any, name: str, names: set[str], dtype: Any) -> Any:
-    t = fh.get_tensor(name)
-    scale_name = name + SCALE_SUFFIX
-    if scale_name in names:
-        w = t.float().reshape(t.shape[0], -1)
-        w *= fh.get_tensor(scale_name).float()[:, None]
-        return w.reshape(t.shape).to(dtype)
-    return t.to(dtype) if t.is_floating_point() else t
+_ITEMSIZE = {"F64": 8, "I64": 8, "F32": 4, "I32": 4, "F16": 2, "BF16": 2, "I16": 2, "I8": 1,
+             "U8": 1, "BOOL": 1}
 
 
 def write_dequantised(src: str | Path, dst: str | Path, dtype: Any = None) -> None:
@@ -107,8 +105,7 @@ def write_dequantised(src: str | Path, dst: str | Path, dtype: Any = None) -> No
     dtype = dtype or torch.float32
     out_name = _SAFETENSORS_DTYPES[str(dtype).removeprefix("torch.")]
     with safe_open(str(src), framework="pt") as fh:
-        if (fh.metadata() or {}).get("format") != FORMAT:
-            raise ValueError(f"{src} is not a {FORMAT} file")
+        _check_format(fh, src)
         names = set(fh.keys())
         order = sorted(n for n in names if not n.endswith(SCALE_SUFFIX))
         header: dict[str, Any] = {"__metadata__": {"format": "pt"}}
@@ -119,7 +116,7 @@ def write_dequantised(src: str | Path, dst: str | Path, dtype: Any = None) -> No
             stored = sl.get_dtype()
             floating = stored in ("F16", "BF16", "F32", "F64") or name + SCALE_SUFFIX in names
             kind = out_name if floating else stored
-            size = _numel(shape) * _itemsize(kind)
+            size = math.prod(shape) * _ITEMSIZE[kind]
             header[name] = {"dtype": kind, "shape": shape, "data_offsets": [offset, offset + size]}
             offset += size
         raw = json.dumps(header, separators=(",", ":")).encode()
@@ -128,21 +125,11 @@ def write_dequantised(src: str | Path, dst: str | Path, dtype: Any = None) -> No
             out.write(struct.pack("<Q", len(raw)))
             out.write(raw)
             for name in order:
-                t = _dequantised(fh, name, names, dtype).contiguous()
+                scale_name = name + SCALE_SUFFIX
+                scale = fh.get_tensor(scale_name) if scale_name in names else None
+                t = _dequantise(fh.get_tensor(name), scale, dtype).contiguous()
                 out.write(t.reshape(-1).view(torch.uint8).numpy().data)
                 del t
-
-
-def _numel(shape: list[int]) -> int:
-    n = 1
-    for d in shape:
-        n *= int(d)
-    return n
-
-
-def _itemsize(kind: str) -> int:
-    return {"F64": 8, "I64": 8, "F32": 4, "I32": 4, "F16": 2, "BF16": 2, "I16": 2, "I8": 1,
-            "U8": 1, "BOOL": 1}[kind]
 
 
 def is_int8_dir(path: str | Path) -> bool:
