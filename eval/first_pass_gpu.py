@@ -75,9 +75,7 @@ def main() -> None:
         row["halves"] = {name: round(len(part) / timed(ex, part, schema))
                          for name, part in (("A first", a), ("B new", b), ("A again", a),
                                             ("B again", b))}
-        print(json.dumps(row))
-        with Path(args.out, "first_pass.jsonl").open("a") as fh:
-            fh.write(json.dumps(row) + "\n")
+        _report(row, args.out)
         return
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
@@ -91,8 +89,13 @@ def main() -> None:
     row["later_s"] = [timed(ex, sentences, schema) for _ in range(args.passes)]
     row["first_sentences_per_s"] = len(sentences) / row["first_s"]
     row["later_sentences_per_s"] = [round(len(sentences) / s) for s in row["later_s"]]
+    _report(row, args.out)
+
+
+def _report(row: dict, out: str) -> None:
+    """Print the row and append it to ``OUT/first_pass.jsonl``."""
     print(json.dumps(row))
-    with Path(args.out, "first_pass.jsonl").open("a") as fh:
+    with Path(out, "first_pass.jsonl").open("a") as fh:
         fh.write(json.dumps(row) + "\n")
 
 
