@@ -13,12 +13,14 @@ Over the same Few-NERD INTER-test sentences (pre-tokenised), in one process:
 3. **old engine**: gliner's own inference path with the factored scorer (the engine
    before the runtime), on ``--old-limit`` sentences;
 4. **profile**: the engine once more with the device synchronised around each stage
-   (inputs = texts to TokenizedText, tokenise = word pieces and windows, build =
+   (inputs = the inputs' words (pre-tokenised ones are joined into texts only as their
+   results are built, in results), tokenise = word pieces and windows, build =
    numpy batches, H2D, encoder, scoring = LSTM + span scorer + thresholds + top-k,
    decode = the copy back and candidate arrays, results = spans and documents);
 5. variants (``--variants``: ONNX Runtime fp32 / int8 encoders on CPU; fp32, bf16
-   weights and torch.compile on CUDA; transformers' own encoder forward instead of
-   the runtime's MPNet attention), each with its own bare encoder; a variant that
+   weights, torch.compile and the span scorer in torch instead of the fused Triton
+   kernel on CUDA; transformers' own encoder forward instead of the runtime's MPNet
+   attention), each with its own bare encoder; a variant that
    fails is reported with its error, not fatal.
 
 Strict F1 of every engine run is computed on the sentences it read. Writes
@@ -37,6 +39,7 @@ import resource
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +67,26 @@ def provenance(command: str, device: str) -> dict[str, Any]:
             "accelerator": accel,
             "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, Python "
                        f"{platform.python_version()}, torch threads {torch.get_num_threads()}"}
+
+
+def _scorer_in_torch(runtime: Any) -> None:
+    runtime.fused = False
+
+
+def _norms_in_torch(runtime: Any) -> None:
+    runtime.encode.add_norm = None
+
+
+def _gelu_tanh(runtime: Any) -> None:
+    runtime.encode.gelu_tanh = True
+
+
+# variants that change one piece of a started runtime (CUDA): name -> (label, change)
+TWEAKS: dict[str, tuple[str, Callable[[Any], None]]] = {
+    "torch-scorer": ("engine, span scorer in torch (Triton norms kept)", _scorer_in_torch),
+    "torch-norms": ("engine, add + LayerNorm in torch (Triton scorer kept)", _norms_in_torch),
+    "gelu-tanh": ("engine, feed-forward GELU as cuBLASLt's tanh epilogue", _gelu_tanh),
+}
 
 
 def sync(device: str) -> None:
@@ -163,7 +186,8 @@ def profile(engine: GlinerEngine, sentences, schema, device: str) -> dict[str, f
 
 def measure(label: str, options: dict[str, Any], examples, schema, device: str, *,
             bare: bool = True, stages: int = 0, compile_encoder: bool = False,
-            passes: int = 3, freeze: bool = False) -> dict[str, Any]:
+            passes: int = 3, freeze: bool = False,
+            tweak: Callable[[Any], None] | None = None) -> dict[str, Any]:
     """One engine through ``Extractor("gliner", **options)``: start, warm-up, the timed
     run with strict F1, its bare encoder on the same rows, and a stage profile over
     ``stages`` sentences. A variant that cannot run is reported with its error."""
@@ -177,6 +201,10 @@ def measure(label: str, options: dict[str, Any], examples, schema, device: str, 
             gc.freeze()
         engine = ex.engine
         assert isinstance(engine, GlinerEngine)
+        if tweak is not None:
+            if engine.runtime is None:
+                raise RuntimeError("no runtime to change")
+            tweak(engine.runtime)
         if compile_encoder:
             if engine.runtime is None:
                 raise RuntimeError("no runtime to compile")
@@ -245,8 +273,10 @@ def main() -> None:
     ap.add_argument("--profile-limit", type=int, default=None, help="default: all")
     ap.add_argument("--variants", default=None,
                     help="comma-separated extra engine variants: onnx, onnx-int8 (CPU); "
-                         "float32, bfloat16, compile (CUDA); transformers (the encoder as "
-                         "transformers runs it), gc-on, gc-freeze (any). Default: "
+                         "float32, bfloat16, compile, torch-kernels, "
+                         + ", ".join(TWEAKS) + " (CUDA); transformers "
+                         "(the encoder as transformers runs it), gc-on, gc-freeze (any). "
+                         "Default: "
                          "onnx,onnx-int8 on CPU, float32,bfloat16,compile on CUDA")
     ap.add_argument("--variant-limit", type=int, default=None,
                     help="sentences for the extra variants (default: all)")
@@ -294,6 +324,15 @@ def main() -> None:
         if v in ("onnx", "onnx-int8", "transformers"):
             variants.append(measure(f"engine, {v} encoder", {**base, "encoder": v}, sub, schema,
                                     device, passes=args.passes))
+            save()
+        elif v == "torch-kernels":
+            variants.append(measure("engine, no Triton kernels (torch scorer and norms)",
+                                    {**base, "kernels": "torch"}, sub, schema, device,
+                                    passes=args.passes))
+            save()
+        elif v in TWEAKS:
+            variants.append(measure(TWEAKS[v][0], base, sub, schema, device,
+                                    passes=args.passes, tweak=TWEAKS[v][1]))
             save()
         elif v == "gc-on":
             variants.append(measure("engine, collector left running (pause_gc=False)",

@@ -172,6 +172,11 @@ class GlinerEngine:
         encoder: the runtime's encoder: ``"torch"`` (MPNet through fused attention,
             :mod:`zeroshot.engines.gliner_mpnet`), ``"transformers"`` (transformers'
             own forward), or ``"onnx"`` (CPU, through ONNX Runtime; the ``onnx`` extra).
+        kernels: ``"auto"``: on CUDA in fp16 / bf16, the runtime's fused Triton kernels
+            (span scorer; residual add + LayerNorm in the MPNet encoder;
+            :mod:`zeroshot.engines.gliner_triton`) when ``triton`` imports, torch
+            elsewhere; ``"torch"``: never; ``"triton"``: always (an error where they
+            cannot run).
         pause_gc: pause Python's cyclic garbage collector during each ``extract``
             call (:mod:`zeroshot.core.gcpause`: full collections took a third of the
             engine's time on a GPU machine); False leaves it running.
@@ -186,7 +191,8 @@ class GlinerEngine:
                  window: int | None = None, window_overlap: int = 32,
                  threads: int | None = None, device: str = "cpu", allow_hub: bool = True,
                  fast: bool = True, threshold: float | None = None, runtime: bool = True,
-                 dtype: str | None = None, encoder: str = "torch", pause_gc: bool = True):
+                 dtype: str | None = None, encoder: str = "torch", kernels: str = "auto",
+                 pause_gc: bool = True):
         import torch
 
         if threads is not None:
@@ -214,7 +220,7 @@ class GlinerEngine:
         self.max_subwords = rt.encoder_limit(model)
         model.eval()  # a model handed over mid-training is in train mode: dropout would
         # make the self-check's reference scores (and every prediction) random
-        self.runtime = (self._start_runtime(model, device, dtype, encoder)
+        self.runtime = (self._start_runtime(model, device, dtype, encoder, kernels)
                         if runtime and fast else None)
         self.native = None if self.runtime else NativeScorer(
             model, device=device, fast=fast, batch_size=self.batch_size)
@@ -226,8 +232,8 @@ class GlinerEngine:
         self._plans: dict[tuple[Any, ...], _LabelPlan] = {}
         self._warned: set[tuple[str, ...]] = set()  # label sets already warned about
 
-    def _start_runtime(self, model: Any, device: str, dtype: str | None, encoder: str
-                       ) -> rt.GlinerRuntime | None:
+    def _start_runtime(self, model: Any, device: str, dtype: str | None, encoder: str,
+                       kernels: str) -> rt.GlinerRuntime | None:
         """The project's runtime, if it serves this model and matches gliner's scores
         on a check sentence; else None (gliner's own path), said once."""
         reason = rt.unsupported_reason(model)
@@ -237,7 +243,8 @@ class GlinerEngine:
         try:
             reference = rt.gliner_reference(model)
             runtime = rt.GlinerRuntime(model, device=device, dtype=dtype,
-                                       batch_size=self.batch_size, encoder=encoder)
+                                       batch_size=self.batch_size, encoder=encoder,
+                                       kernels=kernels)
             diff = rt.self_check(runtime, reference)
         except Exception as exc:
             import torch
@@ -270,11 +277,13 @@ class GlinerEngine:
         return ident
 
     def runtime_name(self) -> str:
-        """``zeroshot-<dtype>[-<encoder>]`` on the project's runtime, else ``gliner``."""
+        """``zeroshot-<dtype>[-<encoder>][-triton]`` on the project's runtime, else
+        ``gliner``."""
         if self.runtime is None:
             return "gliner"
         other = "" if self.runtime.encoder == "torch" else f"-{self.runtime.encoder}"
-        return f"zeroshot-{str(self.runtime.dtype).removeprefix('torch.')}{other}"
+        fused = "-triton" if self.runtime.fused else ""
+        return f"zeroshot-{str(self.runtime.dtype).removeprefix('torch.')}{other}{fused}"
 
     # -- labels ----------------------------------------------------------------------
     def label_plan(self, schema: Schema) -> _LabelPlan:
@@ -326,8 +335,8 @@ class GlinerEngine:
                  ids: Sequence[str] | None) -> list[DocumentResult]:
         profile = self.runtime.profile if self.runtime is not None else None
         t0 = time.perf_counter()
-        docs = [TokenizedText.coerce(t) for t in texts]
-        words = [d.token_tuple() for d in docs]
+        docs = _Inputs(texts)
+        words = docs.words
         plan = self.label_plan(schema)
         t1 = time.perf_counter()
         rows = _Rows.plan(docs, words, self.pieces, self.window, self.window_overlap,
@@ -357,6 +366,44 @@ class GlinerEngine:
             self.runtime.close()
         self.runtime = self.native = None
         self.model = None
+
+
+class _Inputs(Sequence[TokenizedText]):
+    """A call's inputs: their words now, each one's :class:`TokenizedText` when first
+    read. Pre-tokenised inputs are checked here (an empty token fails the call
+    before any work) but joined into texts only as their results are built, batch
+    by batch while the device works on: that is most of a GPU call's serial start
+    (~6 µs per sentence)."""
+
+    def __init__(self, texts: Sequence[str | Sequence[str] | TokenizedText]):
+        self.docs: list[TokenizedText | None] = []
+        self.words: list[tuple[str, ...]] = []
+        for t in texts:
+            if isinstance(t, (str, TokenizedText)):
+                doc = TokenizedText.coerce(t)
+                self.docs.append(doc)
+                self.words.append(doc.token_tuple())
+                continue
+            words = tuple(t)
+            if not all(words):
+                TokenizedText.from_tokens(words)  # raises, naming the empty token
+            self.docs.append(None)
+            self.words.append(words)
+        kinds = set(map(type, chain.from_iterable(self.words)))
+        if not kinds <= {str}:
+            bad = next(k for k in kinds if k is not str)
+            raise TypeError(f"a token is a {bad.__name__}, not a str")
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __getitem__(self, d: Any) -> Any:
+        if isinstance(d, slice):
+            return [self[i] for i in range(*d.indices(len(self)))]
+        doc = self.docs[d]
+        if doc is None:
+            doc = self.docs[d] = TokenizedText.from_tokens(self.words[d])
+        return doc
 
 
 @dataclasses.dataclass

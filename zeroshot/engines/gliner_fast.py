@@ -64,7 +64,7 @@ def install(model: Any) -> bool:
 
 
 def span_logits(marker: Any, words: Any, prompts: Any, K: int, *,
-                max_hidden_bytes: int | None = None) -> Any:
+                max_hidden_bytes: int | None = None, fused: bool = False) -> Any:
     """``markerV0`` span logits ``[B, W, K, C]`` of words ``[B, W, D]`` against
     projected label prompts ``[B, C, D]`` (``prompt_rep_layer`` applied), by the
     two identities above. Every span is scored, also those running past a text's
@@ -72,34 +72,51 @@ def span_logits(marker: Any, words: Any, prompts: Any, K: int, *,
 
     The span MLP's hidden layer holds ``B * W * K * 4D`` numbers (900 MiB in float32
     for 128 rows of 48 words at D = 768); ``max_hidden_bytes`` caps it by scoring the
-    rows in slices (same numbers: rows do not interact here)."""
+    rows in slices (same numbers: rows do not interact here). ``fused``: the last
+    step through one Triton kernel that never materialises the hidden layer
+    (:mod:`zeroshot.engines.gliner_triton`; CUDA, fp16 / bf16; float32 logits)."""
     import torch
 
+    if fused:
+        from zeroshot.engines.gliner_triton import span_scores
+
+        return span_scores(*span_factors(marker, words, prompts), K)
     B, W = words.shape[:2]
     hidden = marker.out_project[0].out_features
     per_row = max(1, W * K * hidden * words.element_size())
     step = B if max_hidden_bytes is None else max(1, int(max_hidden_bytes) // per_row)
     if step >= B:
-        return _span_logits(marker, words, prompts, K)
-    return torch.cat([_span_logits(marker, words[i:i + step], prompts[i:i + step], K)
+        return combine(*span_factors(marker, words, prompts), K)
+    return torch.cat([combine(*span_factors(marker, words[i:i + step], prompts[i:i + step]), K)
                       for i in range(0, B, step)])
 
 
-def _span_logits(marker: Any, words: Any, prompts: Any, K: int) -> Any:
-    import torch
+def span_factors(marker: Any, words: Any, prompts: Any) -> tuple[Any, Any, Any, Any]:
+    """The per-word and per-label factors of the span MLP: ``start`` and ``end``
+    ``[B, W, 4D]`` (the first layer's two halves, its bias in ``end``), ``folded``
+    ``[B, C, 4D]`` (the prompts through the second layer's weight) and ``bias``
+    ``[B, C]`` (the prompts against its bias)."""
     import torch.nn.functional as F
 
     lin1, lin2 = marker.out_project[0], marker.out_project[-1]
     D = words.size(-1)
     start = F.linear(marker.project_start(words).relu(), lin1.weight[:, :D])  # [B, W, 4D]
     end = F.linear(marker.project_end(words).relu(), lin1.weight[:, D:], lin1.bias)
+    return start, end, prompts @ lin2.weight, prompts @ lin2.bias
+
+
+def combine(start: Any, end: Any, folded: Any, bias: Any, K: int) -> Any:
+    """``[B, W, K, C]`` logits from :func:`span_factors` in torch (the hidden layer
+    ``[B, W, K, 4D]`` materialised)."""
+    import torch
+    import torch.nn.functional as F
+
     # span (i, k) runs from word i to word i + k: add start row i to end row i + k
     B, W, H = start.shape
     end = F.pad(end, (0, 0, 0, K - 1)).unfold(1, K, 1).transpose(2, 3)      # [B, W, K, 4D]
     hidden = (start.unsqueeze(2) + end).relu_().reshape(B, W * K, H)
-    folded = prompts @ lin2.weight                                             # [B, C, 4D]
     scores = torch.bmm(hidden, folded.transpose(1, 2))                         # [B, N, C]
-    scores += (prompts @ lin2.bias).unsqueeze(1)
+    scores += bias.unsqueeze(1)
     return scores.view(B, W, K, -1)
 
 

@@ -17,6 +17,13 @@ and are cut from the output, and MPNet's bias depends only on the distance betwe
 positions, so the real positions' outputs do not change. Same maths as
 transformers' forward up to floating-point rounding (tests; the runtime's
 self-check at load compares the scores with gliner's own path like any other).
+
+With ``fused_norm`` (the runtime's default on CUDA in fp16 / bf16), each residual
+add and the LayerNorm after it run as one Triton kernel
+(:func:`zeroshot.engines.gliner_triton.add_layer_norm`: the sum is never written).
+``gelu_tanh`` (off by default; measured by ``eval/bench_gliner_runtime.py``) runs
+the feed-forward's first layer with cuBLASLt's bias + GELU epilogue, which is the
+tanh approximation of MPNet's exact GELU.
 """
 
 from __future__ import annotations
@@ -40,9 +47,11 @@ class MPNetEncoder(module_base()):  # type: ignore[misc]
 
     Args:
         model: the loaded ``MPNetModel`` (its modules are used, not copied).
+        fused_norm: residual add + LayerNorm through one Triton kernel (CUDA).
+        gelu_tanh: the feed-forward's GELU as cuBLASLt's tanh-approximate epilogue.
     """
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, *, fused_norm: bool = False, gelu_tanh: bool = False):
         super().__init__()
         if not is_mpnet(model):
             raise TypeError(f"not an MPNetModel: {type(model).__name__}")
@@ -51,6 +60,12 @@ class MPNetEncoder(module_base()):  # type: ignore[misc]
         self.pad_id = int(model.embeddings.padding_idx)
         self.heads = int(model.config.num_attention_heads)
         self._bias: dict[tuple[int, Any, Any], Any] = {}
+        self.add_norm: Any = None
+        if fused_norm:
+            from zeroshot.engines.gliner_triton import add_layer_norm
+
+            self.add_norm = add_layer_norm
+        self.gelu_tanh = gelu_tanh
 
     def position_bias(self, length: int, like: Any) -> Any:
         """MPNet's relative-position bias ``[1, heads, L, L]`` (cached per length)."""
@@ -97,11 +112,27 @@ class MPNetEncoder(module_base()):  # type: ignore[misc]
         v = a.v(h).view(shape).transpose(1, 2)
         c = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         c = c.transpose(1, 2).reshape(B, L, D)
-        h = attn.LayerNorm(a.o(c) + h)
-        return layer.output(layer.intermediate(h), h)
+        h = self._norm(attn.LayerNorm, a.o(c), h)
+        out = layer.output  # dense, dropout (off in eval), LayerNorm(x + h)
+        return self._norm(out.LayerNorm, out.dense(self._ffn_in(layer.intermediate, h)), h)
+
+    def _norm(self, norm: Any, x: Any, residual: Any) -> Any:
+        if self.add_norm is not None:
+            return self.add_norm(x, residual, norm)
+        return norm(x + residual)
+
+    def _ffn_in(self, intermediate: Any, h: Any) -> Any:
+        if not self.gelu_tanh:
+            return intermediate(h)
+        import torch
+
+        dense = intermediate.dense
+        flat = torch._addmm_activation(dense.bias, h.reshape(-1, h.shape[-1]), dense.weight.t(),
+                                       use_gelu=True)
+        return flat.view(*h.shape[:-1], -1)
 
 
-def fast_encoder(model: Any) -> Any:
+def fast_encoder(model: Any, *, fused_norm: bool = False) -> Any:
     """The fastest forward this module has for ``model``: :class:`MPNetEncoder` for an
-    ``MPNetModel``, else ``model`` itself."""
-    return MPNetEncoder(model).eval() if is_mpnet(model) else model
+    ``MPNetModel`` (``fused_norm``: see there), else ``model`` itself."""
+    return MPNetEncoder(model, fused_norm=fused_norm).eval() if is_mpnet(model) else model

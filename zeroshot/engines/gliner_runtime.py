@@ -91,6 +91,30 @@ def unsupported_reason(model: Any) -> str | None:
     return None
 
 
+def use_kernels(choice: str, device: Any, dtype: Any) -> bool:
+    """Whether the runtime uses the fused Triton kernels (``choice``: ``"auto"``,
+    ``"torch"`` or ``"triton"``; see :class:`GlinerRuntime`)."""
+    import torch
+
+    if choice not in ("auto", "torch", "triton"):
+        raise ValueError(f"unknown kernels {choice!r}: auto, torch or triton")
+    if choice == "torch":
+        return False
+    why = None
+    if torch.device(device).type != "cuda" or dtype not in (torch.float16, torch.bfloat16):
+        why = f"it runs on CUDA in float16 / bfloat16, not {torch.device(device).type} {dtype}"
+    else:
+        try:
+            import zeroshot.engines.gliner_triton  # noqa: F401
+        except ImportError as exc:
+            why = f"triton does not import ({exc})"
+    if why and choice == "triton":
+        raise ValueError(f"the fused Triton kernels cannot run: {why}")
+    if why and torch.device(device).type == "cuda":
+        logger.info("fused kernels not used: %s", why)
+    return why is None
+
+
 def encoder_limit(model: Any) -> int:
     """Subwords one encoder row holds (special tokens included): the encoder's
     positions, or the tokenizer's limit where that is smaller (gliner truncates there)."""
@@ -282,11 +306,15 @@ class GlinerRuntime:
             ``batch_size * 128`` subwords and ``batch_size * 48`` words, and on CPU
             under ``CPU_FFN_BYTES`` of feed-forward activations (a wide encoder's
             batches hold fewer subwords).
+        kernels: ``"auto"`` (the fused Triton kernels of
+            :mod:`zeroshot.engines.gliner_triton`, span scorer and the MPNet encoder's
+            residual add + LayerNorm, on CUDA in fp16 / bf16 when ``triton`` imports;
+            else torch), ``"torch"`` or ``"triton"`` (an error where they cannot run).
     """
 
     def __init__(self, model: Any, *, device: str = "cpu", dtype: str | None = None,
                  batch_size: int = 32, top_candidates: int = TOP_CANDIDATES,
-                 encoder: str = "torch"):
+                 encoder: str = "torch", kernels: str = "auto"):
         import torch
 
         reason = unsupported_reason(model)
@@ -304,6 +332,7 @@ class GlinerRuntime:
         self.core = core
         self.bert = core.token_rep_layer.bert_layer.model
         self.encoder = encoder
+        self.fused = use_kernels(kernels, self.device, self.dtype)
         if encoder in ("onnx", "onnx-int8"):
             if self.cuda or self.dtype != torch.float32:
                 raise ValueError("the ONNX encoder runs on CPU in float32")
@@ -311,7 +340,7 @@ class GlinerRuntime:
 
             self.encode: Any = OnnxEncoder(self.bert, int8=encoder == "onnx-int8")
         elif encoder == "torch":
-            self.encode = fast_encoder(self.bert)
+            self.encode = fast_encoder(self.bert, fused_norm=self.fused)
         elif encoder == "transformers":
             self.encode = self.bert
         else:
@@ -432,7 +461,7 @@ class GlinerRuntime:
             if self.rnn is not None:
                 words = self._lstm(words, lengths, dev["lengths"])
             prompts = self.core.prompt_rep_layer(prompts)
-            return span_logits(self.marker, words, prompts, self.K,
+            return span_logits(self.marker, words, prompts, self.K, fused=self.fused,
                                max_hidden_bytes=None if self.cuda else CPU_SCORER_BYTES).float()
 
     def _attention(self) -> contextlib.AbstractContextManager[Any]:
