@@ -77,15 +77,15 @@ def _norms_in_torch(runtime: Any) -> None:
     runtime.encode.add_norm = None
 
 
-def _gelu_tanh(runtime: Any) -> None:
-    runtime.encode.gelu_tanh = True
+def _gelu_exact(runtime: Any) -> None:
+    runtime.encode.gelu_tanh = False
 
 
 # variants that change one piece of a started runtime (CUDA): name -> (label, change)
 TWEAKS: dict[str, tuple[str, Callable[[Any], None]]] = {
     "torch-scorer": ("engine, span scorer in torch (Triton norms kept)", _scorer_in_torch),
     "torch-norms": ("engine, add + LayerNorm in torch (Triton scorer kept)", _norms_in_torch),
-    "gelu-tanh": ("engine, feed-forward GELU as cuBLASLt's tanh epilogue", _gelu_tanh),
+    "exact-gelu": ("engine, exact GELU (no cuBLASLt tanh epilogue)", _gelu_exact),
 }
 
 

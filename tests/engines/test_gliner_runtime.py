@@ -407,3 +407,31 @@ def test_batches_run_longest_first(engine):
     assert longest == sorted(longest, reverse=True)
     for b in batches:  # within a batch, more words first (the LSTM's packing)
         assert (np.diff(words[b]) <= 0).all()
+
+
+def test_rows_with_more_candidates_than_the_top_k_are_read_whole(engine, inter_test):
+    """A row with more candidates than come back in the packed copy is read again in
+    full (on CUDA on a side stream): with one candidate per row taken on the device,
+    the same candidates as with the default 32, and the same spans."""
+    runtime = engine.runtime
+    labels = inter_test.names
+    prompt = runtime.prompt(labels)
+    wids = runtime.pieces.ids([w for s in SENTENCES for w in s])
+    counts = np.array([len(s) for s in SENTENCES], np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    low = [0.05] * len(labels)  # many candidates per row
+
+    def candidates(top):
+        old = runtime.top
+        runtime.top = top
+        try:
+            got, errors = runtime.run(wids, starts, counts, prompt, low)
+        finally:
+            runtime.top = old
+        assert not errors
+        return sorted(zip(got.row.tolist(), got.start.tolist(), got.end.tolist(),
+                          got.cls.tolist(), np.round(got.score, 5).tolist(), strict=True))
+
+    want = candidates(32)
+    assert max(np.bincount([c[0] for c in want])) > 1  # some row has several
+    assert candidates(1) == want

@@ -306,10 +306,13 @@ class GlinerRuntime:
             ``batch_size * 128`` subwords and ``batch_size * 48`` words, and on CPU
             under ``CPU_FFN_BYTES`` of feed-forward activations (a wide encoder's
             batches hold fewer subwords).
-        kernels: ``"auto"`` (the fused Triton kernels of
-            :mod:`zeroshot.engines.gliner_triton`, span scorer and the MPNet encoder's
-            residual add + LayerNorm, on CUDA in fp16 / bf16 when ``triton`` imports;
-            else torch), ``"torch"`` or ``"triton"`` (an error where they cannot run).
+        kernels: ``"auto"``: on CUDA in fp16 / bf16, when ``triton`` imports, the
+            fused kernels: the span scorer and the MPNet encoder's residual add +
+            LayerNorm in Triton (:mod:`zeroshot.engines.gliner_triton`), and its
+            feed-forward bias + GELU as cuBLASLt's epilogue (the tanh approximation of
+            GELU; :mod:`zeroshot.engines.gliner_mpnet`); torch elsewhere.
+            ``"torch"``: never (exact GELU); ``"triton"``: always (an error where
+            they cannot run).
     """
 
     def __init__(self, model: Any, *, device: str = "cpu", dtype: str | None = None,
@@ -340,7 +343,7 @@ class GlinerRuntime:
 
             self.encode: Any = OnnxEncoder(self.bert, int8=encoder == "onnx-int8")
         elif encoder == "torch":
-            self.encode = fast_encoder(self.bert, fused_norm=self.fused)
+            self.encode = fast_encoder(self.bert, fused_norm=self.fused, gelu_tanh=self.fused)
         elif encoder == "transformers":
             self.encode = self.bert
         else:
@@ -372,6 +375,7 @@ class GlinerRuntime:
         self.top = max(1, int(top_candidates))
         self._prompts: dict[tuple[str, ...], Prompt] = {}
         self._positions: dict[tuple[str, ...], Any] = {}
+        self._stream: Any = None  # see _side_stream
         self.profile: dict[str, float] | None = None  # stage -> seconds, when profiling
 
     # -- prompts and rows ----------------------------------------------------------
@@ -548,16 +552,40 @@ class GlinerRuntime:
             score = packed[:, :k][r, j].astype(np.float32)
             over = np.nonzero(count > k)[0]
             if len(over):  # rows with more candidates than came back: read them whole
-                sel = launched.margin[self.torch.as_tensor(over, device=launched.margin.device)]
-                rr, ff = self.torch.nonzero(sel >= 0, as_tuple=True)
-                probs = launched.prob[self.torch.as_tensor(over, device=sel.device)][rr, ff]
+                rr, ff, probs = self._read_rows(launched, over, count[over])
                 keep = ~np.isin(r, over)
-                r = np.concatenate([r[keep], over[rr.cpu().numpy()]])
-                flat = np.concatenate([flat[keep], ff.cpu().numpy()])
-                score = np.concatenate([score[keep], probs.float().cpu().numpy()])
+                r = np.concatenate([r[keep], rr])
+                flat = np.concatenate([flat[keep], ff])
+                score = np.concatenate([score[keep], probs])
             start = flat // (K * C)
             width = (flat // C) % K
             return Candidates(launched.rows[r], start, start + width + 1, flat % C, score)
+
+    def _read_rows(self, launched: _Launched, rows: np.ndarray, counts: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All candidates of ``rows`` of a collected batch (``counts[i]`` of row
+        ``rows[i]``, known from its packed copy): ``(row, flat index, probability)``,
+        best first per row. On CUDA on a side stream: the main stream already holds
+        the next batch, and reading there would wait for all of it (the pipeline
+        stalled on about half the batches of an INTER-test pass)."""
+        torch = self.torch
+        stream = self._side_stream()
+        with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
+            idx = torch.as_tensor(rows, device=launched.margin.device)
+            _, pos = torch.topk(launched.margin.index_select(0, idx), int(counts.max()), dim=1)
+            probs = launched.prob.index_select(0, idx).gather(1, pos).float()
+            pos_host, probs_host = pos.cpu().numpy(), probs.cpu().numpy()
+        take = np.arange(pos_host.shape[1])[None, :] < counts[:, None]
+        i, j = np.nonzero(take)
+        return rows[i], pos_host[i, j].astype(np.int64), probs_host[i, j]
+
+    def _side_stream(self) -> Any:
+        """A second CUDA stream for reading a collected batch again (None off CUDA)."""
+        if not self.cuda:
+            return None
+        if self._stream is None:
+            self._stream = self.torch.cuda.Stream(device=self.device)
+        return self._stream
 
     # -- rows in, candidates out ---------------------------------------------------
     def run(self, wids: np.ndarray, starts: np.ndarray, counts: np.ndarray, prompt: Prompt,

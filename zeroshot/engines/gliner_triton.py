@@ -67,14 +67,15 @@ def span_scores(start: Any, end: Any, folded: Any, bias: Any, K: int, *,
     block_c = max(16, triton.next_power_of_2(C))
     grid = (B, triton.cdiv(W * K, block_m))
     warps = num_warps or (8 if block_c > 32 else 4)
-    _span_kernel[grid](start, end, folded, bias, out, W, C, H, K=K, BLOCK_M=block_m,
+    # H (a model's width) and K are compile-time constants: one build per model
+    _span_kernel[grid](start, end, folded, bias, out, W, C, H=H, K=K, BLOCK_M=block_m,
                        BLOCK_C=block_c, BLOCK_H=block_h, num_warps=warps)
     return out
 
 
 @triton.jit
-def _span_kernel(S, E, Q, QB, OUT, W, C, H, K: tl.constexpr, BLOCK_M: tl.constexpr,
-                 BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr):
+def _span_kernel(S, E, Q, QB, OUT, W, C, H: tl.constexpr, K: tl.constexpr,
+                 BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr):
     b = tl.program_id(0).to(tl.int64)
     m = tl.program_id(1) * BLOCK_M + tl.arange(0, BLOCK_M)  # span index i * K + k
     i = m // K
@@ -114,14 +115,14 @@ def add_layer_norm(x: Any, residual: Any, norm: Any) -> Any:
     x2, r2 = x.reshape(-1, D).contiguous(), residual.reshape(-1, D).contiguous()
     out = torch.empty_like(x2)
     if x2.shape[0]:
-        _add_norm_kernel[(x2.shape[0],)](x2, r2, norm.weight, norm.bias, out, D,
-                                         float(norm.eps),
+        _add_norm_kernel[(x2.shape[0],)](x2, r2, norm.weight, norm.bias, out, D=D,
+                                         eps=float(norm.eps),
                                          BLOCK_D=triton.next_power_of_2(D), num_warps=4)
     return out.view(x.shape)
 
 
 @triton.jit
-def _add_norm_kernel(X, R, Wt, Bs, Y, D, eps, BLOCK_D: tl.constexpr):
+def _add_norm_kernel(X, R, Wt, Bs, Y, D: tl.constexpr, eps, BLOCK_D: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
     d = tl.arange(0, BLOCK_D)
     ok = d < D
