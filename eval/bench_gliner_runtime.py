@@ -77,6 +77,10 @@ def _norms_in_torch(runtime: Any) -> None:
     runtime.encode.add_norm = None
 
 
+def _depth_one(runtime: Any) -> None:
+    runtime.depth = 1
+
+
 def _gelu_exact(runtime: Any) -> None:
     runtime.encode.gelu_tanh = False
 
@@ -86,6 +90,7 @@ TWEAKS: dict[str, tuple[str, Callable[[Any], None]]] = {
     "torch-scorer": ("engine, span scorer in torch (Triton norms kept)", _scorer_in_torch),
     "torch-norms": ("engine, add + LayerNorm in torch (Triton scorer kept)", _norms_in_torch),
     "exact-gelu": ("engine, exact GELU (no cuBLASLt tanh epilogue)", _gelu_exact),
+    "depth-1": ("engine, one batch queued on the device (not two)", _depth_one),
 }
 
 

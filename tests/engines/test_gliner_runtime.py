@@ -255,10 +255,13 @@ def test_other_checkpoints_are_not_served():
     assert "model class" in rt.unsupported_reason(object())
 
 
-def test_one_failing_batch_fails_only_its_record(monkeypatch, engine, inter_test):
+@pytest.mark.parametrize("depth", [1, 2])
+def test_one_failing_batch_fails_only_its_record(monkeypatch, engine, inter_test, depth):
     """A batch that raises is retried row by row; only the bad row's record gets an
-    engine_error, and the others keep their spans."""
+    engine_error, and the others keep their spans (one or two batches queued on the
+    device)."""
     runtime = engine.runtime
+    monkeypatch.setattr(runtime, "depth", depth)
     launch = runtime._launch
     bad = len(SENTENCES[3])
 
@@ -435,3 +438,23 @@ def test_rows_with_more_candidates_than_the_top_k_are_read_whole(engine, inter_t
     want = candidates(32)
     assert max(np.bincount([c[0] for c in want])) > 1  # some row has several
     assert candidates(1) == want
+
+
+def test_two_queued_batches_give_the_same_batches_in_order(engine, inter_test, monkeypatch):
+    """With two batches held on the device (CUDA's default) the batches come back in
+    the plan's order with the same candidates as with one."""
+    runtime = engine.runtime
+    prompt = runtime.prompt(inter_test.names)
+    words = [w for s in SENTENCES * 3 for w in s]
+    wids = runtime.pieces.ids(words)
+    counts = np.array([len(s) for s in SENTENCES * 3], np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    thr = [0.3] * len(inter_test.names)
+    got = {}
+    for depth in (1, 2):
+        monkeypatch.setattr(runtime, "depth", depth)
+        got[depth] = [(rows.tolist(), sorted(zip(c.row.tolist(), c.start.tolist(),
+                                                 c.cls.tolist(), strict=True)), errs)
+                      for rows, c, errs in runtime.stream(wids, starts, counts, prompt, thr)]
+    assert len(got[1]) > 2  # several batches (batch size 4)
+    assert got[2] == got[1]

@@ -126,9 +126,9 @@ def test_runtime_fused_equals_torch_on_cuda(dtype):
     """The default model on the GPU: the runtime's span probabilities with the fused
     kernels (scorer, add + LayerNorm) and without, on ragged rows with a 40-label
     prompt."""
-    from zeroshot.engines.gliner import load_gliner
+    from zeroshot.engines.gliner import default_model_path, load_gliner
 
-    model = load_gliner("gliner-mpnet-general")
+    model = load_gliner(default_model_path())
     words = ["Ada", "Lovelace", "met", "Charles", "Babbage", "in", "London", "in", "1833", "."]
     labels = [f"type {i}" for i in range(38)] + ["person", "city"]
     probs = {}

@@ -218,6 +218,21 @@ class DocumentResult:
                    issues=issues, tokens=doc.token_tuple(), usage=usage,
                    token_offsets=doc.offsets())
 
+    @classmethod
+    def unchecked_tokenized(cls, doc: TokenizedText, spans: tuple[Span, ...],
+                            id: str | None, engine: str | None,
+                            issues: tuple[Issue, ...]) -> DocumentResult:
+        """:meth:`from_tokenized` without :meth:`__post_init__`'s span check, for
+        engines whose spans are token bounds of ``doc`` (inside its text by
+        construction); the same object with these fields."""
+        res = _new(cls)
+        for name, value in (("text", doc.text), ("spans", spans), ("id", id),
+                            ("engine", engine), ("unaligned", ()), ("issues", issues),
+                            ("tokens", doc.token_tuple()), ("usage", None),
+                            ("token_offsets", doc.offsets())):
+            _set(res, name, value)
+        return res
+
     def tokenized(self) -> TokenizedText | None:
         """The document's tokens with offsets, when the result kept them."""
         if self.token_offsets is None:

@@ -402,7 +402,7 @@ class _Inputs(Sequence[TokenizedText]):
             return [self[i] for i in range(*d.indices(len(self)))]
         doc = self.docs[d]
         if doc is None:
-            doc = self.docs[d] = TokenizedText.from_tokens(self.words[d])
+            doc = self.docs[d] = TokenizedText.from_tokens(self.words[d], checked=True)
         return doc
 
 
@@ -553,12 +553,13 @@ class _Assembler:
                  score: list[float]) -> None:
         issues: list[Issue] = []
         spans: tuple[Span, ...] = ()
+        doc = self.docs[d]
         if r in self.errors:
             exc = self.errors[r]
             issues.append(Issue(ENGINE_ERROR, f"{type(exc).__name__}: {exc}"))
         elif start:
-            spans = self._spans(self.docs[d], start, end, cls, score)
-        self._emit(d, spans, issues)
+            spans = self._spans(doc, start, end, cls, score)
+        self._emit(d, spans, issues, doc)
 
     def _windows(self, d: int, r0: int, per_row: list[tuple[list, list, list, list]]) -> None:
         doc, names = self.docs[d], self.plan.names
@@ -582,15 +583,18 @@ class _Assembler:
         if chunks:
             spans, windowed = merge_windows(doc, chunks, per_window, self.policy, self.window)
             issues.extend(windowed)
-        self._emit(d, spans, issues)
+        self._emit(d, spans, issues, doc)
 
-    def _emit(self, d: int, spans: Sequence[Span], issues: list[Issue]) -> None:
+    def _emit(self, d: int, spans: Sequence[Span], issues: list[Issue],
+              doc: TokenizedText | None = None) -> None:
         if d in self.rows.cut:
             issues.append(Issue(WORD_CUT, f"{self.rows.cut[d]} word(s) longer than a window "
                                           f"({self.rows.budget} subwords): their first "
                                           "subwords read", repair=True))
         if self.groups and self.rows.doc_rows[d + 1] > self.rows.doc_rows[d]:
             issues.extend(self.groups)
-        self.results[d] = DocumentResult.from_tokenized(
-            self.docs[d], spans=tuple(spans), id=self.ids[d] if self.ids else None,
-            engine=self.engine, issues=tuple(issues))
+        # spans are token bounds of the document (or merged from its windows' token
+        # bounds): inside its text by construction
+        self.results[d] = DocumentResult.unchecked_tokenized(
+            self.docs[d] if doc is None else doc, tuple(spans),
+            self.ids[d] if self.ids else None, self.engine, tuple(issues))
