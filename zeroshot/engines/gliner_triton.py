@@ -73,7 +73,7 @@ def span_scores(start: Any, end: Any, folded: Any, bias: Any, K: int, *,
     return out
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["W", "C"])  # one build for every batch shape
 def _span_kernel(S, E, Q, QB, OUT, W, C, H: tl.constexpr, K: tl.constexpr,
                  BLOCK_M: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr):
     b = tl.program_id(0).to(tl.int64)
