@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 import torch
 
@@ -85,6 +86,9 @@ INTERPRETED = textwrap.dedent("""
 
 
 @needs_triton
+@pytest.mark.skipif(tuple(int(x) for x in np.__version__.split(".")[:2]) >= (2, 5),
+                    reason="Triton 3.6's interpreter failed under numpy 2.5 (on the lent H200, "
+                           "where the compiled kernels are tested instead)")
 def test_kernels_equal_torch_interpreted():
     """Random factors of awkward sizes and a real model's span MLP: the scorer's
     float32 logits match the torch scorer's (fp16 inputs: to ~1e-2); residual add +

@@ -64,7 +64,9 @@ def span_scores(start: Any, end: Any, folded: Any, bias: Any, K: int, *,
     out = torch.empty((B, W, K, C), dtype=torch.float32, device=start.device)
     if out.numel() == 0:
         return out
-    block_c = max(16, triton.next_power_of_2(C))
+    # at least 32 label columns: one build serves every schema of up to 32 labels, and
+    # the engine's self-check at start (3 labels) builds it before the first call
+    block_c = max(32, triton.next_power_of_2(C))
     grid = (B, triton.cdiv(W * K, block_m))
     warps = num_warps or (8 if block_c > 32 else 4)
     # H (a model's width) and K are compile-time constants: one build per model
