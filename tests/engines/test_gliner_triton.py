@@ -152,3 +152,24 @@ def test_runtime_fused_equals_torch_on_cuda(dtype):
         [10, 9, 3]).view(3, 1, 1)
     diff = (probs["torch"] - probs["triton"]).abs()[valid]
     assert diff.max().item() < (2e-2 if dtype == "float16" else 5e-2)
+
+
+@pytest.mark.skipif(not (has_triton and torch.cuda.is_available()), reason="needs CUDA")
+def test_kernels_that_fail_at_start_fall_back_to_torch(monkeypatch, caplog):
+    """A GPU the fused kernels do not build for: the engine keeps the project's
+    runtime with its kernels in torch (said in a warning), not gliner's slow path."""
+    from zeroshot.engines.gliner import GlinerEngine, default_model_path
+
+    caplog.set_level("WARNING")
+    check = rt.self_check
+
+    def failing(runtime, reference):
+        if runtime.fused:
+            raise RuntimeError("no kernel image for this device")
+        return check(runtime, reference)
+
+    monkeypatch.setattr(rt, "self_check", failing)
+    engine = GlinerEngine(default_model_path(), device="cuda")
+    assert engine.runtime is not None and not engine.runtime.fused
+    assert engine.runtime_name() == "zeroshot-float16"
+    assert "fused kernels failed" in caplog.text

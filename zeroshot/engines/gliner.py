@@ -242,10 +242,21 @@ class GlinerEngine:
             return None
         try:
             reference = rt.gliner_reference(model)
-            runtime = rt.GlinerRuntime(model, device=device, dtype=dtype,
-                                       batch_size=self.batch_size, encoder=encoder,
-                                       kernels=kernels)
-            diff = rt.self_check(runtime, reference)
+            try:
+                runtime = rt.GlinerRuntime(model, device=device, dtype=dtype,
+                                           batch_size=self.batch_size, encoder=encoder,
+                                           kernels=kernels)
+                diff = rt.self_check(runtime, reference)
+            except Exception as exc:
+                if kernels != "auto" or not str(device).startswith("cuda"):
+                    raise
+                # a GPU or toolchain the Triton kernels do not build for: the runtime in torch
+                logger.warning("the GLiNER runtime's fused kernels failed (%s: %s); running "
+                               "them in torch", type(exc).__name__, exc)
+                runtime = rt.GlinerRuntime(model, device=device, dtype=dtype,
+                                           batch_size=self.batch_size, encoder=encoder,
+                                           kernels="torch")
+                diff = rt.self_check(runtime, reference)
         except Exception as exc:
             import torch
 
