@@ -172,11 +172,12 @@ class GlinerEngine:
         encoder: the runtime's encoder: ``"torch"`` (MPNet through fused attention,
             :mod:`zeroshot.engines.gliner_mpnet`), ``"transformers"`` (transformers'
             own forward), or ``"onnx"`` (CPU, through ONNX Runtime; the ``onnx`` extra).
-        kernels: ``"auto"``: on CUDA in fp16 / bf16, the runtime's fused Triton kernels
-            (span scorer; residual add + LayerNorm in the MPNet encoder;
-            :mod:`zeroshot.engines.gliner_triton`) when ``triton`` imports, torch
-            elsewhere; ``"torch"``: never; ``"triton"``: always (an error where they
-            cannot run).
+        kernels: ``"auto"``: on CUDA in fp16 / bf16, when ``triton`` imports, the
+            runtime's fused kernels (span scorer and the MPNet encoder's residual add +
+            LayerNorm in Triton, :mod:`zeroshot.engines.gliner_triton`; its
+            feed-forward bias + GELU as cuBLASLt's tanh-GELU epilogue), torch
+            elsewhere (and where they fail at start, with a warning); ``"torch"``:
+            never (exact GELU); ``"triton"``: always (an error where they cannot run).
         pause_gc: pause Python's cyclic garbage collector during each ``extract``
             call (:mod:`zeroshot.core.gcpause`: full collections took a third of the
             engine's time on a GPU machine); False leaves it running.
@@ -242,21 +243,21 @@ class GlinerEngine:
             return None
         try:
             reference = rt.gliner_reference(model)
-            try:
-                runtime = rt.GlinerRuntime(model, device=device, dtype=dtype,
-                                           batch_size=self.batch_size, encoder=encoder,
-                                           kernels=kernels)
-                diff = rt.self_check(runtime, reference)
-            except Exception as exc:
-                if kernels != "auto" or not str(device).startswith("cuda"):
-                    raise
-                # a GPU or toolchain the Triton kernels do not build for: the runtime in torch
-                logger.warning("the GLiNER runtime's fused kernels failed (%s: %s); running "
-                               "them in torch", type(exc).__name__, exc)
-                runtime = rt.GlinerRuntime(model, device=device, dtype=dtype,
-                                           batch_size=self.batch_size, encoder=encoder,
-                                           kernels="torch")
-                diff = rt.self_check(runtime, reference)
+            # kernels=auto on CUDA: a GPU or toolchain the Triton kernels do not build
+            # for gets the runtime with its kernels in torch
+            fallback = kernels == "auto" and str(device).startswith("cuda")
+            for choice in (kernels, "torch") if fallback else (kernels,):
+                try:
+                    runtime = rt.GlinerRuntime(model, device=device, dtype=dtype,
+                                               batch_size=self.batch_size, encoder=encoder,
+                                               kernels=choice)
+                    diff = rt.self_check(runtime, reference)
+                    break
+                except Exception as exc:
+                    if choice == "torch" or not fallback:
+                        raise
+                    logger.warning("the GLiNER runtime's fused kernels failed (%s: %s); "
+                                   "running them in torch", type(exc).__name__, exc)
         except Exception as exc:
             import torch
 
@@ -597,7 +598,7 @@ class _Assembler:
         self._emit(d, spans, issues, doc)
 
     def _emit(self, d: int, spans: Sequence[Span], issues: list[Issue],
-              doc: TokenizedText | None = None) -> None:
+              doc: TokenizedText) -> None:
         if d in self.rows.cut:
             issues.append(Issue(WORD_CUT, f"{self.rows.cut[d]} word(s) longer than a window "
                                           f"({self.rows.budget} subwords): their first "
@@ -607,5 +608,5 @@ class _Assembler:
         # spans are token bounds of the document (or merged from its windows' token
         # bounds): inside its text by construction
         self.results[d] = DocumentResult.unchecked_tokenized(
-            self.docs[d] if doc is None else doc, tuple(spans),
+            doc, tuple(spans),
             self.ids[d] if self.ids else None, self.engine, tuple(issues))

@@ -28,33 +28,12 @@ def resolve_indices(start: Sequence[int], end: Sequence[int], label: Sequence[st
     if n == 2:
         return _resolve_two(start, end, label, score, policy)
     ranked = sorted(range(n), key=lambda i: _rank(start, end, label, score, i))
-    if policy is OverlapPolicy.FLAT:
-        return _greedy_flat(ranked, start, end)
     kept: list[int] = []
     for i in ranked:
         s, e, lab = start[i], end[i], label[i]
         if all(_compatible(s, e, lab, start[j], end[j], label[j], policy) for j in kept):
             kept.append(i)
     kept.sort(key=lambda i: _place(start, end, label, i))
-    return kept
-
-
-def _greedy_flat(ranked: list[int], start: Sequence[int], end: Sequence[int]) -> list[int]:
-    """``flat``: each candidate in rank order unless it overlaps one kept before; the
-    kept ones in document order (they do not overlap, so by start alone)."""
-    kept_s: list[int] = []
-    kept_e: list[int] = []
-    kept: list[int] = []
-    for i in ranked:
-        s, e = start[i], end[i]
-        for sj, ej in zip(kept_s, kept_e, strict=True):
-            if s < ej and sj < e:
-                break
-        else:
-            kept_s.append(s)
-            kept_e.append(e)
-            kept.append(i)
-    kept.sort(key=start.__getitem__)
     return kept
 
 
