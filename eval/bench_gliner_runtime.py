@@ -81,6 +81,18 @@ def _depth_one(runtime: Any) -> None:
     runtime.depth = 1
 
 
+def _depth_three(runtime: Any) -> None:
+    runtime.depth = 3
+
+
+def _no_taper(runtime: Any) -> None:
+    runtime.taper = False
+
+
+def _interleave(runtime: Any) -> None:
+    runtime.interleave = True
+
+
 def _gelu_exact(runtime: Any) -> None:
     runtime.encode.gelu_tanh = False
 
@@ -91,6 +103,9 @@ TWEAKS: dict[str, tuple[str, Callable[[Any], None]]] = {
     "torch-norms": ("engine, add + LayerNorm in torch (Triton scorer kept)", _norms_in_torch),
     "exact-gelu": ("engine, exact GELU (no cuBLASLt tanh epilogue)", _gelu_exact),
     "depth-1": ("engine, one batch queued on the device (not two)", _depth_one),
+    "depth-3": ("engine, three batches queued on the device (not two)", _depth_three),
+    "no-taper": ("engine, last batch whole (not cut in halves)", _no_taper),
+    "interleave": ("engine, batches longest, shortest, second longest, ...", _interleave),
 }
 
 
@@ -189,9 +204,84 @@ def profile(engine: GlinerEngine, sentences, schema, device: str) -> dict[str, f
     return stages
 
 
+def timeline(engine: GlinerEngine, sentences, schema) -> dict[str, Any]:
+    """One more pass (CUDA) with a CUDA event before and after each batch's launch on
+    the stream and the host's wait for each batch timed: where the pass's wall time
+    goes. ``device_busy`` sums each batch's span on the stream (from its first copy
+    to its packed result; a batch whose kernels the host enqueues slower than the
+    device runs them counts that wait too), ``before_device`` is the host's time
+    before the first batch reaches the device, ``gaps`` the device's idle time
+    between batches, ``after_device`` the host's time after the last one finished
+    (its results, the call's end), ``host_wait`` the host's time blocked on batches
+    not yet done."""
+    runtime = engine.runtime
+    launch, collect = runtime._launch, runtime._collect
+    ms: list[list[Any]] = []  # per batch, in launch order: events, host launch, host wait
+    pending: dict[int, list[Any]] = {}  # by id() while the batch is in flight
+
+    def timed_launch(rows, batch, prompt, thr):
+        e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        e0.record()
+        t0 = time.perf_counter()
+        out = launch(rows, batch, prompt, thr)
+        host = time.perf_counter() - t0
+        e1.record()
+        ms.append([e0, e1, host, 0.0])
+        pending[id(out)] = ms[-1]
+        return out
+
+    def timed_collect(launched):
+        t0 = time.perf_counter()
+        if launched.event is not None:
+            launched.event.synchronize()
+        pending.pop(id(launched))[3] = time.perf_counter() - t0
+        return collect(launched)
+
+    runtime._launch, runtime._collect = timed_launch, timed_collect
+    try:
+        torch.cuda.synchronize()
+        begin = torch.cuda.Event(enable_timing=True)
+        begin.record()
+        t0 = time.perf_counter()
+        engine.extract(sentences, schema)
+        torch.cuda.synchronize()
+        wall = time.perf_counter() - t0
+    finally:
+        del runtime._launch, runtime._collect
+    busy = sum(a.elapsed_time(b) for a, b, _, _ in ms) / 1e3
+    first = begin.elapsed_time(ms[0][0]) / 1e3
+    last = begin.elapsed_time(ms[-1][1]) / 1e3
+    gaps = sum(ms[i - 1][1].elapsed_time(ms[i][0]) for i in range(1, len(ms))) / 1e3
+    return {"wall": wall, "batches": len(ms), "device_busy": busy, "before_device": first,
+            "gaps": max(0.0, gaps), "after_device": max(0.0, wall - last),
+            "host_wait": sum(m[3] for m in ms), "host_launch": sum(m[2] for m in ms)}
+
+
+class Promoting:
+    """``extract`` with the collector paused by the caller and the call's objects
+    moved to the oldest generation afterwards (``gc.freeze()`` then
+    ``gc.unfreeze()``, which link lists rather than examine objects), so no young
+    collection walks them when the collector resumes: what the engine's own pause
+    would gain by that (only where nothing else is frozen)."""
+
+    def __init__(self, extract: Callable[..., Any]):
+        self.extract = extract
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if gc.get_freeze_count():
+            raise RuntimeError("objects are frozen already")
+        gc.disable()
+        try:
+            return self.extract(*args, **kwargs)
+        finally:
+            gc.freeze()
+            gc.unfreeze()
+            gc.enable()
+
+
 def measure(label: str, options: dict[str, Any], examples, schema, device: str, *,
             bare: bool = True, stages: int = 0, compile_encoder: bool = False,
-            passes: int = 3, freeze: bool = False,
+            passes: int = 3, freeze: bool = False, promote: bool = False,
             tweak: Callable[[Any], None] | None = None) -> dict[str, Any]:
     """One engine through ``Extractor("gliner", **options)``: start, warm-up, the timed
     run with strict F1, its bare encoder on the same rows, and a stage profile over
@@ -214,17 +304,18 @@ def measure(label: str, options: dict[str, Any], examples, schema, device: str, 
             if engine.runtime is None:
                 raise RuntimeError("no runtime to compile")
             engine.runtime.encode = torch.compile(engine.runtime.encode, dynamic=True)
-        ex.extract(sentences[:256], schema)
+        extract = Promoting(ex.extract) if promote else ex.extract
+        extract(sentences[:256], schema)
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         GC.take()
-        first_s, results = timed_extract(ex.extract, sentences, schema, device)
+        first_s, results = timed_extract(extract, sentences, schema, device)
         first_gc = GC.take()
         del results  # the first full pass meets every batch shape for the first time
         steady = []
         for _ in range(max(1, passes)):  # steady state: the median pass
             results = None  # the previous pass's results go before the next pass runs
-            seconds, results = timed_extract(ex.extract, sentences, schema, device)
+            seconds, results = timed_extract(extract, sentences, schema, device)
             steady.append({"seconds": seconds, "gc": GC.take()})
         seconds = float(np.median([p["seconds"] for p in steady]))
         out: dict[str, Any] = {
@@ -245,6 +336,11 @@ def measure(label: str, options: dict[str, Any], examples, schema, device: str, 
             out["bare_encoder"] = bare_encoder(engine, sentences, schema, device)
             out["ratio_to_bare_encoder"] = (out["sentences_per_s"]
                                             / out["bare_encoder"]["sentences_per_s"])
+        if device.startswith("cuda") and engine.runtime is not None:
+            try:  # diagnostics: a failure here leaves the variant's numbers standing
+                out["timeline"] = timeline(engine, sentences, schema)
+            except Exception as exc:
+                out["timeline"] = {"error": f"{type(exc).__name__}: {exc}"}
         if stages and engine.runtime is not None:
             out["profile"] = {"sentences": min(stages, len(sentences)),
                               "seconds": profile(engine, sentences[:stages], schema, device)}
@@ -280,7 +376,8 @@ def main() -> None:
                     help="comma-separated extra engine variants: onnx, onnx-int8 (CPU); "
                          "float32, bfloat16, compile, torch-kernels, "
                          + ", ".join(TWEAKS) + " (CUDA); transformers "
-                         "(the encoder as transformers runs it), gc-on, gc-freeze (any). "
+                         "(the encoder as transformers runs it), gc-on, gc-freeze, "
+                         "gc-promote (any). "
                          "Default: "
                          "onnx,onnx-int8 on CPU, float32,bfloat16,compile on CUDA")
     ap.add_argument("--variant-limit", type=int, default=None,
@@ -343,6 +440,12 @@ def main() -> None:
             variants.append(measure("engine, collector left running (pause_gc=False)",
                                     {**base, "pause_gc": False}, sub, schema, device,
                                     passes=args.passes))
+            save()
+        elif v == "gc-promote":
+            variants.append(measure("engine, the call's objects moved to the oldest generation "
+                                    "(gc.freeze + unfreeze; collector paused around the call)",
+                                    {**base, "pause_gc": False}, sub, schema, device,
+                                    passes=args.passes, promote=True))
             save()
         elif v == "gc-freeze":
             variants.append(measure("engine, gc.freeze() after start", base, sub, schema, device,
@@ -416,6 +519,20 @@ def render(r: dict[str, Any]) -> str:
             lines += [f"| encoder rows / batches | {bare['rows']} / {bare['batches']} |",
                       f"| subwords (prompt included) / padding share | {bare['subwords']:,} / "
                       f"{100 * bare['padding_share']:.1f} % |"]
+        timed = [v for v in [e, *r["variants"]] if "batches" in v.get("timeline", {})]
+        if timed:
+            lines += ["", "Timeline of each engine: one more plain pass, CUDA events around "
+                          "each batch (seconds; `eval/bench_gliner_runtime.py:timeline`):", "",
+                      "| what | batches | wall | device busy | host before the device "
+                      "starts | device idle between batches | host after the device's last "
+                      "batch | host blocked on the device | host launching |",
+                      "|---|---|---|---|---|---|---|---|---|"]
+            for v in timed:
+                tl = v["timeline"]
+                lines.append(f"| {v['variant']} | {tl['batches']} | {tl['wall']:.3f} | "
+                             f"{tl['device_busy']:.3f} | {tl['before_device']:.3f} | "
+                             f"{tl['gaps']:.3f} | {tl['after_device']:.3f} | "
+                             f"{tl['host_wait']:.3f} | {tl['host_launch']:.3f} |")
         prof = e.get("profile")
         if prof:
             st = prof["seconds"]

@@ -412,6 +412,49 @@ def test_batches_run_longest_first(engine):
         assert (np.diff(words[b]) <= 0).all()
 
 
+def test_taper_cuts_the_last_batch_in_halves(engine, monkeypatch):
+    """With ``taper`` (CUDA's default) the last, shortest batch is cut in halves
+    down to ``TAPER_ROWS`` rows; the batches before it and the row set are as
+    without; the results are the same."""
+    runtime = engine.runtime
+    lengths = np.full(300, 40, np.int64)
+    lengths[:100] = 90
+    words = np.full(300, 12, np.int64)
+    monkeypatch.setattr(runtime, "batch_size", 100)
+    monkeypatch.setattr(runtime, "max_tokens", 100 * 128)
+    monkeypatch.setattr(runtime, "taper", False)
+    plain = runtime._plan(lengths, words)
+    monkeypatch.setattr(runtime, "taper", True)
+    monkeypatch.setattr(rt, "TAPER_ROWS", 16)
+    tapered = runtime._plan(lengths, words)
+    assert [len(b) for b in plain] == [100, 100, 100]
+    assert [len(b) for b in tapered] == [100, 100, 50, 25, 25]
+    assert [b.tolist() for b in tapered[:2]] == [b.tolist() for b in plain[:2]]
+    assert sorted(np.concatenate(tapered[2:]).tolist()) == sorted(plain[2].tolist())
+    assert len(rt._halves(np.arange(20), 16)) == 1  # too short to cut
+
+
+def test_interleaved_batches_alternate_long_and_short(engine, inter_test, monkeypatch):
+    """``interleave`` runs the batches longest, shortest, second longest, ...; the
+    spans are the same as in the default order."""
+    runtime = engine.runtime
+    lengths = np.arange(10, 70, dtype=np.int64)
+    words = np.maximum(1, lengths // 3)
+    monkeypatch.setattr(runtime, "batch_size", 10)
+    monkeypatch.setattr(runtime, "max_tokens", 10 * 128)
+    monkeypatch.setattr(runtime, "taper", False)
+    longest = [int(lengths[b].max()) for b in runtime._plan(lengths, words)]
+    monkeypatch.setattr(runtime, "interleave", True)
+    mixed = [int(lengths[b].max()) for b in runtime._plan(lengths, words)]
+    assert longest == [69, 59, 49, 39, 29, 19]
+    assert mixed == [69, 19, 59, 29, 49, 39]
+    monkeypatch.setattr(runtime, "batch_size", 2)  # the same batches, in another order
+    monkeypatch.setattr(runtime, "interleave", False)
+    want = engine.extract(SENTENCES, inter_test)
+    monkeypatch.setattr(runtime, "interleave", True)
+    assert engine.extract(SENTENCES, inter_test) == want
+
+
 def test_rows_with_more_candidates_than_the_top_k_are_read_whole(engine, inter_test):
     """A row with more candidates than come back in the packed copy is read again in
     full (on CUDA on a side stream): with one candidate per row taken on the device,

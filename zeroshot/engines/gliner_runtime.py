@@ -65,6 +65,8 @@ CPU_SCORER_BYTES = 64 << 20
 # the encoder's feed-forward activations on CPU at most (one [tokens, intermediate] float32
 # matrix): a batch's subwords are capped so that it fits
 CPU_FFN_BYTES = 32 << 20
+# on CUDA the last batch of a call is cut in halves down to this many rows (see _plan)
+TAPER_ROWS = 64
 _STAGES = ("inputs", "tokenise", "build", "h2d", "encoder", "scoring", "decode", "results")
 
 
@@ -269,6 +271,17 @@ def _exclusive_cumsum(a: np.ndarray) -> np.ndarray:
     return out
 
 
+def _halves(rows: np.ndarray, smallest: int) -> list[np.ndarray]:
+    """``rows`` cut into halves, quarters, ... down to ``smallest`` rows: ``[n/2,
+    n/4, ..., smallest, smallest]`` (fewer pieces when ``rows`` is short)."""
+    pieces = []
+    while len(rows) >= 2 * smallest:
+        half = len(rows) // 2
+        pieces.append(rows[:half])
+        rows = rows[half:]
+    return [*pieces, rows]
+
+
 def threshold_floor32(thresholds: Sequence[float]) -> np.ndarray:
     """float32 thresholds t32 with ``p32 >= t32`` exactly when ``float(p32) >= t``."""
     t = np.asarray(thresholds, np.float64)
@@ -378,6 +391,7 @@ class GlinerRuntime:
         self._positions: dict[tuple[str, ...], Any] = {}
         self._stream: Any = None  # see _side_stream
         self.depth = 2 if self.cuda else 1  # batches the device holds (see _pipeline)
+        self.interleave, self.taper = False, self.cuda  # batch order (see _plan)
         self.profile: dict[str, float] | None = None  # stage -> seconds, when profiling
 
     # -- prompts and rows ----------------------------------------------------------
@@ -649,7 +663,12 @@ class GlinerRuntime:
         largest device and pinned host blocks, which the caching allocators can
         reuse for every later batch (a process's first pass on an H200 was not
         measurably faster for it: eval/results/gliner_runtime_h200_mpnet_longest.md).
-        Within a batch, rows with more words first (the LSTM's packing)."""
+        ``interleave``: longest, shortest, second longest, ... instead (a long batch
+        keeps the device busy while the host builds a short one's many results).
+        ``taper`` (CUDA): the last batch is cut in halves down to ``TAPER_ROWS`` rows,
+        so the results the host still builds after the device has finished are
+        those of a small batch. Within a batch, rows with more words first (the
+        LSTM's packing)."""
         order = np.argsort(lengths, kind="stable")
         cap_rows, cap_tokens, cap_words = self.batch_size, self.max_tokens, \
             self.batch_size * 48
@@ -663,7 +682,13 @@ class GlinerRuntime:
                 batches.append(order[lo:i])
                 lo, max_w = i, int(words[r])
         batches.append(order[lo:])
-        return [b[np.argsort(-words[b], kind="stable")] for b in reversed(batches)]
+        batches.reverse()  # longest first
+        if self.interleave:
+            batches = [batches[i // 2] if i % 2 == 0 else batches[-1 - i // 2]
+                       for i in range(len(batches))]
+        if self.taper:
+            batches[-1:] = _halves(batches[-1], TAPER_ROWS)
+        return [b[np.argsort(-words[b], kind="stable")] for b in batches]
 
     def _pipeline(self, plan: list[np.ndarray], build: Callable[[np.ndarray], Any],
                   prompt: Prompt, thr: Any) -> Iterator[tuple[np.ndarray, Any]]:
