@@ -205,28 +205,42 @@ def profile(engine: GlinerEngine, sentences, schema, device: str) -> dict[str, f
 
 
 def timeline(engine: GlinerEngine, sentences, schema) -> dict[str, Any]:
-    """One more pass (CUDA) with a CUDA event before and after each batch's launch on
-    the stream and the host's wait for each batch timed: where the pass's wall time
-    goes. ``device_busy`` sums each batch's span on the stream (from its first copy
-    to its packed result; a batch whose kernels the host enqueues slower than the
-    device runs them counts that wait too), ``before_device`` is the host's time
+    """Two more passes (CUDA) with a CUDA event before and after each batch's launch
+    on the stream and the host's wait for each batch timed: where the pass's wall
+    time goes. ``device_busy`` sums each batch's span on the stream (from its first
+    copy to its packed result; a batch whose kernels the host enqueues slower than
+    the device runs them counts that wait too), ``before_device`` is the host's time
     before the first batch reaches the device, ``gaps`` the device's idle time
     between batches, ``after_device`` the host's time after the last one finished
     (its results, the call's end), ``host_wait`` the host's time blocked on batches
-    not yet done."""
+    not yet done, ``host_launch`` its time in launching them (which includes waiting
+    for room in the device's queue). The second pass synchronises the device before
+    each launch: its ``host_launch`` is the host's own cost of launching
+    (``dispatch``), with nothing queued ahead. Per-batch lists in ``per_batch``."""
+    plain = _timed_pass(engine, sentences, schema, sync_launch=False)
+    synced = _timed_pass(engine, sentences, schema, sync_launch=True)
+    plain["dispatch"] = synced["host_launch"]
+    plain["per_batch"]["dispatch_s"] = synced["per_batch"]["host_launch_s"]
+    return plain
+
+
+def _timed_pass(engine: GlinerEngine, sentences, schema, *, sync_launch: bool
+                ) -> dict[str, Any]:
     runtime = engine.runtime
     launch, collect = runtime._launch, runtime._collect
-    ms: list[list[Any]] = []  # per batch, in launch order: events, host launch, host wait
+    ms: list[list[Any]] = []  # per batch, in launch order: events, host launch, wait, rows
     pending: dict[int, list[Any]] = {}  # by id() while the batch is in flight
 
     def timed_launch(rows, batch, prompt, thr):
+        if sync_launch:
+            torch.cuda.synchronize()
         e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         e0.record()
         t0 = time.perf_counter()
         out = launch(rows, batch, prompt, thr)
         host = time.perf_counter() - t0
         e1.record()
-        ms.append([e0, e1, host, 0.0])
+        ms.append([e0, e1, host, 0.0, len(rows), int(batch["input_ids"].shape[1])])
         pending[id(out)] = ms[-1]
         return out
 
@@ -248,40 +262,22 @@ def timeline(engine: GlinerEngine, sentences, schema) -> dict[str, Any]:
         wall = time.perf_counter() - t0
     finally:
         del runtime._launch, runtime._collect
-    busy = sum(a.elapsed_time(b) for a, b, _, _ in ms) / 1e3
+    spans = [a.elapsed_time(b) / 1e3 for a, b, *_ in ms]
     first = begin.elapsed_time(ms[0][0]) / 1e3
     last = begin.elapsed_time(ms[-1][1]) / 1e3
     gaps = sum(ms[i - 1][1].elapsed_time(ms[i][0]) for i in range(1, len(ms))) / 1e3
-    return {"wall": wall, "batches": len(ms), "device_busy": busy, "before_device": first,
-            "gaps": max(0.0, gaps), "after_device": max(0.0, wall - last),
-            "host_wait": sum(m[3] for m in ms), "host_launch": sum(m[2] for m in ms)}
-
-
-class Promoting:
-    """``extract`` with the collector paused by the caller and the call's objects
-    moved to the oldest generation afterwards (``gc.freeze()`` then
-    ``gc.unfreeze()``, which link lists rather than examine objects), so no young
-    collection walks them when the collector resumes: what the engine's own pause
-    would gain by that (only where nothing else is frozen)."""
-
-    def __init__(self, extract: Callable[..., Any]):
-        self.extract = extract
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if gc.get_freeze_count():
-            raise RuntimeError("objects are frozen already")
-        gc.disable()
-        try:
-            return self.extract(*args, **kwargs)
-        finally:
-            gc.freeze()
-            gc.unfreeze()
-            gc.enable()
+    return {"wall": wall, "batches": len(ms), "device_busy": sum(spans),
+            "before_device": first, "gaps": max(0.0, gaps),
+            "after_device": max(0.0, wall - last), "host_wait": sum(m[3] for m in ms),
+            "host_launch": sum(m[2] for m in ms),
+            "per_batch": {"rows": [m[4] for m in ms], "length": [m[5] for m in ms],
+                          "device_s": spans, "host_launch_s": [m[2] for m in ms],
+                          "host_wait_s": [m[3] for m in ms]}}
 
 
 def measure(label: str, options: dict[str, Any], examples, schema, device: str, *,
             bare: bool = True, stages: int = 0, compile_encoder: bool = False,
-            passes: int = 3, freeze: bool = False, promote: bool = False,
+            passes: int = 3, freeze: bool = False,
             tweak: Callable[[Any], None] | None = None) -> dict[str, Any]:
     """One engine through ``Extractor("gliner", **options)``: start, warm-up, the timed
     run with strict F1, its bare encoder on the same rows, and a stage profile over
@@ -304,7 +300,7 @@ def measure(label: str, options: dict[str, Any], examples, schema, device: str, 
             if engine.runtime is None:
                 raise RuntimeError("no runtime to compile")
             engine.runtime.encode = torch.compile(engine.runtime.encode, dynamic=True)
-        extract = Promoting(ex.extract) if promote else ex.extract
+        extract = ex.extract
         extract(sentences[:256], schema)
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
@@ -376,8 +372,8 @@ def main() -> None:
                     help="comma-separated extra engine variants: onnx, onnx-int8 (CPU); "
                          "float32, bfloat16, compile, torch-kernels, "
                          + ", ".join(TWEAKS) + " (CUDA); transformers "
-                         "(the encoder as transformers runs it), gc-on, gc-freeze, "
-                         "gc-promote (any). "
+                         "(the encoder as transformers runs it), gc-on, gc-freeze "
+                         "(any). "
                          "Default: "
                          "onnx,onnx-int8 on CPU, float32,bfloat16,compile on CUDA")
     ap.add_argument("--variant-limit", type=int, default=None,
@@ -440,12 +436,6 @@ def main() -> None:
             variants.append(measure("engine, collector left running (pause_gc=False)",
                                     {**base, "pause_gc": False}, sub, schema, device,
                                     passes=args.passes))
-            save()
-        elif v == "gc-promote":
-            variants.append(measure("engine, the call's objects moved to the oldest generation "
-                                    "(gc.freeze + unfreeze; collector paused around the call)",
-                                    {**base, "pause_gc": False}, sub, schema, device,
-                                    passes=args.passes, promote=True))
             save()
         elif v == "gc-freeze":
             variants.append(measure("engine, gc.freeze() after start", base, sub, schema, device,
@@ -525,14 +515,15 @@ def render(r: dict[str, Any]) -> str:
                           "each batch (seconds; `eval/bench_gliner_runtime.py:timeline`):", "",
                       "| what | batches | wall | device busy | host before the device "
                       "starts | device idle between batches | host after the device's last "
-                      "batch | host blocked on the device | host launching |",
-                      "|---|---|---|---|---|---|---|---|---|"]
+                      "batch | host blocked on the device | host launching | of which its own "
+                      "dispatch |", "|---|---|---|---|---|---|---|---|---|---|"]
             for v in timed:
                 tl = v["timeline"]
                 lines.append(f"| {v['variant']} | {tl['batches']} | {tl['wall']:.3f} | "
                              f"{tl['device_busy']:.3f} | {tl['before_device']:.3f} | "
                              f"{tl['gaps']:.3f} | {tl['after_device']:.3f} | "
-                             f"{tl['host_wait']:.3f} | {tl['host_launch']:.3f} |")
+                             f"{tl['host_wait']:.3f} | {tl['host_launch']:.3f} | "
+                             f"{tl['dispatch']:.3f} |")
         prof = e.get("profile")
         if prof:
             st = prof["seconds"]
