@@ -56,6 +56,7 @@ from zeroshot.core.metrics import evaluate
 from zeroshot.core.provenance import git_commit, package_versions
 from zeroshot.core.schema import Schema
 from zeroshot.engines.gliner import GlinerEngine, _Rows
+from zeroshot.engines.gliner_runtime import threshold_floor32
 
 PACKAGES = ("torch", "transformers", "tokenizers", "gliner", "numpy", "onnxruntime")
 
@@ -191,6 +192,51 @@ def bare_encoder(engine: GlinerEngine, sentences, schema, device: str) -> dict[s
     return {"rows": len(rows.doc), "batches": len(batches), "seconds": seconds,
             "sentences_per_s": len(sentences) / seconds, "subwords": n_tokens,
             "padding_share": 1 - n_tokens / padded}
+
+
+def launch_costs(engine: GlinerEngine, sentences, schema) -> dict[str, float]:
+    """The host's own cost of launching each of the engine's batches (CUDA), with the
+    device idle before each step: the copies to the device (pinning included), the
+    encoder's forward, and the whole launch (copies, encoder, scorer, selection,
+    packed copy back); host seconds summed over the batches, and the device's."""
+    from zeroshot.core.text import TokenizedText
+
+    runtime = engine.runtime
+    plan = engine.label_plan(schema)
+    docs = [TokenizedText.from_tokens(s) for s in sentences]
+    rows = _Rows.plan(docs, sentences, engine.pieces, engine.window, engine.window_overlap,
+                      runtime.text_budget(plan.prompt_subwords))
+    prompt = runtime.prompt(plan.groups[0][1])
+    thr = torch.as_tensor(threshold_floor32(plan.thresholds), device=runtime.device)
+    plen = np.minimum(engine.pieces.lengths[rows.wids], rows.budget)
+    csum = np.concatenate([[0], np.cumsum(plen)])
+    sub = csum[rows.start + rows.count] - csum[rows.start]
+    out = dict.fromkeys(("build", "copies", "copies_device", "encoder", "encoder_device",
+                         "launch", "launch_device"), 0.0)
+
+    def step(name: str, fn: Callable[[], Any]) -> Any:
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        got = fn()
+        t1 = time.perf_counter()
+        torch.cuda.synchronize()
+        out[name] += t1 - t0
+        if name + "_device" in out:
+            out[name + "_device"] += time.perf_counter() - t0
+        return got
+
+    with torch.inference_mode():
+        for b in runtime._plan(sub + len(prompt.ids), rows.count):
+            built = step("build", lambda b=b: runtime.build(rows.wids, rows.start[b],
+                                                            rows.count[b], prompt, rows.budget))
+            dev = step("copies", lambda built=built: {k: runtime._to_device(v)
+                                                      for k, v in built.items()})
+            with runtime._attention():
+                step("encoder", lambda dev=dev: runtime.encode(
+                    input_ids=dev["input_ids"], attention_mask=dev["attention_mask"],
+                    return_dict=True))
+            step("launch", lambda b=b, built=built: runtime._launch(b, built, prompt, thr))
+    return out
 
 
 def profile(engine: GlinerEngine, sentences, schema, device: str) -> dict[str, float]:
@@ -335,6 +381,7 @@ def measure(label: str, options: dict[str, Any], examples, schema, device: str, 
         if device.startswith("cuda") and engine.runtime is not None:
             try:  # diagnostics: a failure here leaves the variant's numbers standing
                 out["timeline"] = timeline(engine, sentences, schema)
+                out["launch_costs"] = launch_costs(engine, sentences, schema)
             except Exception as exc:
                 out["timeline"] = {"error": f"{type(exc).__name__}: {exc}"}
         if stages and engine.runtime is not None:
@@ -524,6 +571,17 @@ def render(r: dict[str, Any]) -> str:
                              f"{tl['gaps']:.3f} | {tl['after_device']:.3f} | "
                              f"{tl['host_wait']:.3f} | {tl['host_launch']:.3f} | "
                              f"{tl['dispatch']:.3f} |")
+        lc = e.get("launch_costs")
+        if lc:
+            lines += ["", "Launch costs of the default engine's batches, the device idle "
+                          "before each step (seconds summed over the batches; host = the "
+                          "call's own time, device = until the device finished):", "",
+                      "| step | host | device |", "|---|---|---|",
+                      f"| build (numpy) | {lc['build']:.3f} | – |",
+                      f"| copies to the device | {lc['copies']:.3f} | {lc['copies_device']:.3f} |",
+                      f"| encoder forward | {lc['encoder']:.3f} | {lc['encoder_device']:.3f} |",
+                      f"| whole launch (copies, encoder, scorer, selection, copy back) | "
+                      f"{lc['launch']:.3f} | {lc['launch_device']:.3f} |"]
         prof = e.get("profile")
         if prof:
             st = prof["seconds"]
