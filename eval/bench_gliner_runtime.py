@@ -90,6 +90,10 @@ def _no_taper(runtime: Any) -> None:
     runtime.taper = False
 
 
+def _pageable_build(runtime: Any) -> None:
+    runtime.pinned_build = False
+
+
 def _interleave(runtime: Any) -> None:
     runtime.interleave = True
 
@@ -107,6 +111,8 @@ TWEAKS: dict[str, tuple[str, Callable[[Any], None]]] = {
     "depth-3": ("engine, three batches queued on the device (not two)", _depth_three),
     "no-taper": ("engine, last batch whole (not cut in halves)", _no_taper),
     "interleave": ("engine, batches longest, shortest, second longest, ...", _interleave),
+    "pageable-build": ("engine, batches built in pageable memory (pinned copy per array)",
+                       _pageable_build),
 }
 
 

@@ -392,6 +392,7 @@ class GlinerRuntime:
         self._stream: Any = None  # see _side_stream
         self.depth = 2 if self.cuda else 1  # batches the device holds (see _pipeline)
         self.interleave, self.taper = False, self.cuda  # batch order (see _plan)
+        self.pinned_build = True  # batches built in pinned memory on CUDA (see _host)
         self.profile: dict[str, float] | None = None  # stage -> seconds, when profiling
 
     # -- prompts and rows ----------------------------------------------------------
@@ -440,7 +441,8 @@ class GlinerRuntime:
         pre, suf, P = len(self.pieces.prefix), len(self.pieces.suffix), len(prompt.ids)
         text0 = pre + P
         L = int(text0 + sub.max() + suf)
-        ids = np.full((B, L), self.pieces.pad_id, np.int64)
+        ids = self._host((B, L))
+        ids.fill(self.pieces.pad_id)
         ids[:, :pre] = self.pieces.prefix
         ids[:, pre:text0] = prompt.ids
         total = int(plen.sum())
@@ -452,12 +454,23 @@ class GlinerRuntime:
         end = text0 + sub
         for j in range(suf):
             ids[np.arange(B), end + j] = self.pieces.suffix[j]
-        attn = (np.arange(L)[None, :] < (end + suf)[:, None]).astype(np.int64)
+        attn = self._host((B, L))
+        np.less(np.arange(L)[None, :], (end + suf)[:, None], out=attn, casting="unsafe")
         W = int(n.max())
-        word_pos = np.zeros((B, W), np.int64)
+        word_pos = self._host((B, W))
+        word_pos.fill(0)
         word_pos[row_of_word, np.arange(N) - np.repeat(row_first_word, n)] = \
             text0 + word_first - np.repeat(row_first_piece, n)
         return {"input_ids": ids, "attention_mask": attn, "word_pos": word_pos, "lengths": n}
+
+    def _host(self, shape: tuple[int, int]) -> np.ndarray:
+        """An uninitialised int64 array for a batch's inputs: on CUDA (``pinned_build``)
+        the numpy view of a pinned host tensor, which the copy to the device reads
+        directly (no pinned staging copy per array); the caching host allocator keeps
+        its block from reuse until that copy is done."""
+        if self.cuda and self.pinned_build:
+            return self.torch.empty(shape, dtype=self.torch.int64, pin_memory=True).numpy()
+        return np.empty(shape, np.int64)
 
     # -- the device ----------------------------------------------------------------
     def logits(self, batch: dict[str, Any], prompt: Prompt) -> Any:
@@ -523,7 +536,9 @@ class GlinerRuntime:
     def _to_device(self, array: np.ndarray) -> Any:
         t = self.torch.from_numpy(array)
         if self.cuda:
-            return t.pin_memory().to(self.device, non_blocking=True)
+            if not t.is_pinned():
+                t = t.pin_memory()
+            return t.to(self.device, non_blocking=True)
         return t
 
     def _launch(self, rows: np.ndarray, batch: dict[str, np.ndarray], prompt: Prompt,
