@@ -90,6 +90,10 @@ def _no_taper(runtime: Any) -> None:
     runtime.taper = False
 
 
+def _no_graphs(runtime: Any) -> None:
+    runtime.graphed = None
+
+
 def _pageable_build(runtime: Any) -> None:
     runtime.pinned_build = False
 
@@ -111,6 +115,7 @@ TWEAKS: dict[str, tuple[str, Callable[[Any], None]]] = {
     "depth-3": ("engine, three batches queued on the device (not two)", _depth_three),
     "no-taper": ("engine, last batch whole (not cut in halves)", _no_taper),
     "interleave": ("engine, batches longest, shortest, second longest, ...", _interleave),
+    "no-graphs": ("engine, encoder launched op by op (no CUDA graphs)", _no_graphs),
     "pageable-build": ("engine, batches built in pageable memory (pinned copy per array)",
                        _pageable_build),
 }
@@ -188,11 +193,12 @@ def bare_encoder(engine: GlinerEngine, sentences, schema, device: str) -> dict[s
     n_tokens = int(sum(int(b["attention_mask"].sum()) for b in batches))
     padded = int(sum(b["input_ids"].numel() for b in batches))
     with torch.inference_mode(), runtime._attention():  # the kernels the engine uses
-        runtime.encode(**batches[0])  # warm-up
+        encode = runtime.graphed or runtime.encode  # as the engine runs it
+        encode(**batches[0])  # warm-up
         sync(device)
         t0 = time.perf_counter()
         for b in batches:
-            runtime.encode(**b)
+            encode(**b)
         sync(device)
     seconds = time.perf_counter() - t0
     return {"rows": len(rows.doc), "batches": len(batches), "seconds": seconds,
@@ -238,7 +244,7 @@ def launch_costs(engine: GlinerEngine, sentences, schema) -> dict[str, float]:
             dev = step("copies", lambda built=built: {k: runtime._to_device(v)
                                                       for k, v in built.items()})
             with runtime._attention():
-                step("encoder", lambda dev=dev: runtime.encode(
+                step("encoder", lambda dev=dev: (runtime.graphed or runtime.encode)(
                     input_ids=dev["input_ids"], attention_mask=dev["attention_mask"],
                     return_dict=True))
             step("launch", lambda b=b, built=built: runtime._launch(b, built, prompt, thr))

@@ -43,6 +43,7 @@ import numpy as np
 
 from zeroshot.core.engine import run_or_split
 from zeroshot.engines.gliner_fast import span_logits
+from zeroshot.engines.gliner_graphs import GraphedEncoder
 from zeroshot.engines.gliner_lstm import PaddedBiLSTM
 from zeroshot.engines.gliner_lstm import supports as lstm_supported
 from zeroshot.engines.gliner_mpnet import fast_encoder
@@ -327,11 +328,14 @@ class GlinerRuntime:
             GELU; :mod:`zeroshot.engines.gliner_mpnet`); torch elsewhere.
             ``"torch"``: never (exact GELU); ``"triton"``: always (an error where
             they cannot run).
+        graphs: on CUDA with ``encoder="torch"``, the encoder's forward replayed from
+            CUDA graphs, one per batch shape, recorded the second time a shape is
+            seen (:mod:`zeroshot.engines.gliner_graphs`); ``self.graphed``.
     """
 
     def __init__(self, model: Any, *, device: str = "cpu", dtype: str | None = None,
                  batch_size: int = 32, top_candidates: int = TOP_CANDIDATES,
-                 encoder: str = "torch", kernels: str = "auto"):
+                 encoder: str = "torch", kernels: str = "auto", graphs: bool = True):
         import torch
 
         reason = unsupported_reason(model)
@@ -392,6 +396,9 @@ class GlinerRuntime:
         self._stream: Any = None  # see _side_stream
         self.depth = 2 if self.cuda else 1  # batches the device holds (see _pipeline)
         self.interleave, self.taper = False, self.cuda  # batch order (see _plan)
+        # on CUDA the encoder's forward is replayed from CUDA graphs (see gliner_graphs)
+        self.graphed = GraphedEncoder(self.encode, self.pieces.pad_id) \
+            if self.cuda and encoder == "torch" and graphs else None
         self.pinned_build = True  # batches built in pinned memory on CUDA (see _host)
         self.profile: dict[str, float] | None = None  # stage -> seconds, when profiling
 
@@ -483,8 +490,9 @@ class GlinerRuntime:
     def _logits(self, dev: dict[str, Any], lengths: Any, prompt: Prompt) -> Any:
         torch = self.torch
         with self._stage("encoder"), self._attention():
-            h = self.encode(input_ids=dev["input_ids"], attention_mask=dev["attention_mask"],
-                            return_dict=True).last_hidden_state
+            h = (self.graphed or self.encode)(
+                input_ids=dev["input_ids"], attention_mask=dev["attention_mask"],
+                return_dict=True).last_hidden_state
         with self._stage("scoring"):
             D = h.size(-1)
             words = torch.gather(h, 1, dev["word_pos"].unsqueeze(-1).expand(-1, -1, D))
@@ -771,7 +779,9 @@ class GlinerRuntime:
         return out
 
     def close(self) -> None:
-        """Nothing to release: the runtime holds no threads or processes."""
+        """Drop the CUDA graphs (the runtime holds no threads or processes)."""
+        if self.graphed is not None:
+            self.graphed.clear()
 
 
 # -- the self-check: the runtime against gliner's own forward ----------------------
