@@ -90,8 +90,10 @@ def _no_taper(runtime: Any) -> None:
     runtime.taper = False
 
 
-def _no_graphs(runtime: Any) -> None:
-    runtime.graphed = None
+def _graphs(runtime: Any) -> None:
+    from zeroshot.engines.gliner_graphs import GraphedEncoder
+
+    runtime.graphed = GraphedEncoder(runtime.encode, runtime.pieces.pad_id)
 
 
 def _pageable_build(runtime: Any) -> None:
@@ -115,7 +117,7 @@ TWEAKS: dict[str, tuple[str, Callable[[Any], None]]] = {
     "depth-3": ("engine, three batches queued on the device (not two)", _depth_three),
     "no-taper": ("engine, last batch whole (not cut in halves)", _no_taper),
     "interleave": ("engine, batches longest, shortest, second longest, ...", _interleave),
-    "no-graphs": ("engine, encoder launched op by op (no CUDA graphs)", _no_graphs),
+    "graphs": ("engine, encoder replayed from CUDA graphs", _graphs),
     "pageable-build": ("engine, batches built in pageable memory (pinned copy per array)",
                        _pageable_build),
 }

@@ -101,6 +101,8 @@ def test_the_engine_gives_the_same_spans_with_graphs():
     sentences = [["Ada", "Lovelace", "met", "Charles", "Babbage", "in", "London", "."],
                  ["The", "Rolling", "Stones", "played", "at", "Wembley", "Stadium", "."]] * 40
     engine = GlinerEngine(default_model_path(), device="cuda")
+    runtime = engine.runtime
+    runtime.graphed = GraphedEncoder(runtime.encode, runtime.pieces.pad_id)
     passes = [engine.extract(sentences, schema) for _ in range(3)]
     assert engine.runtime.graphed.captures > 0
     engine.runtime.graphed = None

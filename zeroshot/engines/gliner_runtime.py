@@ -330,12 +330,13 @@ class GlinerRuntime:
             they cannot run).
         graphs: on CUDA with ``encoder="torch"``, the encoder's forward replayed from
             CUDA graphs, one per batch shape, recorded the second time a shape is
-            seen (:mod:`zeroshot.engines.gliner_graphs`); ``self.graphed``.
+            seen (:mod:`zeroshot.engines.gliner_graphs`); ``self.graphed``. Off by
+            default: not yet measured on a GPU.
     """
 
     def __init__(self, model: Any, *, device: str = "cpu", dtype: str | None = None,
                  batch_size: int = 32, top_candidates: int = TOP_CANDIDATES,
-                 encoder: str = "torch", kernels: str = "auto", graphs: bool = True):
+                 encoder: str = "torch", kernels: str = "auto", graphs: bool = False):
         import torch
 
         reason = unsupported_reason(model)
@@ -396,7 +397,7 @@ class GlinerRuntime:
         self._stream: Any = None  # see _side_stream
         self.depth = 2 if self.cuda else 1  # batches the device holds (see _pipeline)
         self.interleave, self.taper = False, self.cuda  # batch order (see _plan)
-        # on CUDA the encoder's forward is replayed from CUDA graphs (see gliner_graphs)
+        # opt-in: the encoder's forward replayed from CUDA graphs (see gliner_graphs)
         self.graphed = GraphedEncoder(self.encode, self.pieces.pad_id) \
             if self.cuda and encoder == "torch" and graphs else None
         self.pinned_build = True  # batches built in pinned memory on CUDA (see _host)
