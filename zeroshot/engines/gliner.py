@@ -511,21 +511,10 @@ class _Assembler:
         cls, score = got.cls[order].tolist(), got.score[order].tolist()
         rows_sorted = np.sort(rows_now)
         bounds = [*np.searchsorted(got.row[order], rows_sorted).tolist(), len(order)]
-        docs_now = self.rows.doc[rows_sorted].tolist()
-        if self.errors or self.groups or self.rows.cut:
-            for i, (r, d) in enumerate(zip(rows_sorted.tolist(), docs_now, strict=True)):
-                c0, c1 = bounds[i], bounds[i + 1]
-                self._one_row(d, r, start[c0:c1], end[c0:c1], cls[c0:c1], score[c0:c1])
-        else:  # the common case, without the issue checks of _one_row and _emit
-            docs, results, spans_of, make = self.docs, self.results, self._spans, \
-                DocumentResult.unchecked_tokenized
-            ids, engine = self.ids, self.engine
-            for i, d in enumerate(docs_now):
-                c0, c1 = bounds[i], bounds[i + 1]
-                doc = docs[d]
-                spans = spans_of(doc, start[c0:c1], end[c0:c1], cls[c0:c1], score[c0:c1]) \
-                    if c1 > c0 else ()
-                results[d] = make(doc, spans, ids[d] if ids else None, engine, ())
+        for i, (r, d) in enumerate(zip(rows_sorted.tolist(),
+                                       self.rows.doc[rows_sorted].tolist(), strict=True)):
+            c0, c1 = bounds[i], bounds[i + 1]
+            self._one_row(d, r, start[c0:c1], end[c0:c1], cls[c0:c1], score[c0:c1])
         if self.profile is not None:
             self.profile["results"] += time.perf_counter() - t0
 
