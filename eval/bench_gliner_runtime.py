@@ -172,10 +172,10 @@ def timed_extract(extract, sentences, schema, device: str) -> tuple[float, list]
     return time.perf_counter() - t0, results
 
 
-def bare_encoder(engine: GlinerEngine, sentences, schema, device: str) -> dict[str, Any]:
-    """The engine's encoder alone on the engine's rows (label prompt included), built
-    and moved to the device beforehand, in the engine's batches: only the forward
-    is timed."""
+def engine_batches(engine: GlinerEngine, sentences, schema
+                   ) -> tuple[_Rows, Any, Any, list[np.ndarray]]:
+    """The engine's rows of ``sentences``, its prompt, label plan and batch plan, as a
+    call under ``schema`` makes them (one label group)."""
     from zeroshot.core.text import TokenizedText
 
     runtime = engine.runtime
@@ -187,15 +187,24 @@ def bare_encoder(engine: GlinerEngine, sentences, schema, device: str) -> dict[s
     plen = np.minimum(engine.pieces.lengths[rows.wids], rows.budget)
     csum = np.concatenate([[0], np.cumsum(plen)])
     sub = csum[rows.start + rows.count] - csum[rows.start]
+    return rows, prompt, plan, runtime._plan(sub + len(prompt.ids), rows.count)
+
+
+def bare_encoder(engine: GlinerEngine, sentences, schema, device: str) -> dict[str, Any]:
+    """The engine's encoder alone on the engine's rows (label prompt included), built
+    and moved to the device beforehand, in the engine's batches: only the forward
+    is timed."""
+    runtime = engine.runtime
+    rows, prompt, _, plan = engine_batches(engine, sentences, schema)
     batches = []
-    for b in runtime._plan(sub + len(prompt.ids), rows.count):
+    for b in plan:
         built = runtime.build(rows.wids, rows.start[b], rows.count[b], prompt, rows.budget)
         batches.append({k: torch.from_numpy(built[k]).to(device)
                         for k in ("input_ids", "attention_mask")})
     n_tokens = int(sum(int(b["attention_mask"].sum()) for b in batches))
     padded = int(sum(b["input_ids"].numel() for b in batches))
     with torch.inference_mode(), runtime._attention():  # the kernels the engine uses
-        encode = runtime.graphed or runtime.encode  # as the engine runs it
+        encode = runtime.encoder_forward  # as the engine runs it
         encode(**batches[0])  # warm-up
         sync(device)
         t0 = time.perf_counter()
@@ -213,18 +222,9 @@ def launch_costs(engine: GlinerEngine, sentences, schema) -> dict[str, float]:
     device idle before each step: the copies to the device (pinning included), the
     encoder's forward, and the whole launch (copies, encoder, scorer, selection,
     packed copy back); host seconds summed over the batches, and the device's."""
-    from zeroshot.core.text import TokenizedText
-
     runtime = engine.runtime
-    plan = engine.label_plan(schema)
-    docs = [TokenizedText.from_tokens(s) for s in sentences]
-    rows = _Rows.plan(docs, sentences, engine.pieces, engine.window, engine.window_overlap,
-                      runtime.text_budget(plan.prompt_subwords))
-    prompt = runtime.prompt(plan.groups[0][1])
-    thr = torch.as_tensor(threshold_floor32(plan.thresholds), device=runtime.device)
-    plen = np.minimum(engine.pieces.lengths[rows.wids], rows.budget)
-    csum = np.concatenate([[0], np.cumsum(plen)])
-    sub = csum[rows.start + rows.count] - csum[rows.start]
+    rows, prompt, labels, plan = engine_batches(engine, sentences, schema)
+    thr = torch.as_tensor(threshold_floor32(labels.thresholds), device=runtime.device)
     out = dict.fromkeys(("build", "copies", "copies_device", "encoder", "encoder_device",
                          "launch", "launch_device"), 0.0)
 
@@ -240,13 +240,13 @@ def launch_costs(engine: GlinerEngine, sentences, schema) -> dict[str, float]:
         return got
 
     with torch.inference_mode():
-        for b in runtime._plan(sub + len(prompt.ids), rows.count):
+        for b in plan:
             built = step("build", lambda b=b: runtime.build(rows.wids, rows.start[b],
                                                             rows.count[b], prompt, rows.budget))
             dev = step("copies", lambda built=built: {k: runtime._to_device(v)
                                                       for k, v in built.items()})
             with runtime._attention():
-                step("encoder", lambda dev=dev: (runtime.graphed or runtime.encode)(
+                step("encoder", lambda dev=dev: runtime.encoder_forward(
                     input_ids=dev["input_ids"], attention_mask=dev["attention_mask"],
                     return_dict=True))
             step("launch", lambda b=b, built=built: runtime._launch(b, built, prompt, thr))

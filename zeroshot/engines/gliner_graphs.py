@@ -2,10 +2,12 @@
 
 On an H200 the host's own cost of launching a 1,024-row batch's encoder forward
 (about 150 kernels through Python modules) was 0.12 s per INTER-test pass of 0.8 s,
-with the device idle (``eval/results/gliner_runtime_h200_pinned.md``): the engine is
-bound by its host there, so every millisecond the host spends launching is a
-millisecond off the rate. A CUDA graph records the forward's kernels once per input
-shape and replays them in one call.
+with the device idle (``eval/results/gliner_runtime_h200_pinned.md``), and the engine
+is bound by its host there. A CUDA graph records the forward's kernels once per input
+shape and replays them in one call. Measured once (``gliner_runtime_h200_graphs.md``):
+the host's launching fell from 0.275 to 0.098 s per pass, but the median steady pass
+did not get faster (15,526 vs 16,000 sentences/s), so the runtime uses this only when
+asked (``GlinerRuntime(graphs=True)``).
 
 :class:`GraphedEncoder` keys graphs by ``(rows, length)`` with the length padded to
 ``ALIGN`` (as :class:`~zeroshot.engines.gliner_mpnet.MPNetEncoder` pads it anyway), runs

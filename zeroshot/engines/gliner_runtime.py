@@ -331,7 +331,8 @@ class GlinerRuntime:
         graphs: on CUDA with ``encoder="torch"``, the encoder's forward replayed from
             CUDA graphs, one per batch shape, recorded the second time a shape is
             seen (:mod:`zeroshot.engines.gliner_graphs`); ``self.graphed``. Off by
-            default: not yet measured on a GPU.
+            default: on an H200 they cut the host's launching but not the steady pass
+            (eval/results/gliner_runtime_h200_graphs.md).
     """
 
     def __init__(self, model: Any, *, device: str = "cpu", dtype: str | None = None,
@@ -491,7 +492,7 @@ class GlinerRuntime:
     def _logits(self, dev: dict[str, Any], lengths: Any, prompt: Prompt) -> Any:
         torch = self.torch
         with self._stage("encoder"), self._attention():
-            h = (self.graphed or self.encode)(
+            h = self.encoder_forward(
                 input_ids=dev["input_ids"], attention_mask=dev["attention_mask"],
                 return_dict=True).last_hidden_state
         with self._stage("scoring"):
@@ -505,6 +506,11 @@ class GlinerRuntime:
             prompts = self.core.prompt_rep_layer(prompts)
             return span_logits(self.marker, words, prompts, self.K, fused=self.fused,
                                max_hidden_bytes=None if self.cuda else CPU_SCORER_BYTES).float()
+
+    @property
+    def encoder_forward(self) -> Any:
+        """The encoder as batches run through it: from CUDA graphs when ``graphed``."""
+        return self.graphed or self.encode
 
     def _attention(self) -> contextlib.AbstractContextManager[Any]:
         """On CUDA, the encoder's attention through the memory-efficient or flash
