@@ -229,6 +229,7 @@ class GlinerEngine:
         self.pieces = (self.runtime.pieces if self.runtime
                        else rt.WordPieces(model.data_processor.transformer_tokenizer))
         self.model = model
+        self.bi = rt.is_bi_encoder(model)
         self.pause_gc = pause_gc
         self._plans: dict[tuple[Any, ...], _LabelPlan] = {}
         self._warned: set[tuple[str, ...]] = set()  # label sets already warned about
@@ -310,7 +311,8 @@ class GlinerEngine:
             return plan
         name_of = {t.label: t.name for t in schema}
         n = len(labels)
-        groups_n = math.ceil(n / self.max_types) if self.max_types else 1
+        # a bi-encoder scores each label on its own: any number in one group
+        groups_n = math.ceil(n / self.max_types) if self.max_types and not self.bi else 1
         while True:
             size = math.ceil(n / groups_n)
             groups = tuple((i, labels[i:i + size]) for i in range(0, n, size))
@@ -332,6 +334,8 @@ class GlinerEngine:
         return plan
 
     def _prompt_subwords(self, labels: Sequence[str]) -> int:
+        if self.bi:  # a bi-encoder's labels are not in the rows
+            return 0
         words = [w for lab in labels for w in (self.model.data_processor.ent_token, lab) if w]
         words.append(self.model.data_processor.sep_token)
         return int(self.pieces.counts(words).sum())

@@ -144,10 +144,9 @@ def load_int8_gliner(path: str | Path, *, map_location: str = "cpu") -> Any:
 
     src = Path(path)
     with tempfile.TemporaryDirectory(prefix="zeroshot-int8-") as tmp:
-        for f in src.iterdir():
-            if f.name == INT8_FILE or f.is_dir():
-                continue
-            (Path(tmp) / f.name).symlink_to(f.resolve())
+        for f in src.iterdir():  # folders too: a bi-encoder keeps labels_tokenizer/
+            if f.name != INT8_FILE:
+                (Path(tmp) / f.name).symlink_to(f.resolve())
         write_dequantised(src / INT8_FILE, Path(tmp) / "model.safetensors")
         # meta-device construction: no random init of weights that are overwritten anyway
         model = GLiNER.from_pretrained(tmp, local_files_only=True, load_tokenizer=True,

@@ -1,4 +1,6 @@
-"""The project's own inference runtime for GLiNER uni-encoder span models (``markerV0``).
+"""The project's own inference runtime for GLiNER span models (``markerV0``): uni-encoder
+(the label prompt in every row) and bi-encoder (labels embedded on their own, once per
+label tuple, by the model's labels encoder; rows hold the text alone).
 
 It computes gliner 0.2.29's span scores (the tests and a self-check at load compare
 them with gliner's own forward) with less work around the encoder:
@@ -75,9 +77,11 @@ def unsupported_reason(model: Any) -> str | None:
     """Why the runtime cannot serve ``model`` (a loaded ``gliner.GLiNER``), or None."""
     core = getattr(model, "model", None)
     cfg = getattr(model, "config", None)
-    if type(model).__name__ != "UniEncoderSpanGLiNER" or type(core).__name__ != \
-            "UniEncoderSpanModel":
-        return f"model class {type(model).__name__} (the runtime serves uni-encoder span models)"
+    kinds = {("UniEncoderSpanGLiNER", "UniEncoderSpanModel"),
+             ("BiEncoderSpanGLiNER", "BiEncoderSpanModel")}
+    if (type(model).__name__, type(core).__name__) not in kinds:
+        return f"model class {type(model).__name__} (the runtime serves span models)"
+    bi = is_bi_encoder(model)
     marker = getattr(getattr(core, "span_rep_layer", None), "span_rep_layer", None)
     if type(marker).__name__ != "SpanMarkerV0":
         return f"span mode {getattr(cfg, 'span_mode', '?')} (the runtime serves markerV0)"
@@ -85,14 +89,22 @@ def unsupported_reason(model: Any) -> str | None:
     if context is not None and type(context).__name__ != "IdentityContextEncoder":
         return f"span context encoder {type(context).__name__}"
     checks = {"subtoken_pooling": ("first",), "fuse_layers": (False, None),
-              "post_fusion_schema": ("", None), "precomputed_prompts_mode": (False, None),
-              "labels_encoder": (None,)}
+              "post_fusion_schema": ("", None), "precomputed_prompts_mode": (False, None)}
     for key, allowed in checks.items():
         if getattr(cfg, key, None) not in allowed:
             return f"config {key}={getattr(cfg, key, None)!r}"
+    if bi and not hasattr(core.token_rep_layer, "labels_encoder"):
+        return "a bi-encoder without a labels encoder"
+    if bi and getattr(model.data_processor, "labels_tokenizer", None) is None:
+        return "a bi-encoder without a labels tokenizer"
     if not hasattr(getattr(core.token_rep_layer, "bert_layer", None), "model"):
         return "no transformer encoder at token_rep_layer.bert_layer.model"
     return None
+
+
+def is_bi_encoder(model: Any) -> bool:
+    """Whether a loaded gliner model embeds its labels with a separate labels encoder."""
+    return getattr(getattr(model, "config", None), "labels_encoder", None) is not None
 
 
 def use_kernels(choice: str, device: Any, dtype: Any) -> bool:
@@ -132,7 +144,8 @@ def encoder_limit(model: Any) -> int:
 @dataclasses.dataclass(frozen=True)
 class Prompt:
     """A label prompt, tokenised once: its subword ids and where each label's
-    marker sits in an encoder row (the row's leading special tokens counted)."""
+    marker sits in an encoder row (the row's leading special tokens counted).
+    A bi-encoder's rows hold no prompt: both are empty."""
 
     labels: tuple[str, ...]
     ids: np.ndarray
@@ -370,7 +383,9 @@ class GlinerRuntime:
             raise ValueError(f"unknown encoder {encoder!r}: torch, transformers, onnx or "
                              "onnx-int8")
         self.projection = getattr(core.token_rep_layer, "projection", None)
-        self.rnn = getattr(core, "rnn", None)
+        self.bi = is_bi_encoder(model)
+        # gliner 0.2.29's bi-encoder span model builds an LSTM when configured but never runs it
+        self.rnn = None if self.bi else getattr(core, "rnn", None)
         lstm = getattr(self.rnn, "lstm", None)
         self.padded_lstm = (PaddedBiLSTM(lstm) if self.cuda and lstm is not None
                             and lstm_supported(lstm) else None)
@@ -394,6 +409,8 @@ class GlinerRuntime:
                                   min(self.max_tokens, CPU_FFN_BYTES // (width * 4)))
         self.top = max(1, int(top_candidates))
         self._prompts: dict[tuple[str, ...], Prompt] = {}
+        # per label tuple on the device: a uni-encoder's marker positions, a bi-encoder's
+        # label representations
         self._positions: dict[tuple[str, ...], Any] = {}
         self._stream: Any = None  # see _side_stream
         self.depth = 2 if self.cuda else 1  # batches the device holds (see _pipeline)
@@ -411,6 +428,10 @@ class GlinerRuntime:
         hit = self._prompts.get(key)
         if hit is not None:
             return hit
+        if self.bi:
+            none = np.zeros(0, np.int64)
+            prompt = self._prompts[key] = Prompt(key, none, none)
+            return prompt
         words: list[str] = []
         for label in key:
             words.append(self.ent_token)
@@ -498,12 +519,11 @@ class GlinerRuntime:
         with self._stage("scoring"):
             D = h.size(-1)
             words = torch.gather(h, 1, dev["word_pos"].unsqueeze(-1).expand(-1, -1, D))
-            prompts = h.index_select(1, self._class_positions(prompt))
             if self.projection is not None:
-                words, prompts = self.projection(words), self.projection(prompts)
+                words = self.projection(words)
             if self.rnn is not None:
                 words = self._lstm(words, lengths, dev["lengths"])
-            prompts = self.core.prompt_rep_layer(prompts)
+            prompts = self._prompt_reps(prompt, h)
             return span_logits(self.marker, words, prompts, self.K, fused=self.fused,
                                max_hidden_bytes=None if self.cuda else CPU_SCORER_BYTES).float()
 
@@ -523,6 +543,37 @@ class GlinerRuntime:
 
         return sdpa_kernel([SDPBackend.EFFICIENT_ATTENTION, SDPBackend.FLASH_ATTENTION,
                             SDPBackend.MATH])
+
+    def _prompt_reps(self, prompt: Prompt, h: Any) -> Any:
+        """The labels' representations ``[B, C, D]`` for a batch's hidden states ``h``:
+        a uni-encoder's from its rows' marker positions, a bi-encoder's from its labels
+        encoder (computed once per label tuple and shared by every row)."""
+        if self.bi:
+            return self._label_reps(prompt).expand(h.size(0), -1, -1)
+        prompts = h.index_select(1, self._class_positions(prompt))
+        if self.projection is not None:
+            prompts = self.projection(prompts)
+        return self.core.prompt_rep_layer(prompts)
+
+    def _label_reps(self, prompt: Prompt) -> Any:
+        """A bi-encoder's label representations ``[C, D]`` on the device: each label
+        through the labels tokenizer and encoder (mean-pooled, as gliner does), then
+        the prompt projection. Cached per label tuple."""
+        reps = self._positions.get(prompt.labels)
+        if reps is None:
+            tok = self.model.data_processor.labels_tokenizer
+            limit = int(getattr(tok, "model_max_length", 512) or 512)
+            enc = tok(list(prompt.labels), padding=True, return_tensors="pt")
+            if enc["input_ids"].size(1) > limit:
+                longest = prompt.labels[int(enc["attention_mask"].sum(1).argmax())]
+                raise ValueError(f"label {longest[:60]!r} takes more than the labels "
+                                 f"encoder's {limit} subwords")
+            with self.torch.inference_mode():
+                emb = self.core.token_rep_layer.encode_labels(
+                    enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device))
+                reps = self.core.prompt_rep_layer(emb.to(self.dtype))
+            self._positions[prompt.labels] = reps
+        return reps
 
     def _class_positions(self, prompt: Prompt) -> Any:
         """The prompt's marker positions on the device (copied once: a copy from

@@ -52,6 +52,9 @@ class TrainConfig:
     backbone: str | None = None      # encoder folder: train a new GLiNER head on it
     backbone_name: str = ""          # what the backbone is, for the model card
     base_model: str | None = None    # GLiNER folder: continue from its weights
+    # sentence-encoder folder: a bi-encoder model (labels embedded by this encoder on their
+    # own, once per schema at inference; the text encoder never sees the label prompt)
+    labels_encoder: str | None = None
     gliner_config: dict[str, Any] = dataclasses.field(
         default_factory=lambda: dict(DEFAULT_GLINER_CONFIG))
     labels_per_prompt: tuple[int, int] = (15, 25)
@@ -134,6 +137,9 @@ def init_model(cfg: TrainConfig) -> Any:
     """A fp32 GLiNER model: from ``base_model`` weights, or a new head on ``backbone``."""
     if bool(cfg.backbone) == bool(cfg.base_model):
         raise ValueError("give exactly one of backbone (new model) or base_model (fine-tune)")
+    if cfg.base_model and cfg.labels_encoder:
+        raise ValueError("labels_encoder builds a new bi-encoder model: give a backbone, "
+                         "not a base_model")
     if cfg.base_model:
         from zeroshot.engines.gliner import load_gliner
 
@@ -147,6 +153,9 @@ def init_model(cfg: TrainConfig) -> Any:
     from gliner import GLiNER, GLiNERConfig
 
     gcfg = dict(cfg.gliner_config, model_name=str(cfg.backbone))
+    if cfg.labels_encoder:
+        # gliner 0.2.29's bi-encoder span model never runs its LSTM: none is built
+        gcfg.update(labels_encoder=str(cfg.labels_encoder), num_rnn_layers=0)
     return GLiNER.from_config(GLiNERConfig(**gcfg), backbone_from_pretrained=True,
                               load_tokenizer=True).float()
 
