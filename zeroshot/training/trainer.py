@@ -169,6 +169,29 @@ def init_model(cfg: TrainConfig) -> Any:
     return model
 
 
+def per_example_labels(model: Any) -> None:
+    """Make a bi-encoder's training batches keep each example's own label set.
+
+    gliner 0.2.29's bi-encoder processor pools every label of a batch into one set
+    shared by all its examples, and reads predefined label sets under ``ner_label``
+    where the datasets write ``ner_labels``: so a sentence from one corpus was scored
+    against the other corpora's types, its unannotated mentions of them counting as
+    negatives, and the mixture's label plans (negatives, parent rules) were dropped.
+    The uni-encoder's per-example mapping is bound on this model's processor instead;
+    its collator then encodes the batch's distinct labels once and gathers them per row
+    (``labels_gather_indices``). A uni-encoder is left as it is."""
+    import types
+
+    from gliner.data_processing.processor import BaseProcessor
+
+    from zeroshot.engines.gliner_runtime import is_bi_encoder
+
+    if is_bi_encoder(model):
+        proc = model.data_processor
+        proc.batch_generate_class_mappings = types.MethodType(
+            BaseProcessor.batch_generate_class_mappings, proc)
+
+
 def copy_matching_weights(src: Any, dst: Any) -> dict[str, int]:
     """Copy ``src``'s weights into ``dst`` (two ``gliner.GLiNER``) wherever a tensor's
     name exists in both: same shape, or a 2-D table whose rows differ (an embedding
@@ -274,6 +297,7 @@ def train(cfg: TrainConfig, dataset: Any, devsets: Sequence[DevSet], out_dir: st
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = init_model(cfg)
+    per_example_labels(model)
     before = _dev_eval(model, devsets, cfg, device, None) if cfg.eval_before else None
     state = _TrainState()
     if before:
