@@ -85,7 +85,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=".carry")
     ap.add_argument("--mixture-config", default="eval/configs/mixture_general_v1.json")
-    ap.add_argument("--init", choices=["backbone", "fewnerd", "general", "none"], default="backbone")
+    ap.add_argument("--init", choices=["backbone", "fewnerd", "general", "none"],
+                    default="backbone")
     ap.add_argument("--fewnerd-model", default="models/gliner-minilm-fewnerd")
     ap.add_argument("--general-model", default="models/gliner-minilm-general")
     ap.add_argument("--ner-dir", help="corpus collection (default: ../shared/data/ner)")

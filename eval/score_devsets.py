@@ -33,6 +33,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                    help="the engine's weights (default float32)")
     ap.add_argument("--out", default="eval/results/general_dev_fewnerd_model.json")
     ap.add_argument("--thresholds", default=",".join(f"{t:g}" for t in THRESHOLDS),
                     help="comma list: the grid (default: the trainer's, 0.2..0.6)")
@@ -45,7 +47,7 @@ def main() -> int:
     devsets = [dataclasses.replace(d.head(args.limit), zero_shot=d.name not in skip
                                    and d.zero_shot) for d in read_devsets(args.devsets)]
     engine = GlinerEngine(args.model, threads=args.threads, device=args.device,
-                          batch_size=args.batch_size, dtype="float32")
+                          batch_size=args.batch_size, dtype=args.dtype)
     t0 = time.perf_counter()
     grid = sorted(float(t) for t in args.thresholds.split(",") if t)
     scores = evaluate_devsets(engine, devsets, grid, ci=True)
@@ -53,6 +55,7 @@ def main() -> int:
               "not_zero_shot": sorted(skip),
               "seconds": round(time.perf_counter() - t0, 1), "scores": scores,
               "commit": git_commit(), "versions": versions(),
+              "dtype": args.dtype, "runtime": engine.runtime_name(),
               "machine": f"{platform.machine()}, {args.threads} torch threads, {args.device}",
               "command": "python eval/score_devsets.py " + shlex.join(sys.argv[1:])}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -83,3 +83,46 @@ def test_dev_evaluation_leaves_a_training_model_fp32_and_in_train_mode(caplog):
     _dev_eval(model, [dev], TrainConfig(eval_dtype="bfloat16"), "cpu", None)
     assert {p.dtype for p in model.parameters()} == {torch.float32} and model.training
     assert "cast the weights" in caplog.text
+
+
+def test_bi_encoder_batches_keep_each_examples_own_labels(tiny_bi_encoder):
+    from zeroshot.engines.gliner import load_gliner
+    from zeroshot.training.trainer import per_example_labels
+
+    model = load_gliner(str(tiny_bi_encoder))
+    per_example_labels(model)
+    batch = model._create_data_collator()([
+        {"tokenized_text": ["Ada", "met", "Bob", "in", "Paris"],
+         "ner": [[0, 0, "person"], [4, 4, "city"]], "ner_labels": ["person", "city", "river"]},
+        {"tokenized_text": ["Acme", "sells", "aspirin"],
+         "ner": [[0, 0, "company"], [2, 2, "drug"]], "ner_labels": ["drug", "company"]}])
+    # the batch's five distinct labels are encoded once and gathered per example: the
+    # second sentence is not scored against "person", "city" or "river"
+    assert batch["labels_input_ids"].size(0) == 5
+    assert batch["labels_gather_indices"].tolist() == [[0, 1, 2], [3, 4, 0]]
+    assert batch["prompts_embedding_mask"].tolist() == [[True, True, True],
+                                                        [True, True, False]]
+    assert batch["labels"].sum(dim=(1, 2)).tolist() == [2.0, 2.0]
+    model.train()
+    tensors = {k: v for k, v in batch.items() if isinstance(v, torch.Tensor)}
+    assert torch.isfinite(model.model(**tensors).loss)
+
+
+def test_init_from_copies_matching_weights_and_shared_embedding_rows(tiny_bi_encoder, caplog):
+    import logging
+
+    from zeroshot.engines.gliner import load_gliner
+    from zeroshot.training.trainer import copy_matching_weights
+
+    src, dst = load_gliner(str(tiny_bi_encoder)), load_gliner(str(tiny_bi_encoder))
+    with torch.no_grad():
+        for p in dst.model.parameters():
+            p.zero_()
+    name = "token_rep_layer.bert_layer.model.embeddings.word_embeddings.weight"
+    dst.model.token_rep_layer.bert_layer.model.embeddings.word_embeddings.weight = \
+        torch.nn.Parameter(torch.zeros(10, 384))  # fewer rows than the init's table
+    with caplog.at_level(logging.INFO):
+        counts = copy_matching_weights(src, dst)
+    assert counts["rows"] == 1 and counts["copied"] == len(dst.model.state_dict()) - 1
+    assert torch.equal(dst.model.state_dict()[name], src.model.state_dict()[name][:10])
+    assert "init_from:" in caplog.text

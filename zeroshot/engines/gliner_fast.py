@@ -35,16 +35,18 @@ def supports(model: Any) -> bool:
     """True when ``model`` (a ``gliner.GLiNER``) has the span scorer this path knows."""
     core = getattr(model, "model", None)
     layer = getattr(getattr(core, "span_rep_layer", None), "span_rep_layer", None)
+    bi = getattr(getattr(model, "config", None), "labels_encoder", None) is not None
     return (type(layer).__name__ == "SpanMarkerV0" and hasattr(core, "prompt_rep_layer")
-            and hasattr(core, "get_representations"))
+            and hasattr(core, "get_representations") and not bi)
 
 
 def install(model: Any) -> bool:
     """Route ``model``'s inference forward through the factored scorer; returns
     whether it did (False: an architecture this path does not cover)."""
-    if not supports(model):
-        logger.info("fast span scorer not used: span mode %s",
-                    getattr(model.config, "span_mode", "?"))
+    if not supports(model):  # the forward below is the uni-encoder's
+        logger.info("fast span scorer not used: span mode %s%s",
+                    getattr(model.config, "span_mode", "?"),
+                    ", a bi-encoder" if getattr(model.config, "labels_encoder", None) else "")
         return False
     core = model.model
     if getattr(core, "_zeroshot_fast", False):

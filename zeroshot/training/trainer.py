@@ -218,7 +218,8 @@ def copy_matching_weights(src: Any, dst: Any) -> dict[str, int]:
     if not counts["copied"]:
         raise ValueError("init_from: no weight of the init model matches the new model")
     logger.info("init_from: %d tensors copied, %d by their shared rows, %d of another shape "
-                "and %d not in the new model left out; %d of the new model's %d keep their own start",
+                "and %d not in the new model left out; %d of the new model's %d keep their "
+                "own start",
                 counts["copied"], counts["rows"], counts["shape differs"],
                 counts["only in init"], len(want) - counts["copied"] - counts["rows"],
                 len(want))
