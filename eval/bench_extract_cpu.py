@@ -12,8 +12,11 @@ start included and excluded, and its peak RSS); then, in this process, the same 
 bare encoder forward on the same rows (label prompt included, batches built beforehand;
 ``eval/bench_gliner_runtime.py``'s measure). The *runner* columns are the command's own
 summary line (reading, extracting and writing, after the engine started). ``--batch-sizes``
-runs the command once per value (``default``: no ``--batch-size``). Writes
-``extract_<device>.json`` and ``.md``.
+runs the command once per value (``default``: no ``--batch-size``), ``--dtypes`` once per
+weights' dtype (``default``: the engine's choice, e.g. bfloat16 on a CPU with native bf16;
+the bare encoder runs in the same dtype). Each run's written results are scored (strict
+micro F1 against the sentences' gold spans: a check that the dtype kept the answers, not a
+choice). Writes ``<name>.json`` and ``.md`` (``--name``, default ``extract_<device>``).
 """
 
 from __future__ import annotations
@@ -33,13 +36,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_gliner_runtime import bare_encoder
 
 from zeroshot.core.loaders import find_fewnerd, read_fewnerd
+from zeroshot.core.metrics import evaluate
 from zeroshot.core.provenance import provenance, stamp_markdown
 from zeroshot.core.schema import Schema
 from zeroshot.engines.gliner import GlinerEngine
+from zeroshot.results import read_results
 
 
 def run_extract(model: str, inputs: Path, out: Path, threads: int, device: str = "cpu",
-                batch_size: int | None = None) -> dict:
+                batch_size: int | None = None, dtype: str | None = None) -> dict:
     """`zeroshot extract` in a fresh process: wall time and that process's own peak RSS.
 
     The peak is the child's ``VmHWM`` (``/proc/<pid>/status``, read every 20 ms until it
@@ -50,7 +55,8 @@ def run_extract(model: str, inputs: Path, out: Path, threads: int, device: str =
     cmd = [sys.executable, "-m", "zeroshot", "extract", str(inputs), "-o", str(out),
            "--schema", "fewnerd_inter_test", "--model", model, "--threads", str(threads),
            "--overwrite", "-q", *(["--device", device] if device != "cpu" else []),
-           *(["--batch-size", str(batch_size)] if batch_size else [])]
+           *(["--batch-size", str(batch_size)] if batch_size else []),
+           *(["--dtype", dtype] if dtype else [])]
     hwm_kib = 0
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
@@ -82,12 +88,20 @@ def _vm_hwm_kib(status: Path) -> int:
     return 0
 
 
-def started(model: str, threads: int, device: str = "cpu") -> tuple[GlinerEngine, float]:
+def started(model: str, threads: int, device: str = "cpu", dtype: str | None = None
+            ) -> tuple[GlinerEngine, float]:
     """The engine, loaded here, and the seconds its start took (kept for the bare
     encoder: a child's peak RSS is its own VmHWM, so this process's size does not count)."""
     t0 = time.perf_counter()
-    engine = GlinerEngine(model, threads=threads, device=device)
+    engine = GlinerEngine(model, threads=threads, device=device, dtype=dtype)
     return engine, time.perf_counter() - t0
+
+
+def strict_f1(out: Path, examples: list) -> float:
+    """Strict micro F1 of a results file against the examples' gold spans."""
+    got = {doc.id: doc.spans for doc, _ in read_results(out)}
+    report = evaluate([e.spans for e in examples], [got.get(e.id, ()) for e in examples])
+    return report["strict"].micro.f1
 
 
 def main() -> int:
@@ -98,6 +112,9 @@ def main() -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batch-sizes", default="default",
                     help="comma-separated --batch-size values to run (default: the command's)")
+    ap.add_argument("--dtypes", default="default",
+                    help="comma-separated --dtype values to run (default: the engine's choice)")
+    ap.add_argument("--name", help="output file stem (default extract_<device>)")
     ap.add_argument("--out", default="eval/results")
     args = ap.parse_args()
     examples = list(read_fewnerd(find_fewnerd("inter/test")))
@@ -111,14 +128,21 @@ def main() -> int:
         with inputs.open("w") as fh:
             for e in examples:
                 fh.write(json.dumps({"id": e.id, "tokens": e.tokens.tokens}) + "\n")
+        out_file = Path(tmp) / "out.jsonl"
         for model in args.models.split(","):
-            engine, start = started(model, args.threads, args.device)
-            runs = [run_extract(model, inputs, Path(tmp) / "out.jsonl", args.threads,
-                                args.device, b) for b in sizes]
-            bare = bare_encoder(engine, sentences, schema, args.device)
-            engine.close()
-            for b, ext in zip(sizes, runs, strict=True):
-                rows.append(_row(model, b, sentences, start, ext, bare))
+            for dtype in [None if d == "default" else d for d in args.dtypes.split(",")]:
+                engine, start = started(model, args.threads, args.device, dtype)
+                runs = []
+                for b in sizes:
+                    ext = run_extract(model, inputs, out_file, args.threads, args.device, b,
+                                      dtype)
+                    runs.append({**ext, "strict_f1": strict_f1(out_file, examples)})
+                bare = bare_encoder(engine, sentences, schema, args.device)
+                weights = engine.runtime_name()
+                engine.close()
+                for b, ext in zip(sizes, runs, strict=True):
+                    rows.append({**_row(model, b, sentences, start, ext, bare),
+                                 "dtype": dtype or "default", "runtime": weights})
     result = {"provenance": provenance("python eval/bench_extract_cpu.py "
                                        + " ".join(sys.argv[1:]), threads=args.threads,
                                        cpus=os.cpu_count(), device=args.device,
@@ -126,7 +150,7 @@ def main() -> int:
               "rows": rows}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = f"extract_{args.device.split(':')[0]}"
+    name = args.name or f"extract_{args.device.split(':')[0]}"
     (out / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = render(result, len(sentences), args.threads, args.device)
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")
@@ -166,17 +190,20 @@ def render(result: dict, n: int, threads: int, device: str) -> list[str]:
              "summary (reading, extracting, writing; the engine started). The bare encoder "
              "is the same model's encoder forward on the same rows, label prompt included, "
              "batches built beforehand.", "",
-             "| model | --batch-size | engine start s | extract s | sentences/s | sentences/s "
-             "after start | runner sentences/s | bare encoder sentences/s | after start / "
-             "bare | peak RSS MiB |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| model | --dtype (runtime) | --batch-size | engine start s | extract s | "
+             "sentences/s | sentences/s after start | runner sentences/s | bare encoder "
+             "sentences/s | after start / bare | peak RSS MiB | strict F1 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         runner = f"{r['runner_per_s']:.0f}" if r.get("runner_per_s") else "–"
-        lines.append(f"| `{Path(r['model']).name}` | {r.get('batch_size', 'default')} | "
+        f1 = r["extract"].get("strict_f1")
+        lines.append(f"| `{Path(r['model']).name}` | {r.get('dtype', 'default')} "
+                     f"(`{r.get('runtime', '?')}`) | {r.get('batch_size', 'default')} | "
                      f"{r['start_s']:.1f} | {r['extract']['wall_s']:.1f} | "
                      f"{r['extract_per_s']:.0f} | {r['extract_per_s_after_start']:.0f} | "
                      f"{runner} | {r['bare_encoder']['sentences_per_s']:.0f} | "
-                     f"{r['ratio_after_start']:.2f} | {r['extract']['peak_rss_mib']:.0f} |")
+                     f"{r['ratio_after_start']:.2f} | {r['extract']['peak_rss_mib']:.0f} | "
+                     + ("–" if f1 is None else f"{100 * f1:.2f}") + " |")
     return lines
 
 

@@ -436,13 +436,18 @@ def main() -> None:
                          "(the encoder as transformers runs it), gc-on, gc-freeze "
                          "(any). "
                          "Default: "
-                         "onnx,onnx-int8 on CPU, float32,bfloat16,compile on CUDA")
+                         "float32,onnx,onnx-int8 on CPU, float32,bfloat16,compile on CUDA")
     ap.add_argument("--variant-limit", type=int, default=None,
                     help="sentences for the extra variants (default: all)")
     ap.add_argument("--name", default=None, help="output file stem (default "
                     "gliner_runtime_<device>)")
     ap.add_argument("--out", default="eval/results")
     args = ap.parse_args()
+    known = {"onnx", "onnx-int8", "transformers", "torch-kernels", "gc-on", "gc-freeze",
+             "compile", "float32", "float16", "bfloat16", *TWEAKS}
+    unknown = sorted(set(filter(None, (args.variants or "").split(","))) - known)
+    if unknown:
+        ap.error(f"unknown variants {unknown}; known: {', '.join(sorted(known))}")
     device = args.device
     cuda = device.startswith("cuda")
     name = args.name or f"gliner_runtime_{'cuda' if cuda else 'cpu'}"
@@ -476,7 +481,7 @@ def main() -> None:
                                stages=args.profile_limit or len(examples), passes=args.passes)
     save()
     extra = args.variants if args.variants is not None else (
-        "float32,bfloat16,compile" if cuda else "onnx,onnx-int8")
+        "float32,bfloat16,compile" if cuda else "float32,onnx,onnx-int8")
     sub = examples[:args.variant_limit] if args.variant_limit else examples
     variants = result["variants"]
     for v in filter(None, extra.split(",")):
@@ -506,7 +511,7 @@ def main() -> None:
             variants.append(measure("engine, torch.compile encoder", base, sub, schema, device,
                                     compile_encoder=True, passes=args.passes))
             save()
-        else:
+        elif v in ("float32", "float16", "bfloat16"):
             variants.append(measure(f"engine, {v} weights", {**base, "dtype": v}, sub, schema,
                                     device, passes=args.passes))
             save()

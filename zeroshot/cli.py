@@ -898,7 +898,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="GLiNER: torch device, e.g. cuda or cuda:1 (default cpu; "
                                     "with --ray, each GPU actor's own)")
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"],
-                   help="GLiNER: weights dtype (default float16 on CUDA, float32 on CPU)")
+                   help="GLiNER: weights dtype (default float16 on CUDA; on CPU bfloat16 "
+                        "where it has native bf16 (AVX512-BF16, AMX), else float32)")
     p.add_argument("--server", help="LLM: OpenAI-compatible base URL, e.g. "
                                     "http://127.0.0.1:8000/v1")
     p.add_argument("--backend", choices=["server", "vllm", "outlines"],

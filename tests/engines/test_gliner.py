@@ -111,7 +111,7 @@ def test_fast_scorer_matches_gliner_scorer_in_input_order(inter_test):
     batched by length yet come back in input order."""
     from zeroshot.engines import gliner_fast
 
-    fast = GlinerEngine(threads=2, batch_size=2)
+    fast = GlinerEngine(threads=2, batch_size=2, dtype="float32")
     native = GlinerEngine(threads=2, batch_size=2, fast=False)
     assert fast.fast and not native.fast
     texts = [SENTENCE, ["Then", "the", "band", "played", "Bohemian", "Rhapsody", "."],

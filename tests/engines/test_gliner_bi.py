@@ -29,7 +29,8 @@ LABELS = ["person", "athlete", "city", "company", "river", "hospital", "animal",
 
 @pytest.fixture(scope="module")
 def engine(tiny_bi_encoder):
-    return GlinerEngine(str(tiny_bi_encoder), threads=2, batch_size=2, threshold=0.5)
+    return GlinerEngine(str(tiny_bi_encoder), threads=2, batch_size=2, threshold=0.5,
+                        dtype="float32")  # compared with gliner's scores at 1e-5
 
 
 def test_runtime_serves_bi_encoders_with_gliners_scores(tiny_bi_encoder, engine):

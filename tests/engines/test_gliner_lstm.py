@@ -48,7 +48,7 @@ def test_unsupported_lstms_are_refused():
 
 def test_runtime_with_the_padded_lstm_equals_gliner():
     """The runtime's scores with the padded LSTM in place (as on CUDA), on CPU."""
-    engine = GlinerEngine(threads=2, batch_size=4)
+    engine = GlinerEngine(threads=2, batch_size=4, dtype="float32")
     runtime = engine.runtime
     runtime.padded_lstm = PaddedBiLSTM(runtime.rnn.lstm)
     reference = load_gliner(engine.source)

@@ -47,7 +47,9 @@ def gliner_model():
 
 @pytest.fixture(scope="module")
 def engine():
-    return GlinerEngine(threads=2, batch_size=4)
+    # float32: these tests compare with gliner's own forward at 1e-5 (the CPU default
+    # is bfloat16 where the CPU has native bf16)
+    return GlinerEngine(threads=2, batch_size=4, dtype="float32")
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +141,7 @@ def _crossing_case(engine, schema, words, delta):
 def reference_models():
     """The Few-NERD-only reference model, on which the crossing case below was found:
     the runtime engine, the engine on gliner's path, and gliner itself."""
-    return (GlinerEngine(REFERENCE, threads=2, batch_size=4),
+    return (GlinerEngine(REFERENCE, threads=2, batch_size=4, dtype="float32"),
             GlinerEngine(REFERENCE, threads=2, batch_size=4, runtime=False, fast=False),
             load_gliner(REFERENCE))
 
@@ -239,7 +241,7 @@ def test_fallback_when_the_self_check_fails(monkeypatch, engine, inter_test, cap
 
     monkeypatch.setattr(rt, "self_check", broken)
     with caplog.at_level(logging.WARNING, logger="zeroshot.engines.gliner"):
-        fallback = GlinerEngine(threads=2, batch_size=4)
+        fallback = GlinerEngine(threads=2, batch_size=4, dtype="float32")
     warnings = [r for r in caplog.records if "self-check" in r.getMessage()]
     assert len(warnings) == 1 and fallback.runtime is None and fallback.native is not None
     schema = inter_test.with_options(threshold=0.2)
@@ -501,3 +503,24 @@ def test_two_queued_batches_give_the_same_batches_in_order(engine, inter_test, m
                       for rows, c, errs in runtime.stream(wids, starts, counts, prompt, thr)]
     assert len(got[1]) > 2  # several batches (batch size 4)
     assert got[2] == got[1]
+
+
+def test_cpu_default_dtype_follows_native_bf16(monkeypatch, inter_test):
+    """On CPU the runtime runs bfloat16 where the CPU has native bf16 matmuls, float32
+    elsewhere and for the ONNX encoders; CUDA keeps float16. A bfloat16 engine passes
+    its self-check against gliner (bf16's tolerance) and finds the float32 engine's
+    spans on these sentences."""
+    monkeypatch.setattr(rt, "cpu_has_native_bf16", lambda: False)
+    assert rt.default_dtype("cpu") == "float32"
+    monkeypatch.setattr(rt, "cpu_has_native_bf16", lambda: True)
+    assert rt.default_dtype("cpu") == "bfloat16"
+    assert rt.default_dtype("cpu", "onnx-int8") == "float32"
+    assert rt.default_dtype("cuda") == "float16"
+    bf16 = GlinerEngine(threads=2, batch_size=4)
+    assert bf16.runtime_name() == "zeroshot-bfloat16"
+    schema = inter_test.with_options(threshold=0.3)
+    fp32 = GlinerEngine(threads=2, batch_size=4, dtype="float32")
+    got, want = bf16.extract(SENTENCES, schema), fp32.extract(SENTENCES, schema)
+    same = sum(s.key in {w.key for w in b.spans} for a, b in zip(got, want, strict=True)
+               for s in a.spans)
+    assert same >= 0.9 * sum(len(b.spans) for b in want) > 0

@@ -167,8 +167,9 @@ class GlinerEngine:
             else 0.5.
         runtime: use the project's runtime where the model allows it (False:
             gliner's own ``inference`` path).
-        dtype: the runtime's weights (default float16 on CUDA, float32 on CPU; a
-            model passed in as an object keeps its dtype unless this says otherwise).
+        dtype: the runtime's weights (default float16 on CUDA; on CPU bfloat16 where
+            it has native bf16 arithmetic (AVX512-BF16 / AMX), else float32; a model
+            passed in as an object keeps its dtype unless this says otherwise).
         encoder: the runtime's encoder: ``"torch"`` (MPNet through fused attention,
             :mod:`zeroshot.engines.gliner_mpnet`), ``"transformers"`` (transformers'
             own forward), or ``"onnx"`` (CPU, through ONNX Runtime; the ``onnx`` extra).

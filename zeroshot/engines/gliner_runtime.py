@@ -107,6 +107,31 @@ def is_bi_encoder(model: Any) -> bool:
     return getattr(getattr(model, "config", None), "labels_encoder", None) is not None
 
 
+def default_dtype(device: Any, encoder: str = "torch") -> str:
+    """The runtime's weights when none is asked for: float16 on CUDA; on a CPU with
+    native bf16 arithmetic (AVX512-BF16 or AMX, through oneDNN) bfloat16, else float32
+    (and always float32 for the ONNX encoders). On 2 EPYC cores with AVX512-BF16 the
+    MiniLM encoder ran 2.4x faster in bfloat16 (eval/results/gliner_cpu_bf16.md)."""
+    import torch
+
+    if torch.device(device).type == "cuda":
+        return "float16"
+    if encoder.startswith("onnx") or not cpu_has_native_bf16():
+        return "float32"
+    return "bfloat16"
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 matmuls natively (torch's own probes; False
+    where this torch has none)."""
+    import torch
+
+    if not torch.backends.mkldnn.is_available():
+        return False
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+
+
 def use_kernels(choice: str, device: Any, dtype: Any) -> bool:
     """Whether the runtime uses the fused Triton kernels (``choice``: ``"auto"``,
     ``"torch"`` or ``"triton"``; see :class:`GlinerRuntime`)."""
@@ -324,7 +349,8 @@ class GlinerRuntime:
     Args:
         model: a ``gliner.GLiNER`` of a supported kind (:func:`unsupported_reason`).
         device: where to run (the model is moved there).
-        dtype: weights' dtype; default fp16 on CUDA, fp32 elsewhere.
+        dtype: weights' dtype; default :func:`default_dtype` (fp16 on CUDA; bf16 on a
+            CPU with native bf16, else fp32).
         encoder: ``"torch"`` (an MPNet encoder through the fused attention of
             :mod:`zeroshot.engines.gliner_mpnet`, others as transformers runs them),
             ``"transformers"`` (transformers' own forward, for comparison), or
@@ -359,7 +385,7 @@ class GlinerRuntime:
         self.torch = torch
         self.device = torch.device(device)
         self.cuda = self.device.type == "cuda"
-        name = dtype or ("float16" if self.cuda else "float32")
+        name = dtype or default_dtype(self.device, encoder)
         self.dtype = getattr(torch, name)
         self.model = model
         core = model.model
