@@ -31,22 +31,27 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 
+def is_bi_encoder(model: Any) -> bool:
+    """Whether a loaded gliner model embeds its labels with a separate labels encoder."""
+    return getattr(getattr(model, "config", None), "labels_encoder", None) is not None
+
+
 def supports(model: Any) -> bool:
-    """True when ``model`` (a ``gliner.GLiNER``) has the span scorer this path knows."""
+    """True when ``model`` (a ``gliner.GLiNER``) has the span scorer this path knows
+    (``markerV0`` on a uni-encoder: the forward below is the uni-encoder's)."""
     core = getattr(model, "model", None)
     layer = getattr(getattr(core, "span_rep_layer", None), "span_rep_layer", None)
-    bi = getattr(getattr(model, "config", None), "labels_encoder", None) is not None
     return (type(layer).__name__ == "SpanMarkerV0" and hasattr(core, "prompt_rep_layer")
-            and hasattr(core, "get_representations") and not bi)
+            and hasattr(core, "get_representations") and not is_bi_encoder(model))
 
 
 def install(model: Any) -> bool:
     """Route ``model``'s inference forward through the factored scorer; returns
     whether it did (False: an architecture this path does not cover)."""
-    if not supports(model):  # the forward below is the uni-encoder's
+    if not supports(model):
         logger.info("fast span scorer not used: span mode %s%s",
                     getattr(model.config, "span_mode", "?"),
-                    ", a bi-encoder" if getattr(model.config, "labels_encoder", None) else "")
+                    ", a bi-encoder" if is_bi_encoder(model) else "")
         return False
     core = model.model
     if getattr(core, "_zeroshot_fast", False):

@@ -18,7 +18,8 @@ them with gliner's own forward) with less work around the encoder:
   (input ids, attention mask, first-subword positions, lengths) is built with
   numpy while the device runs the previous batch, pinned on CUDA and copied
   without blocking.
-* **On the device**: the encoder (fp16 weights on CUDA), the first subword of each
+* **On the device**: the encoder (fp16 weights on CUDA; bf16 on a CPU with native bf16,
+  :func:`default_dtype`), the first subword of each
   word, the LSTM (over padded, bucketed batches on CUDA,
   :mod:`zeroshot.engines.gliner_lstm`), the factored span scorer of
   :mod:`zeroshot.engines.gliner_fast`,
@@ -44,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from zeroshot.core.engine import run_or_split
-from zeroshot.engines.gliner_fast import span_logits
+from zeroshot.engines.gliner_fast import is_bi_encoder, span_logits
 from zeroshot.engines.gliner_graphs import GraphedEncoder
 from zeroshot.engines.gliner_lstm import PaddedBiLSTM
 from zeroshot.engines.gliner_lstm import supports as lstm_supported
@@ -102,16 +103,12 @@ def unsupported_reason(model: Any) -> str | None:
     return None
 
 
-def is_bi_encoder(model: Any) -> bool:
-    """Whether a loaded gliner model embeds its labels with a separate labels encoder."""
-    return getattr(getattr(model, "config", None), "labels_encoder", None) is not None
-
-
 def default_dtype(device: Any, encoder: str = "torch") -> str:
     """The runtime's weights when none is asked for: float16 on CUDA; on a CPU with
     native bf16 arithmetic (AVX512-BF16 or AMX, through oneDNN) bfloat16, else float32
-    (and always float32 for the ONNX encoders). On 2 EPYC cores with AVX512-BF16 the
-    MiniLM encoder ran 2.4x faster in bfloat16 (eval/results/gliner_cpu_bf16.md)."""
+    (and always float32 for the ONNX encoders). On 2 EPYC cores with AVX512-BF16,
+    ``zeroshot extract`` ran 2.2x (default model) and 1.6x (MiniLM) faster in bfloat16 at the
+    same strict F1 (eval/results/cpu_bf16/extract_cpu.md; chosen on the dev sets there)."""
     import torch
 
     if torch.device(device).type == "cuda":
@@ -435,9 +432,10 @@ class GlinerRuntime:
                                   min(self.max_tokens, CPU_FFN_BYTES // (width * 4)))
         self.top = max(1, int(top_candidates))
         self._prompts: dict[tuple[str, ...], Prompt] = {}
-        # per label tuple on the device: a uni-encoder's marker positions, a bi-encoder's
-        # label representations
+        # per label tuple, on the device: a uni-encoder's marker positions (_class_positions),
+        # a bi-encoder's label representations (_label_reps)
         self._positions: dict[tuple[str, ...], Any] = {}
+        self._label_cache: dict[tuple[str, ...], Any] = {}
         self._stream: Any = None  # see _side_stream
         self.depth = 2 if self.cuda else 1  # batches the device holds (see _pipeline)
         self.interleave, self.taper = False, self.cuda  # batch order (see _plan)
@@ -585,7 +583,7 @@ class GlinerRuntime:
         """A bi-encoder's label representations ``[C, D]`` on the device: each label
         through the labels tokenizer and encoder (mean-pooled, as gliner does), then
         the prompt projection. Cached per label tuple."""
-        reps = self._positions.get(prompt.labels)
+        reps = self._label_cache.get(prompt.labels)
         if reps is None:
             tok = self.model.data_processor.labels_tokenizer
             limit = int(getattr(tok, "model_max_length", 512) or 512)
@@ -598,7 +596,7 @@ class GlinerRuntime:
                 emb = self.core.token_rep_layer.encode_labels(
                     enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device))
                 reps = self.core.prompt_rep_layer(emb.to(self.dtype))
-            self._positions[prompt.labels] = reps
+            self._label_cache[prompt.labels] = reps
         return reps
 
     def _class_positions(self, prompt: Prompt) -> Any:
