@@ -49,15 +49,15 @@ def tiny_bi_encoder(tmp_path_factory) -> Path:
         pytest.importorskip("gliner")
     import torch
     from gliner import GLiNER, GLiNERConfig
-    from transformers import BertConfig, BertModel
+    from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from zeroshot.engines.gliner import load_gliner, resolve_model
+    from zeroshot.engines.gliner import resolve_model
 
     root = tmp_path_factory.mktemp("bi")
     enc = root / "encoder"
     src = resolve_model("gliner-minilm-general")
     torch.manual_seed(0)
-    vocab = len(load_gliner(src).data_processor.transformer_tokenizer)
+    vocab = len(AutoTokenizer.from_pretrained(str(src)))
     BertModel(BertConfig(vocab_size=vocab, hidden_size=384, num_hidden_layers=2,
                          num_attention_heads=6, intermediate_size=512)).save_pretrained(enc)
     for name in ("tokenizer.json", "tokenizer_config.json"):

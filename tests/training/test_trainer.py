@@ -121,7 +121,7 @@ def test_init_from_copies_matching_weights_and_shared_embedding_rows(tiny_bi_enc
     name = "token_rep_layer.bert_layer.model.embeddings.word_embeddings.weight"
     dst.model.token_rep_layer.bert_layer.model.embeddings.word_embeddings.weight = \
         torch.nn.Parameter(torch.zeros(10, 384))  # fewer rows than the init's table
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="zeroshot.training.trainer"):
         counts = copy_matching_weights(src, dst)
     assert counts["rows"] == 1 and counts["copied"] == len(dst.model.state_dict()) - 1
     assert torch.equal(dst.model.state_dict()[name], src.model.state_dict()[name][:10])
