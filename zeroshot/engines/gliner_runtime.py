@@ -921,9 +921,10 @@ def self_check(runtime: GlinerRuntime, reference: np.ndarray,
 def _check_precision(runtime: GlinerRuntime) -> str:
     """The self-check's tolerance class: int8, the weights' dtype, or ``tf32`` for
     float32 on CUDA with TF32 matmuls allowed (the trainer allows them): gliner's
-    forward and the runtime's factored scorer then round differently, by more than
-    float32's 1e-4 (a bi-encoder's dev evaluation fell back to gliner's path in
-    training at step 3000 of an H200 run, after passing at step 1500)."""
+    forward and the runtime's factored scorer then round differently and may differ
+    by more than float32's 1e-4. The likely (not confirmed: the log kept only its tail)
+    cause of a bi-encoder's dev evaluation falling back to gliner's path at step 3000
+    of an H200 run, after passing at step 1500."""
     torch = runtime.torch
     if runtime.encoder.endswith("int8"):
         return "int8"
