@@ -65,17 +65,22 @@ def test_engine_spans_equal_gliners_path_and_many_labels_stay_one_group(tiny_bi_
     # 40 labels: a uni-encoder reads them in groups of max_types (25); a bi-encoder
     # scores each label on its own, so one group gives the same scores
     many = LABELS + [f"type {i}" for i in range(32)]
-    schema = Schema.from_labels(many).with_options(threshold=0.5)
+    # random weights put every score near 0.4-0.5, where exactly depends on the draw: the
+    # threshold is the scores' 90th percentile (3 decimals), so some spans pass in any draw
+    probs = np.concatenate([rt.runtime_probabilities(engine.runtime, w, many).ravel()
+                            for w in SENTENCES])
+    threshold = round(float(np.quantile(probs, 0.9)), 3)
+    schema = Schema.from_labels(many).with_options(threshold=threshold)
     assert len(engine.label_plan(schema).groups) == 1
     ours = engine.extract(SENTENCES, schema)
-    theirs = GlinerEngine(str(tiny_bi_encoder), threads=2, batch_size=2, threshold=0.5,
+    theirs = GlinerEngine(str(tiny_bi_encoder), threads=2, batch_size=2, threshold=threshold,
                           runtime=False).extract(SENTENCES, schema)
     for a, b in zip(ours, theirs, strict=True):
         assert not {i.kind for i in a.issues} & {ENGINE_ERROR, LABEL_GROUPS}
         assert not {i.kind for i in b.issues} & {ENGINE_ERROR, LABEL_GROUPS}
         assert [(s.start, s.end, s.label) for s in a.spans] == \
             [(s.start, s.end, s.label) for s in b.spans]
-    assert sum(len(r.spans) for r in ours) > 0  # random weights, threshold 0.5: some pass
+    assert sum(len(r.spans) for r in ours) > 0  # the comparison is not of empty lists
 
 
 def test_int8_storage_keeps_the_labels_tokenizer(tiny_bi_encoder, tmp_path):
