@@ -483,25 +483,24 @@ def _count(minimum: int):
     return parse
 
 
-def _seconds(value: str) -> float:
-    """argparse type: a positive, finite number of seconds."""
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r}: not a number") from None
-    if not 0 < x < float("inf"):
-        raise argparse.ArgumentTypeError(f"{value}: must be a positive number of seconds")
-    return x
+def _number(what: str, *, allow_zero: bool):
+    """argparse type: a finite number above 0 (at least 0 with ``allow_zero``)."""
+    def parse(value: str) -> float:
+        try:
+            x = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r}: not a number") from None
+        in_range = x >= 0 if allow_zero else x > 0  # False for nan
+        if not in_range or x == float("inf"):
+            raise argparse.ArgumentTypeError(f"{value}: must be {what}")
+        return x
+
+    parse.__name__ = what
+    return parse
 
 
-def _non_negative(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r}: not a number") from None
-    if not 0 <= x < float("inf"):
-        raise argparse.ArgumentTypeError(f"{value}: must be a number >= 0")
-    return x
+_seconds = _number("a positive number of seconds", allow_zero=False)
+_non_negative = _number("a number >= 0", allow_zero=True)
 
 
 def _key_values(items: Sequence[str] | None, flag: str) -> dict:
