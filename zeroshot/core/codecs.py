@@ -143,6 +143,86 @@ def encode(spans: Iterable[TagSpan | tuple[int, int, str]], length: int,
     return tags
 
 
+class _Decoder:
+    """One decode's state: the open entity, the spans and the repairs so far."""
+
+    def __init__(self, scheme: Scheme, policy: RepairPolicy):
+        self.scheme, self.policy = scheme, policy
+        self.spans: list[TagSpan] = []
+        self.repairs: list[Repair] = []
+        self.open_label: str | None = None
+        self.open_start = 0
+
+    def close(self, end: int) -> None:
+        if self.open_label is not None:
+            self.spans.append(TagSpan(self.open_start, end, self.open_label))
+            self.open_label = None
+
+    def open(self, label: str, i: int) -> None:
+        self.open_label, self.open_start = label, i
+
+    def invalid(self, i: int, tag: str, problem: str) -> bool:
+        """Record a repair; True if the token should start a new entity."""
+        if self.policy is RepairPolicy.RAISE:
+            raise InvalidTagError(problem, position=i, tag=tag)
+        action = "begin" if self.policy is RepairPolicy.BEGIN else "drop"
+        self.repairs.append(Repair(i, tag, problem, action))
+        return self.policy is RepairPolicy.BEGIN
+
+    def unclosed(self, i: int, tag: str) -> None:
+        """BIOES: an open entity meets a token that cannot continue it: it is kept
+        (closed before ``i``) or dropped, by the policy."""
+        if self.open_label is None:
+            return
+        if self.invalid(i, tag, f"B-{self.open_label} entity not closed by E-"):
+            self.close(i)
+        else:
+            self.open_label = None
+
+    def step(self, i: int, tag: str) -> None:
+        prefix, label = split_tag(tag, self.scheme, position=i)
+        if self.scheme is Scheme.IO:  # an entity is a maximal run of one label
+            if label != self.open_label:
+                self.close(i)
+                if prefix != OUTSIDE:
+                    self.open(label, i)  # type: ignore[arg-type]
+            return
+        if self.scheme is Scheme.BIOES and prefix in (OUTSIDE, "B", "S"):
+            self.unclosed(i, tag)
+        if prefix == OUTSIDE:
+            self.close(i)
+        elif prefix == "B":
+            self.close(i)
+            self.open(label, i)  # type: ignore[arg-type]
+        elif prefix == "S":
+            self.spans.append(TagSpan(i, i + 1, label))  # type: ignore[arg-type]
+        else:
+            self.inside(i, tag, prefix, label)  # type: ignore[arg-type]
+
+    def inside(self, i: int, tag: str, prefix: str, label: str) -> None:
+        """``I-`` / ``E-``: continue (or end) the open entity of the same label,
+        else a repair."""
+        if self.open_label == label:
+            if prefix == "E":
+                self.close(i + 1)
+            return
+        problem = (f"{prefix}-{label} without a preceding B-{label}" if self.open_label is None
+                   else f"{prefix}-{label} after an open {self.open_label} entity")
+        self.close(i)  # an open entity of another type ends here
+        if self.invalid(i, tag, problem):
+            if prefix == "E":
+                self.spans.append(TagSpan(i, i + 1, label))
+            else:
+                self.open(label, i)
+
+    def finish(self, tags: Sequence[str]) -> None:
+        n = len(tags)
+        if self.scheme is Scheme.BIOES and self.open_label is not None and not self.invalid(
+                n - 1, tags[-1], f"B-{self.open_label} entity not closed by E- at the end"):
+            self.open_label = None
+        self.close(n)
+
+
 def decode(tags: Sequence[str], scheme: Scheme | str = Scheme.BIO,
            repair: RepairPolicy | str = RepairPolicy.BEGIN) -> DecodeResult:
     """Token spans from a tag sequence, with every repair recorded.
@@ -152,84 +232,18 @@ def decode(tags: Sequence[str], scheme: Scheme | str = Scheme.BIO,
     ``B-X I-X* E-X`` a longer one.
     """
     scheme = Scheme.parse(scheme)
-    policy = RepairPolicy(repair)
-    spans: list[TagSpan] = []
-    repairs: list[Repair] = []
-    open_label: str | None = None
-    open_start = 0
-
-    def close(end: int) -> None:
-        nonlocal open_label
-        if open_label is not None:
-            spans.append(TagSpan(open_start, end, open_label))
-            open_label = None
-
-    def invalid(i: int, tag: str, problem: str) -> bool:
-        """Record a repair; True if the token should start a new entity."""
-        if policy is RepairPolicy.RAISE:
-            raise InvalidTagError(problem, position=i, tag=tag)
-        action = "begin" if policy is RepairPolicy.BEGIN else "drop"
-        repairs.append(Repair(i, tag, problem, action))
-        return policy is RepairPolicy.BEGIN
-
+    decoder = _Decoder(scheme, RepairPolicy(repair))
     for i, tag in enumerate(tags):
-        prefix, label = split_tag(tag, scheme, position=i)
-        if prefix == OUTSIDE:
-            if scheme is Scheme.BIOES and open_label is not None:
-                problem = f"B-{open_label} entity not closed by E-"
-                if invalid(i, tag, problem):
-                    close(i)
-                else:
-                    open_label = None
-            close(i)
-            continue
-        if scheme is Scheme.IO:
-            if label != open_label:
-                close(i)
-                open_label, open_start = label, i
-            continue
-        if prefix == "B":
-            if scheme is Scheme.BIOES and open_label is not None:
-                if invalid(i, tag, f"B-{open_label} entity not closed by E-"):
-                    close(i)
-                else:
-                    open_label = None
-            close(i)
-            open_label, open_start = label, i
-        elif prefix == "S":
-            if open_label is not None:
-                if invalid(i, tag, f"B-{open_label} entity not closed by E-"):
-                    close(i)
-                else:
-                    open_label = None
-            spans.append(TagSpan(i, i + 1, label))  # type: ignore[arg-type]
-        elif prefix in ("I", "E"):
-            if open_label == label:
-                if prefix == "E":
-                    close(i + 1)
-                continue
-            problem = (f"{prefix}-{label} without a preceding B-{label}" if open_label is None
-                       else f"{prefix}-{label} after an open {open_label} entity")
-            close(i)  # an open entity of another type ends here
-            if invalid(i, tag, problem):
-                if prefix == "E":
-                    spans.append(TagSpan(i, i + 1, label))  # type: ignore[arg-type]
-                else:
-                    open_label, open_start = label, i
-    if open_label is not None:
-        if scheme is Scheme.BIOES:
-            last = len(tags) - 1
-            if invalid(last, tags[last], f"B-{open_label} entity not closed by E- at the end"):
-                close(len(tags))
-            open_label = None
-        close(len(tags))
+        decoder.step(i, tag)
+    decoder.finish(tags)
+    repairs = decoder.repairs
     if repairs:
         logger.warning(
             "repaired %d invalid %s tag(s) (%s): first at token %d: %s",
-            len(repairs), scheme.value.upper(), policy.value, repairs[0].position,
+            len(repairs), scheme.value.upper(), decoder.policy.value, repairs[0].position,
             repairs[0].problem,
         )
-    return DecodeResult(spans, repairs)
+    return DecodeResult(decoder.spans, repairs)
 
 
 def convert(tags: Sequence[str], source: Scheme | str, target: Scheme | str,
