@@ -201,7 +201,6 @@ def validate_output(
     if json_schema is None:
         json_schema = schema.json_schema(label_key=label_key)
     validator = _validator_for(json.dumps(json_schema, sort_keys=True))
-    by_label = {t.label: t.name for t in schema} if label_key == "label" else {}
     for error in validator.iter_errors(data):
         where = "/" + "/".join(str(p) for p in error.absolute_path)
         issues.append(Issue(SCHEMA_VIOLATION, f"{where}: {error.message}"))
@@ -212,6 +211,18 @@ def validate_output(
             issues.append(Issue(SCHEMA_VIOLATION, "/: no 'entities' array"))
         return ValidationResult((), (), tuple(issues), parsed=True)
 
+    by_label = {t.label: t.name for t in schema} if label_key == "label" else {}
+    items, item_index = _entity_items(entities, schema, by_label, map_labels, scores, issues)
+    spans, unaligned = _aligned_spans(Aligner(text, tokens, aligner_config), items, item_index,
+                                      engine, issues)
+    return ValidationResult(tuple(spans), tuple(unaligned), tuple(issues), parsed=True)
+
+
+def _entity_items(entities: list, schema: Schema, by_label: Mapping[str, str],
+                  map_labels: bool, scores: Sequence[float | None] | None,
+                  issues: list[Issue]) -> tuple[list[tuple[str, str, float | None]], list[int]]:
+    """(text, type name, score) of each well-formed entity with a known label, and
+    its index in the answer; an issue for each one left out or repaired."""
     items: list[tuple[str, str, float | None]] = []
     item_index: list[int] = []
     for i, entity in enumerate(entities):
@@ -241,12 +252,18 @@ def validate_output(
         items.append((entity["text"], name, float(score) if isinstance(score, (int, float))
                       and not isinstance(score, bool) else None))
         item_index.append(i)
+    return items, item_index
 
-    aligner = Aligner(text, tokens, aligner_config)
-    groups = aligner.align_grouped(items)
+
+def _aligned_spans(aligner: Aligner, items: list[tuple[str, str, float | None]],
+                   item_index: list[int], engine: str | None,
+                   issues: list[Issue]) -> tuple[list[Span], list[Mention]]:
+    """The items aligned to the text: spans (each once) and the mentions found
+    nowhere, with an issue for each unaligned or repeated one."""
     spans: list[Span] = []
     unaligned: list[Mention] = []
     seen: set[tuple[int, int, str]] = set()
+    groups = aligner.align_grouped(items)
     for idx, mention in ((i, m) for i, g in zip(item_index, groups, strict=True) for m in g):
         if mention.status is AlignmentStatus.UNALIGNED:
             issues.append(Issue(UNALIGNED, f"{mention.generated!r} occurs nowhere in the text",
@@ -260,4 +277,4 @@ def validate_output(
             continue
         seen.add(span.key)
         spans.append(span)
-    return ValidationResult(tuple(spans), tuple(unaligned), tuple(issues), parsed=True)
+    return spans, unaligned
