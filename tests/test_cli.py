@@ -142,6 +142,48 @@ def test_extract_bad_numbers_are_usage_errors(tmp_path, capsys, flags, needle):
     assert needle in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command, flags, needle", [
+    ("train", ["--batch-size", "0"], "--batch-size: 0: must be at least 1"),
+    ("train", ["--lr", "nan"], "--lr: nan: must be a positive number"),
+    ("train", ["--head-lr=-1e-5"], "--head-lr: -1e-5: must be a positive number"),
+    ("train", ["--epochs", "-1"], "--epochs: -1: must be a positive number"),
+    ("train", ["--dev-fraction", "1.5"], "--dev-fraction: 1.5: must be a number between 0 and 1"),
+    ("train", ["--dev-fraction", "0"], "--dev-fraction: 0: must be a number between 0 and 1"),
+    ("train", ["--threads", "0"], "--threads: 0: must be at least 1"),
+    ("train", ["--patience", "0"], "--patience: 0: must be at least 1"),
+    ("train", ["--max-steps", "0"], "--max-steps: 0: must be at least 1"),
+    ("train", ["--eval-every", "x"], "--eval-every: 'x': not an integer"),
+    ("distill", ["--shots", "-1"], "--shots: -1: must be at least 0"),
+    ("distill", ["--teacher-batch-size", "0"], "--teacher-batch-size: 0: must be at least 1"),
+    ("distill", ["--learning-rate", "0"], "--learning-rate: 0: must be a positive number"),
+    ("distill", ["--replay-ratio", "-2"], "--replay-ratio: -2: must be a number >= 0"),
+    ("distill", ["--dev-fraction", "1"], "--dev-fraction: 1: must be a number between 0 and 1"),
+    ("distill", ["--report-teacher-limit", "-1"], "--report-teacher-limit: -1: must be at least 0"),
+    ("extract", ["--window", "0"], "--window: 0: must be at least 1"),
+    ("extract", ["--max-tokens", "-5"], "--max-tokens: -5: must be at least 1"),
+    ("extract", ["--candidate-threshold", "1.5"], "--candidate-threshold: '1.5': must be a number"),
+    ("extract", ["--accept-threshold", "inf"], "--accept-threshold: 'inf': must be a number"),
+    ("sanity", ["--rate", "0.5"], "--rate: 0.5: must be a number in [0, 1/3]"),
+    ("sanity", ["--rate", "-1"], "--rate: -1: must be a number in [0, 1/3]"),
+    ("sanity", ["--limit", "0"], "--limit: 0: must be at least 1"),
+    ("bench", ["--llm-limit", "0"], "--llm-limit: 0: must be at least 1"),
+    ("bench", ["--latency-samples", "-1"], "--latency-samples: -1: must be at least 0"),
+    ("demo", ["--threads", "-2"], "--threads: -2: must be at least 1"),
+    ("serve", ["--kv-cache-gib", "0"], "--kv-cache-gib: 0: must be at least 1"),
+])
+def test_bad_numbers_are_usage_errors_in_every_command(tmp_path, capsys, command, flags,
+                                                       needle):
+    """Each numeric flag is checked when parsed, before a model loads or data is read
+    (a bad --lr used to surface as torch's traceback after the model had loaded)."""
+    positional = {"train": [str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "m")],
+                  "extract": [str(tmp_path / "in.txt"), "-o", str(tmp_path / "o.jsonl"),
+                              "--schema", "news"]}.get(command, [])
+    with pytest.raises(SystemExit) as exit_:
+        main([command, *positional, *flags])
+    assert exit_.value.code == 2
+    assert needle in capsys.readouterr().err
+
+
 def test_server_options_need_a_server(tmp_path, capsys):
     src = tmp_path / "in.txt"
     src.write_text("Ada ran\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import shlex
 import sys
 import warnings
@@ -418,9 +419,9 @@ def _add_llm_arguments(p: argparse.ArgumentParser) -> None:
                                        "model directory (default: the prepared 0.5B)")
     g.add_argument("--describe", action=argparse.BooleanOptionalAction, default=None,
                    help="LLM: type descriptions and examples in the prompt (default: on)")
-    g.add_argument("--max-tokens", type=int, help="LLM: generation budget per window "
+    g.add_argument("--max-tokens", type=_count(1), help="LLM: generation budget per window "
                                                   "(default 512)")
-    g.add_argument("--window", type=int, help="LLM: window in words; longer texts are read "
+    g.add_argument("--window", type=_count(1), help="LLM: window in words; longer texts are read "
                                               "in overlapping windows (default 200)")
     g.add_argument("--prompts-dir", help="LLM: a directory of prompt templates with the "
                                          "bundled file names (prompts/README.md)")
@@ -428,12 +429,12 @@ def _add_llm_arguments(p: argparse.ArgumentParser) -> None:
                    help="vLLM on CPU: use every core for the model instead of keeping one "
                         "for vLLM's front end (about 2x faster on 2 cores)")
     g = p.add_argument_group("hybrid mode (GLiNER proposes candidates, the LLM types them)")
-    g.add_argument("--candidate-threshold", type=float,
+    g.add_argument("--candidate-threshold", type=_threshold,
                    help="GLiNER's threshold for candidates (default 0.1)")
     g.add_argument("--hints", action=argparse.BooleanOptionalAction, default=None,
                    help="show GLiNER's type next to each candidate (default: on, the "
                         "dev ablation's choice)")
-    g.add_argument("--accept-threshold", type=float,
+    g.add_argument("--accept-threshold", type=_threshold,
                    help="keep GLiNER's candidates scored at or above this with GLiNER's type, "
                         "unasked; the LLM decides the rest (default: the LLM decides all)")
 
@@ -483,15 +484,18 @@ def _count(minimum: int):
     return parse
 
 
-def _number(what: str, *, allow_zero: bool):
-    """argparse type: a finite number above 0 (at least 0 with ``allow_zero``)."""
+def _number(what: str, *, above_zero: bool = False, high: float = math.inf,
+            below_high: bool = False):
+    """argparse type: a finite number of at least 0 (above 0 with ``above_zero``)
+    and at most ``high`` (below it with ``below_high``)."""
     def parse(value: str) -> float:
         try:
             x = float(value)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{value!r}: not a number") from None
-        in_range = x >= 0 if allow_zero else x > 0  # False for nan
-        if not in_range or x == float("inf"):
+        low_ok = x > 0 if above_zero else x >= 0  # False for nan
+        high_ok = x < high if below_high else x <= high
+        if not (math.isfinite(x) and low_ok and high_ok):
             raise argparse.ArgumentTypeError(f"{value}: must be {what}")
         return x
 
@@ -499,8 +503,11 @@ def _number(what: str, *, allow_zero: bool):
     return parse
 
 
-_seconds = _number("a positive number of seconds", allow_zero=False)
-_non_negative = _number("a number >= 0", allow_zero=True)
+_seconds = _number("a positive number of seconds", above_zero=True)
+_non_negative = _number("a number >= 0")
+_positive = _number("a positive number", above_zero=True)
+_fraction = _number("a number between 0 and 1, both excluded", above_zero=True, high=1.0,
+                    below_high=True)
 
 
 def _key_values(items: Sequence[str] | None, flag: str) -> dict:
@@ -605,9 +612,9 @@ def _add_distill_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--mode", choices=["grounded", "constrained"], default="grounded",
                    help="grounded (default: every string is a span of the text) or "
                         "constrained")
-    g.add_argument("--shots", type=int, default=3, help="demonstrations (default 3)")
-    g.add_argument("--max-tokens", type=int, default=512)
-    g.add_argument("--teacher-batch-size", type=int, default=256,
+    g.add_argument("--shots", type=_count(0), default=3, help="demonstrations (default 3)")
+    g.add_argument("--max-tokens", type=_count(1), default=512)
+    g.add_argument("--teacher-batch-size", type=_count(1), default=256,
                    help="texts per engine call; each batch is saved before the next")
     g.add_argument("--all-cores", action="store_true",
                    help="vLLM on CPU: every core to the model (about 2x faster on 2 cores)")
@@ -630,34 +637,34 @@ def _add_distill_parser(sub: argparse._SubParsersAction) -> None:
                    help="keep spans aligned by similarity only")
     g.add_argument("--drop-partial", action="store_true",
                    help="drop a record when a rule removed one of its spans")
-    g.add_argument("--dev-fraction", type=float, default=0.1,
+    g.add_argument("--dev-fraction", type=_fraction, default=0.1,
                    help="share of records held out as silver dev (default 0.1)")
-    g.add_argument("--max-dev", type=int, default=500, help="at most this many (default 500)")
+    g.add_argument("--max-dev", type=_count(0), default=500, help="at most this many (default 500)")
     g.add_argument("--seed", type=int, default=0)
     g = p.add_argument_group("student (zeroshot.training)")
     g.add_argument("--base-model", help="GLiNER model to fine-tune (default: the bundled "
                                         "default model)")
-    g.add_argument("--train-limit", type=int,
+    g.add_argument("--train-limit", type=_count(1),
                    help="only the first N labelled records of the training pool")
     g.add_argument("--replay", default="fewnerd",
                    help="general data mixed in: fewnerd (Few-NERD INTER-train gold), a "
                         "training-mixture file, or none (default fewnerd)")
-    g.add_argument("--replay-ratio", type=float, default=1.0,
+    g.add_argument("--replay-ratio", type=_non_negative, default=1.0,
                    help="general sentences per distilled sentence (default 1)")
-    g.add_argument("--forget-dev", type=int, default=300,
+    g.add_argument("--forget-dev", type=_count(0), default=300,
                    help="with --replay fewnerd: score this many of the general split's "
                         "Few-NERD dev sentences before and after (default 300)")
-    g.add_argument("--epochs", type=float)
+    g.add_argument("--epochs", type=_positive)
     g.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    g.add_argument("--train-batch-size", type=int)
-    g.add_argument("--learning-rate", type=float)
+    g.add_argument("--train-batch-size", type=_count(1))
+    g.add_argument("--learning-rate", type=_positive)
     g.add_argument("--train-option", action="append", metavar="KEY=VALUE",
                    help="any training option (zeroshot.training TrainConfig), repeatable")
     g = p.add_argument_group("report")
     g.add_argument("--gold", help="gold file scored in the report (never used for a choice)")
     g.add_argument("--gold-dev", help="gold dev file: the student's early stopping and "
                                       "threshold follow it instead of the silver dev set")
-    g.add_argument("--report-teacher-limit", type=int, default=500,
+    g.add_argument("--report-teacher-limit", type=_count(0), default=500,
                    help="the teacher reads a seeded subset of --gold of this size "
                         "(default 500; 0: all)")
     p.set_defaults(func=_cmd_distill)
@@ -763,26 +770,27 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
                                     "labels the model sees (default: the data's own types)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--dev", help="dev file (same format); default: hold out --dev-fraction")
-    g.add_argument("--dev-fraction", type=float, default=0.1,
+    g.add_argument("--dev-fraction", type=_fraction, default=0.1,
                    help="share of the data held out as dev when there is no --dev "
                         "(default 0.1)")
     p.add_argument("--base-model", help="GLiNER model directory to start from (default: the "
                                         "project's model)")
     p.add_argument("--backbone", help="encoder directory: train a new GLiNER model on it "
                                       "instead of fine-tuning one")
-    p.add_argument("--epochs", type=float, default=3, help="passes over the data (default 3)")
-    p.add_argument("--max-steps", type=int, help="stop after this many steps")
-    p.add_argument("--batch-size", type=int, default=8, help="sentences per step (default 8)")
-    p.add_argument("--lr", type=float, default=1e-5,
+    p.add_argument("--epochs", type=_positive, default=3, help="passes over the data (default 3)")
+    p.add_argument("--max-steps", type=_count(1), help="stop after this many steps")
+    p.add_argument("--batch-size", type=_count(1), default=8, help="sentences per step (default 8)")
+    p.add_argument("--lr", type=_positive, default=1e-5,
                    help="encoder learning rate (default 1e-5)")
-    p.add_argument("--head-lr", type=float, default=3e-5,
+    p.add_argument("--head-lr", type=_positive, default=3e-5,
                    help="learning rate of the span and label layers (default 3e-5)")
-    p.add_argument("--eval-every", type=int, help="evaluate every N steps (default: each epoch)")
-    p.add_argument("--patience", type=int, default=2,
+    p.add_argument("--eval-every", type=_count(1),
+                   help="evaluate every N steps (default: each epoch)")
+    p.add_argument("--patience", type=_count(1), default=2,
                    help="stop after N evaluations without a better dev F1 (default 2)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="default: cuda when available")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--threads", type=_count(1), help="torch CPU threads")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--int8", action="store_true",
                    help="store the weights int8 (about half the size; dequantised at load)")
@@ -808,10 +816,11 @@ def build_parser() -> argparse.ArgumentParser:
                                   "sample of the INTER test split)")
     p.add_argument("--schema", default="fewnerd_fine", help="schema file or bundled name "
                    "(default: fewnerd_fine)")
-    p.add_argument("--rate", type=float, default=0.1,
-                   help="share of gold spans dropped / shifted / relabeled each (default 0.1)")
+    p.add_argument("--rate", type=_number("a number in [0, 1/3]", high=1 / 3), default=0.1,
+                   help="share of gold spans dropped / shifted / relabeled each, so at most "
+                        "1/3 (default 0.1)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, help="only the first N documents")
+    p.add_argument("--limit", type=_count(1), help="only the first N documents")
     p.add_argument("--card", help="write the evidence card (Markdown) here")
     p.add_argument("--json", help="write the numbers (JSON) here")
     p.set_defaults(func=_cmd_sanity)
@@ -826,9 +835,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="schema file or bundled name (default: fewnerd_inter_test)")
     p.add_argument("--threshold", type=_threshold,
                    help="score threshold (default: the model's calibrated one)")
-    p.add_argument("--model", help="GLiNER model directory or hub id "
-                                   "(default: models/gliner-minilm-fewnerd)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--model", help="GLiNER model: a bundled name, a directory or a hub id "
+                                   "(default: the bundled default model)")
+    p.add_argument("--threads", type=_count(1), default=None, help="torch CPU threads")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("score", help="score prediction JSONL against gold data",
@@ -855,7 +864,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--json-schema: the request of this mode (grounded needs --text)")
     p.add_argument("--text", help="--json-schema: the request for this text (its bounds; "
                                   "grounded: its n-grams); default: a full window")
-    p.add_argument("--window", type=int, default=200,
+    p.add_argument("--window", type=_count(1), default=200,
                    help="--json-schema without --text: window size in words (default 200)")
     p.add_argument("--label-key", choices=["label", "name"], default="label",
                    help="--json-schema: the model answers with label words (default) or "
@@ -955,8 +964,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--level", choices=["fine", "coarse"], default="fine",
                    help="Few-NERD gold labels: fine types (default) or the 8 coarse types "
                         "(person-actor -> person), for --schema fewnerd_coarse")
-    p.add_argument("--limit", type=int, help="seeded sample size (default: every sentence)")
-    p.add_argument("--llm-limit", type=int,
+    p.add_argument("--limit", type=_count(1), help="seeded sample size (default: every sentence)")
+    p.add_argument("--llm-limit", type=_count(1),
                    help="the LLM reads a seeded subset of the sample of this size")
     p.add_argument("--quick", action="store_true",
                    help="200 sentences, 20 of them for the LLM, no single-request LLM latency "
@@ -965,19 +974,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=_threshold,
                    help="GLiNER threshold (default: the model's calibrated one)")
     p.add_argument("--gliner-model", help="GLiNER model directory")
-    p.add_argument("--threads", type=int, help="torch CPU threads for GLiNER")
+    p.add_argument("--threads", type=_count(1), help="torch CPU threads for GLiNER")
     p.add_argument("--llm-server", help="OpenAI-compatible URL for the LLM engine")
     p.add_argument("--llm-backend", choices=["vllm", "outlines"], default="vllm")
     p.add_argument("--llm-mode", choices=["constrained", "grounded", "unconstrained",
                                            "hybrid"], default="constrained",
                    help="the llm row's mode (default constrained; --engines hybrid adds a "
                         "hybrid row beside it)")
-    p.add_argument("--llm-shots", type=int, default=3)
+    p.add_argument("--llm-shots", type=_count(0), default=3)
     _add_llm_arguments(p)
-    p.add_argument("--llm-batch-size", type=int, default=512,
+    p.add_argument("--llm-batch-size", type=_count(1), default=512,
                    help="sentences per vLLM call (default 512: vLLM is far faster on large "
                         "batches; each batch is saved before the next)")
-    p.add_argument("--latency-samples", type=int, default=20,
+    p.add_argument("--latency-samples", type=_count(0), default=20,
                    help="single-sentence calls timed per engine (default 20)")
     p.add_argument("--out", default="bench-out", help="output directory (default bench-out)")
     p.add_argument("--report-only", action="store_true",
@@ -1014,8 +1023,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "directory, removed after a clean stop)")
     p.add_argument("--served-name", help="model name clients use (default: the directory "
                                          "name)")
-    p.add_argument("--max-model-len", type=int, default=4096)
-    p.add_argument("--kv-cache-gib", type=int, default=2, help="CPU KV cache size in GiB")
+    p.add_argument("--max-model-len", type=_count(1), default=4096)
+    p.add_argument("--kv-cache-gib", type=_count(1), default=2, help="CPU KV cache size in GiB")
     p.add_argument("--eager", action="store_true",
                    help="skip torch.compile: starts faster, may decode slower")
     p.add_argument("--timeout", type=_seconds, default=900,
