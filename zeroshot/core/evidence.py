@@ -98,33 +98,43 @@ def render_evidence_card(
         raise ValueError("gold and predictions differ in length")
     engine = next((p.engine for p in predictions if p.engine), "engine")
     report = report or evaluate(gold, [p.spans for p in predictions], labels=schema.names)
-    lines: list[str] = [f"# {title or f'Evidence card: {engine}'}", ""]
+    rows = [r for i, (g, p) in enumerate(zip(gold, predictions, strict=True))
+            for r in compare_spans(list(g), list(p.spans), i)]
+    lines = [f"# {title or f'Evidence card: {engine}'}", "",
+             *_schema_section(schema), "",
+             *_predictions_section(gold, predictions), "",
+             *_metric_section(report), "",
+             *_failure_section(rows, predictions, extra_repairs), "",
+             *_table_section(rows, predictions, max_rows)]
+    return "\n".join(lines) + "\n"
 
-    lines += ["## Schema", "", f"`{schema.name}`: {schema.description}".rstrip(": "), "",
-              f"Overlap policy: {schema.options.overlap.value}; threshold: "
-              f"{_threshold_note(schema)}", "",
-              "| name | label | description | examples |", "|---|---|---|---|"]
+
+def _schema_section(schema: Schema) -> list[str]:
+    lines = ["## Schema", "", f"`{schema.name}`: {schema.description}".rstrip(": "), "",
+             f"Overlap policy: {schema.options.overlap.value}; threshold: "
+             f"{_threshold_note(schema)}", "",
+             "| name | label | description | examples |", "|---|---|---|---|"]
     for t in schema:
         lines.append(f"| {_cell(t.name)} | {_cell(t.label)} | {_cell(t.description)} | "
                      f"{_cell(', '.join(t.examples[:3]))} |")
+    return lines
 
-    n_pred = sum(len(p.spans) for p in predictions)
-    n_gold = sum(len(g) for g in gold)
-    issue_counts: Counter[str] = Counter()
-    for p in predictions:
-        issue_counts.update(i.kind for i in p.issues)
+
+def _predictions_section(gold: Sequence[Sequence[Span]],
+                         predictions: Sequence[DocumentResult]) -> list[str]:
     status_counts = Counter(s.alignment.value for p in predictions for s in p.spans)
-    n_unaligned = sum(len(p.unaligned) for p in predictions)
-    status_counts["unaligned"] += n_unaligned
-    lines += ["", "## Predictions", "",
-              f"- documents: {len(predictions)}",
-              f"- gold spans: {n_gold}",
-              f"- predicted spans: {n_pred}",
-              "- alignment: " + ", ".join(f"{k} {v}" for k, v in sorted(status_counts.items())
-                                          if v) if status_counts else "- alignment: none"]
+    status_counts["unaligned"] += sum(len(p.unaligned) for p in predictions)
+    return ["## Predictions", "",
+            f"- documents: {len(predictions)}",
+            f"- gold spans: {sum(len(g) for g in gold)}",
+            f"- predicted spans: {sum(len(p.spans) for p in predictions)}",
+            "- alignment: " + ", ".join(f"{k} {v}" for k, v in sorted(status_counts.items())
+                                        if v) if status_counts else "- alignment: none"]
 
-    lines += ["", "## Metric", "", "| mode | P | R | F1 | F1 95% CI | macro F1 |",
-              "|---|---|---|---|---|---|"]
+
+def _metric_section(report: Report) -> list[str]:
+    lines = ["## Metric", "", "| mode | P | R | F1 | F1 95% CI | macro F1 |",
+             "|---|---|---|---|---|---|"]
     for mode in MODES:
         if mode not in report.modes:
             continue
@@ -140,22 +150,26 @@ def render_evidence_card(
             c = s.counts
             lines.append(f"| {_cell(name)} | {c.possible if c else 0} | {c.actual if c else 0} | "
                          f"{_pct(s.precision)} | {_pct(s.recall)} | {_pct(s.f1)} |")
+    return lines
 
-    rows = [r for i, (g, p) in enumerate(zip(gold, predictions, strict=True))
-            for r in compare_spans(list(g), list(p.spans), i)]
+
+def _failure_section(rows: Sequence[Row], predictions: Sequence[DocumentResult],
+                     extra_repairs: int) -> list[str]:
     verdicts = Counter(r.verdict for r in rows)
     confusions = Counter((r.gold.label, r.pred.label) for r in rows
                          if r.verdict in (TYPE, BOUNDARY_TYPE) and r.gold and r.pred)
+    issue_counts = Counter(i.kind for p in predictions for i in p.issues)
     repairs = sum(1 for p in predictions for i in p.issues if i.repair) + extra_repairs
-    lines += ["", "## Failure checks", "",
-              f"- correct: {verdicts[CORRECT]}",
-              f"- boundary errors (right type, wrong span): {verdicts[BOUNDARY]}",
-              f"- type confusions (right span, wrong type): {verdicts[TYPE]}",
-              f"- boundary and type wrong: {verdicts[BOUNDARY_TYPE]}",
-              f"- spurious predictions: {verdicts[SPURIOUS]}",
-              f"- missed gold spans: {verdicts[MISSED]}",
-              f"- unaligned strings (occur nowhere in the text): {n_unaligned}",
-              f"- repairs (counted, not silent): {repairs}"]
+    lines = ["## Failure checks", "",
+             f"- correct: {verdicts[CORRECT]}",
+             f"- boundary errors (right type, wrong span): {verdicts[BOUNDARY]}",
+             f"- type confusions (right span, wrong type): {verdicts[TYPE]}",
+             f"- boundary and type wrong: {verdicts[BOUNDARY_TYPE]}",
+             f"- spurious predictions: {verdicts[SPURIOUS]}",
+             f"- missed gold spans: {verdicts[MISSED]}",
+             "- unaligned strings (occur nowhere in the text): "
+             f"{sum(len(p.unaligned) for p in predictions)}",
+             f"- repairs (counted, not silent): {repairs}"]
     if issue_counts:
         lines.append("- issues by kind: " + ", ".join(f"{k} {v}" for k, v in
                                                       sorted(issue_counts.items())))
@@ -166,8 +180,13 @@ def render_evidence_card(
     if unaligned_examples:
         lines.append("- unaligned examples: " + ", ".join(
             f"`{_cell(m.generated)}` ({m.label})" for m in unaligned_examples))
+    return lines
 
-    # the table: errors first (misses guaranteed a place), then some correct rows
+
+def _table_section(rows: Sequence[Row], predictions: Sequence[DocumentResult],
+                   max_rows: int) -> list[str]:
+    """The gold-vs-predicted table: errors first (misses guaranteed a place), then
+    some correct rows."""
     errors = [r for r in rows if r.verdict != CORRECT]
     misses = [r for r in errors if r.verdict == MISSED]
     others = [r for r in errors if r.verdict != MISSED]
@@ -175,11 +194,11 @@ def render_evidence_card(
     chosen += [r for r in errors if r not in chosen][: max_rows - len(chosen)]
     chosen += [r for r in rows if r.verdict == CORRECT][: max(0, max_rows - len(chosen))]
     chosen.sort(key=lambda r: (r.doc, (r.gold or r.pred).start))  # type: ignore[union-attr]
-    lines += ["", "## Gold vs predicted", "",
-              f"{len(chosen)} of {len(rows)} rows; errors first, every kind shown.", "",
-              "| doc | gold | predicted | verdict |", "|---|---|---|---|"]
+    lines = ["## Gold vs predicted", "",
+             f"{len(chosen)} of {len(rows)} rows; errors first, every kind shown.", "",
+             "| doc | gold | predicted | verdict |", "|---|---|---|---|"]
     for r in chosen:
         doc_id = predictions[r.doc].id if predictions[r.doc].id is not None else r.doc
         lines.append(f"| {doc_id} | {_span_cell(r.gold)} | {_span_cell(r.pred)} | "
                      f"{'**' + r.verdict + '**' if r.verdict != CORRECT else r.verdict} |")
-    return "\n".join(lines) + "\n"
+    return lines
