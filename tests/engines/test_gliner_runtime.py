@@ -5,6 +5,8 @@ Real model, real sentences (Few-NERD-like, written here), CPU, offline.
 
 import logging
 import os
+import re
+import sys
 
 import numpy as np
 import pytest
@@ -302,6 +304,7 @@ def test_onnx_encoder_gives_the_same_spans(engine, inter_test, tmp_path, monkeyp
     """The runtime with its encoder through ONNX Runtime (the 'onnx' extra): exported
     once into the cache, self-checked at load, the same spans as torch."""
     pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")  # torch's exporter
     monkeypatch.setenv("ZEROSHOT_CACHE", str(tmp_path))
     onnx = GlinerEngine(threads=2, batch_size=4, encoder="onnx")
     assert onnx.runtime_name() == "zeroshot-float32-onnx"
@@ -524,3 +527,25 @@ def test_cpu_default_dtype_follows_native_bf16(monkeypatch, inter_test):
     same = sum(s.key in {w.key for w in b.spans} for a, b in zip(got, want, strict=True)
                for s in a.spans)
     assert same >= 0.9 * sum(len(b.spans) for b in want) > 0
+
+
+@pytest.mark.parametrize("option", [{"dtype": "float64x"}, {"encoder": "onnxx"},
+                                    {"kernels": "cuda"}])
+def test_unknown_runtime_options_raise_before_the_model_loads(option):
+    """A misspelt option is an error naming it and the known values, not a
+    'self-check failed' warning and gliner's slow path (as it was)."""
+    with pytest.raises(rt.RuntimeOptionError, match=f"unknown {next(iter(option))} "):
+        GlinerEngine("/no/such/model", **option)  # no load error: checked first
+
+
+@pytest.mark.parametrize("option, needle", [
+    ({"kernels": "triton"}, "the fused Triton kernels cannot run: it runs on CUDA"),
+    ({"encoder": "onnx"}, "pip install 'zeroshot[onnx]'"),
+])
+def test_runtime_options_that_cannot_run_here_raise(monkeypatch, tmp_path, option, needle):
+    """Asked for explicitly and impossible here (Triton on CPU; ONNX without its
+    extra, hidden from the import system): an error, never a silent fallback."""
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime fails
+    monkeypatch.setenv("ZEROSHOT_CACHE", str(tmp_path))
+    with pytest.raises(rt.RuntimeOptionError, match=re.escape(needle)):
+        GlinerEngine("gliner-minilm-general", threads=2, **option)

@@ -183,6 +183,12 @@ class GlinerEngine:
             call (:mod:`zeroshot.core.gcpause`: full collections took a third of the
             engine's time on a GPU machine); False leaves it running.
 
+    An unknown ``dtype`` / ``encoder`` / ``kernels``, or one that cannot run here
+    (``kernels="triton"`` off CUDA, ``encoder="onnx"`` without its extra), raises
+    :class:`~zeroshot.engines.gliner_runtime.RuntimeOptionError` (unknown names before
+    the model loads). Only a runtime that fails its self-check against gliner's
+    scores falls back to gliner's own path, with a warning.
+
     Windows are batched in order of length, so a batch pads little; results come
     back in input order.
     """
@@ -197,6 +203,7 @@ class GlinerEngine:
                  pause_gc: bool = True):
         import torch
 
+        rt.check_options(dtype=dtype, encoder=encoder, kernels=kernels)
         if threads is not None:
             torch.set_num_threads(threads)
         self.source: str | None = None
@@ -255,11 +262,15 @@ class GlinerEngine:
                                                kernels=choice)
                     diff = rt.self_check(runtime, reference)
                     break
+                except rt.RuntimeOptionError:
+                    raise
                 except Exception as exc:
                     if choice == "torch" or not fallback:
                         raise
                     logger.warning("the GLiNER runtime's fused kernels failed (%s: %s); "
                                    "running them in torch", type(exc).__name__, exc)
+        except rt.RuntimeOptionError:
+            raise  # asked for and not possible here: an error, not a silent slow path
         except Exception as exc:
             import torch
 

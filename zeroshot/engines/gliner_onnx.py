@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from zeroshot.engines.gliner_runtime import RuntimeOptionError
 from zeroshot.engines.gliner_torch import EncoderOutput
 from zeroshot.engines.llm.model_prep import default_cache_dir
 
@@ -67,8 +68,8 @@ class OnnxEncoder:
         try:
             import onnxruntime as ort
         except ImportError as exc:
-            raise RuntimeError("the ONNX encoder needs the 'onnx' extra: "
-                               "pip install 'zeroshot[onnx]'") from exc
+            raise RuntimeOptionError("the ONNX encoder needs the 'onnx' extra: "
+                                     "pip install 'zeroshot[onnx]'") from exc
         import torch
 
         self.torch = torch
@@ -76,6 +77,11 @@ class OnnxEncoder:
         folder.mkdir(parents=True, exist_ok=True)
         fp32 = folder / f"encoder-{weights_key(encoder)}.onnx"
         if not fp32.is_file():
+            try:
+                import onnx  # noqa: F401  (torch's exporter needs it)
+            except ImportError as exc:
+                raise RuntimeOptionError("exporting the encoder to ONNX needs the 'onnx' "
+                                         "package: pip install 'zeroshot[onnx]'") from exc
             self._export(encoder, fp32)
         self.path = fp32.with_suffix(".int8.onnx") if int8 else fp32
         if int8 and not self.path.is_file():

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from zeroshot.core.engine import run_or_split
+from zeroshot.core.errors import ZeroshotError
 from zeroshot.engines.gliner_fast import is_bi_encoder, span_logits
 from zeroshot.engines.gliner_graphs import GraphedEncoder
 from zeroshot.engines.gliner_lstm import PaddedBiLSTM
@@ -55,6 +56,9 @@ logger = logging.getLogger(__name__)
 
 # candidates per row taken on the device; a row with more is read again in full
 TOP_CANDIDATES = 32
+DTYPES = ("float32", "float16", "bfloat16")
+ENCODERS = ("torch", "transformers", "onnx", "onnx-int8")
+KERNELS = ("auto", "torch", "triton")
 # what a float32 holds exactly: flat span indices travel back as float32
 _FLOAT_EXACT = 1 << 24
 # new words are tokenised in groups of this many words, one pre-tokenised text per group
@@ -129,13 +133,27 @@ def cpu_has_native_bf16() -> bool:
     return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
 
 
+class RuntimeOptionError(ZeroshotError, ValueError):
+    """A runtime option that is unknown, or that cannot be met here (``kernels="triton"``
+    off CUDA, ``encoder="onnx"`` without its extra): raised, never answered by falling
+    back to gliner's own path (that fallback is for a failed self-check alone)."""
+
+
+def check_options(*, dtype: str | None, encoder: str, kernels: str) -> None:
+    """Refuse unknown option names before anything loads."""
+    for what, value, known in (("dtype", dtype, DTYPES), ("encoder", encoder, ENCODERS),
+                               ("kernels", kernels, KERNELS)):
+        if value is not None and value not in known:
+            raise RuntimeOptionError(f"unknown {what} {value!r}: {', '.join(known)}")
+
+
 def use_kernels(choice: str, device: Any, dtype: Any) -> bool:
     """Whether the runtime uses the fused Triton kernels (``choice``: ``"auto"``,
     ``"torch"`` or ``"triton"``; see :class:`GlinerRuntime`)."""
     import torch
 
     if choice not in ("auto", "torch", "triton"):
-        raise ValueError(f"unknown kernels {choice!r}: auto, torch or triton")
+        raise RuntimeOptionError(f"unknown kernels {choice!r}: {', '.join(KERNELS)}")
     if choice == "torch":
         return False
     why = None
@@ -147,7 +165,7 @@ def use_kernels(choice: str, device: Any, dtype: Any) -> bool:
         except ImportError as exc:
             why = f"triton does not import ({exc})"
     if why and choice == "triton":
-        raise ValueError(f"the fused Triton kernels cannot run: {why}")
+        raise RuntimeOptionError(f"the fused Triton kernels cannot run: {why}")
     if why and torch.device(device).type == "cuda":
         logger.info("fused kernels not used: %s", why)
     return why is None
@@ -392,19 +410,7 @@ class GlinerRuntime:
         self.bert = core.token_rep_layer.bert_layer.model
         self.encoder = encoder
         self.fused = use_kernels(kernels, self.device, self.dtype)
-        if encoder in ("onnx", "onnx-int8"):
-            if self.cuda or self.dtype != torch.float32:
-                raise ValueError("the ONNX encoder runs on CPU in float32")
-            from zeroshot.engines.gliner_onnx import OnnxEncoder
-
-            self.encode: Any = OnnxEncoder(self.bert, int8=encoder == "onnx-int8")
-        elif encoder == "torch":
-            self.encode = fast_encoder(self.bert, fused_norm=self.fused, gelu_tanh=self.fused)
-        elif encoder == "transformers":
-            self.encode = self.bert
-        else:
-            raise ValueError(f"unknown encoder {encoder!r}: torch, transformers, onnx or "
-                             "onnx-int8")
+        self.encode: Any = self._encoder(encoder)
         self.projection = getattr(core.token_rep_layer, "projection", None)
         self.bi = is_bi_encoder(model)
         # gliner 0.2.29's bi-encoder span model builds an LSTM when configured but never runs it
@@ -444,6 +450,21 @@ class GlinerRuntime:
             if self.cuda and encoder == "torch" and graphs else None
         self.pinned_build = True  # batches built in pinned memory on CUDA (see _host)
         self.profile: dict[str, float] | None = None  # stage -> seconds, when profiling
+
+    def _encoder(self, encoder: str) -> Any:
+        """The forward that encodes batches: ours (``torch``), transformers' own
+        module, or ONNX Runtime's (CPU, float32)."""
+        if encoder in ("onnx", "onnx-int8"):
+            if self.cuda or self.dtype != self.torch.float32:
+                raise RuntimeOptionError("the ONNX encoder runs on CPU in float32")
+            from zeroshot.engines.gliner_onnx import OnnxEncoder
+
+            return OnnxEncoder(self.bert, int8=encoder == "onnx-int8")
+        if encoder == "torch":
+            return fast_encoder(self.bert, fused_norm=self.fused, gelu_tanh=self.fused)
+        if encoder == "transformers":
+            return self.bert
+        raise RuntimeOptionError(f"unknown encoder {encoder!r}: {', '.join(ENCODERS)}")
 
     # -- prompts and rows ----------------------------------------------------------
     def prompt(self, labels: Sequence[str]) -> Prompt:
