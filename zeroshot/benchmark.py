@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from zeroshot.api import build_engine
-from zeroshot.batch import BatchRunner, Record, read_results
+from zeroshot.batch import BatchRunner, Record, Summary, read_results
 from zeroshot.core.evidence import compare_spans, render_evidence_card
 from zeroshot.core.issues import ISSUE_KINDS
 from zeroshot.core.loaders import Example, read_examples
@@ -157,29 +157,55 @@ def run_engine(spec: EngineSpec, examples: Sequence[Example], schema: Schema, ou
             lat = _latency(engine, examples, schema, latency_samples) if latency_samples else []
         finally:
             engine.close()
-    speed: dict[str, Any] = {}
-    if summary.documents:  # measured now; kept for runs that only resume
-        per_s = summary.documents / summary.seconds
-        avg_tokens = sum(len(ex.tokens) for ex in examples) / max(1, len(examples))
-        speed = {
-            "sentences_timed": summary.documents,
-            "sentences_per_s": per_s,
-            "tokens_per_s": avg_tokens * per_s,
-            "engine_start_s": start_s,
-            "peak_rss_mib": rss.peak / 2**20,
-        }
-        if lat:
-            speed["latency_p50_ms"] = 1000 * statistics.median(lat)
-            speed["latency_p95_ms"] = 1000 * (statistics.quantiles(lat, n=20)[18]
-                                              if len(lat) > 1 else lat[0])
-        speed_file.write_text(json.dumps(speed, indent=2) + "\n")
-    elif speed_file.exists():
-        speed = json.loads(speed_file.read_text())
-        speed["resumed"] = True
+    speed = _speed(summary, examples, start_s, rss.peak, lat, speed_file)
     by_id = load_predictions(out, spec.name)
     docs = [by_id[ex.id][0] if ex.id in by_id else DocumentResult(ex.text, id=ex.id)
             for ex in examples]
-    errors = sum(1 for ex in examples if ex.id in by_id and by_id[ex.id][1])
+    scores = _scores(examples, docs, schema)
+    return {
+        "engine": spec.name, "kind": spec.engine, "note": spec.note,
+        "identity": {k: str(v) for k, v in identity.items()},
+        "options": {k: str(v) for k, v in spec.options.items()},
+        "sentences": len(examples), "gold_spans": scores["gold_spans"],
+        "gold_bio_repairs": sum(ex.repairs for ex in examples),
+        "predicted_spans": scores["predicted_spans"],
+        "record_errors": sum(1 for ex in examples if ex.id in by_id and by_id[ex.id][1]),
+        "failures": scores["failures"], "unaligned_pct": scores["unaligned_pct"],
+        "verdicts": scores["verdicts"], "confusion": scores["confusion"],
+        "speed": speed, "metrics": scores["metrics"],
+        "predictions": preds.name,
+    }, by_id
+
+
+def _speed(summary: Summary, examples: Sequence[Example], start_s: float, peak_bytes: int,
+           lat: Sequence[float], speed_file: Path) -> dict[str, Any]:
+    """The run's speed, measured now and kept in ``speed_file``; a run that only
+    resumed (nothing timed) reads the kept one."""
+    if not summary.documents:
+        if not speed_file.exists():
+            return {}
+        return {**json.loads(speed_file.read_text()), "resumed": True}
+    per_s = summary.documents / summary.seconds
+    avg_tokens = sum(len(ex.tokens) for ex in examples) / max(1, len(examples))
+    speed = {
+        "sentences_timed": summary.documents,
+        "sentences_per_s": per_s,
+        "tokens_per_s": avg_tokens * per_s,
+        "engine_start_s": start_s,
+        "peak_rss_mib": peak_bytes / 2**20,
+    }
+    if lat:
+        speed["latency_p50_ms"] = 1000 * statistics.median(lat)
+        speed["latency_p95_ms"] = 1000 * (statistics.quantiles(lat, n=20)[18]
+                                          if len(lat) > 1 else lat[0])
+    speed_file.write_text(json.dumps(speed, indent=2) + "\n")
+    return speed
+
+
+def _scores(examples: Sequence[Example], docs: Sequence[DocumentResult],
+            schema: Schema) -> dict[str, Any]:
+    """Metrics, failure counts, verdicts and type confusions of ``docs`` against
+    the examples' gold."""
     gold = [ex.spans for ex in examples]
     report = evaluate(gold, [d.spans for d in docs], labels=schema.names)
     failures = Counter({k: 0 for k in FAILURE_KINDS})
@@ -193,20 +219,13 @@ def run_engine(spec: EngineSpec, examples: Sequence[Example], schema: Schema, ou
             if row.verdict == "type":
                 confusion[(row.gold.label, row.pred.label)] += 1  # type: ignore[union-attr]
     generated = sum(len(d.spans) + len(d.unaligned) for d in docs)
-    return {
-        "engine": spec.name, "kind": spec.engine, "note": spec.note,
-        "identity": {k: str(v) for k, v in identity.items()},
-        "options": {k: str(v) for k, v in spec.options.items()},
-        "sentences": len(examples), "gold_spans": sum(len(g) for g in gold),
-        "gold_bio_repairs": sum(ex.repairs for ex in examples),
-        "predicted_spans": sum(len(d.spans) for d in docs),
-        "record_errors": errors, "failures": dict(failures),
-        "unaligned_pct": 100 * failures["unaligned"] / generated if generated else 0.0,
-        "verdicts": dict(verdicts),
-        "confusion": [[g, p, n] for (g, p), n in confusion.most_common()],
-        "speed": speed, "metrics": report.to_dict(),
-        "predictions": preds.name,
-    }, by_id
+    return {"gold_spans": sum(len(g) for g in gold),
+            "predicted_spans": sum(len(d.spans) for d in docs),
+            "failures": dict(failures),
+            "unaligned_pct": 100 * failures["unaligned"] / generated if generated else 0.0,
+            "verdicts": dict(verdicts),
+            "confusion": [[g, p, n] for (g, p), n in confusion.most_common()],
+            "metrics": report.to_dict()}
 
 
 def disagreements(examples: Sequence[Example], per_engine: Mapping[str, Predictions],
