@@ -285,18 +285,7 @@ def build_mixture(cfg: MixtureConfig, *, ner_root: str | Path,
     rules = LabelRules.load(cfg.labels)
     variants = load_variants(cfg.variants)
     drops = Drops()
-    names = [c.name for c in cfg.corpora]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise ValueError(f"corpora listed twice: {dup}")
-    banned = sorted(split.not_trained & set(names))
-    if banned:
-        raise ValueError(f"the split keeps {banned} out of training; remove them from corpora")
-    unlisted = sorted({f.dataset for f in list_ner_collection(ner_root)} - set(names)
-                      - split.not_trained)
-    if unlisted:
-        raise ValueError(f"collection datasets neither in the mixture config nor kept out "
-                         f"by the split: {unlisted} (give them a weight, 0 to leave out)")
+    _check_corpora(cfg, split, ner_root)
 
     fn_schema = Schema.load(cfg.fewnerd_schema)
     heldout_labels = {fn_schema[t].label for t in split.fewnerd_heldout_types}
@@ -325,11 +314,40 @@ def build_mixture(cfg: MixtureConfig, *, ner_root: str | Path,
 
         corpora[c.name] = _convert(c, examples, label_of, cfg, drops)
 
-    forbidden = _forbidden_texts(split, fewnerd_root, dev_texts)
+    records = _records(corpora, _forbidden_texts(split, fewnerd_root, dev_texts), cfg.seed,
+                       drops)
+    pools = _pools(corpora, cfg, rules, variants, fn_variants, split, test_labels,
+                   heldout_strings, drops)
+    drops.log()
+    stats = _stats(records, corpora, pools, drops, cfg, split, heldout_labels)
+    return Mixture(records, pools, stats)
+
+
+def _check_corpora(cfg: MixtureConfig, split: SplitDefinition, ner_root: str | Path) -> None:
+    """Each corpus listed once, none the split keeps out, and every dataset of the
+    collection either listed or kept out (none left out by forgetting it)."""
+    names = [c.name for c in cfg.corpora]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"corpora listed twice: {dup}")
+    banned = sorted(split.not_trained & set(names))
+    if banned:
+        raise ValueError(f"the split keeps {banned} out of training; remove them from corpora")
+    unlisted = sorted({f.dataset for f in list_ner_collection(ner_root)} - set(names)
+                      - split.not_trained)
+    if unlisted:
+        raise ValueError(f"collection datasets neither in the mixture config nor kept out "
+                         f"by the split: {unlisted} (give them a weight, 0 to leave out)")
+
+
+def _records(corpora: dict[str, _Corpus], forbidden: dict[str, str], seed: int,
+             drops: Drops) -> list[dict[str, Any]]:
+    """The training records of every corpus's sample, without sentences equal to a
+    dev or test one, each with its number of reads per epoch."""
     records = []
-    rng = random.Random(f"{cfg.seed}:repeat")
+    rng = random.Random(f"{seed}:repeat")
     for name, corpus in corpora.items():
-        for idx, tokens, ner in _sample(corpus, cfg.seed, drops):
+        for idx, tokens, ner in _sample(corpus, seed, drops):
             norm = _norm(tokens)
             if norm and norm in forbidden:
                 drops.add(f"sentence equals a {forbidden[norm]} sentence", name)
@@ -340,11 +358,7 @@ def build_mixture(cfg: MixtureConfig, *, ner_root: str | Path,
                 continue
             records.append({"tokenized_text": tokens, "ner": ner, "pool": name, "id": idx,
                             "repeat": repeat})
-    pools = _pools(corpora, cfg, rules, variants, fn_variants, split, test_labels,
-                   heldout_strings, drops)
-    drops.log()
-    stats = _stats(records, corpora, pools, drops, cfg, split, heldout_labels)
-    return Mixture(records, pools, stats)
+    return records
 
 
 def _fewnerd_corpus(c: CorpusConfig, split: SplitDefinition, schema: Schema,
