@@ -96,11 +96,21 @@ def plots(result: Mapping[str, Any], out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    engines = result["engines"]
-    names = [r["engine"] for r in engines]
-    types = list(result["types"])
+    engines, types = result["engines"], list(result["types"])
     paths = []
+    for name, draw in (("per_type_f1.png", lambda: _per_type_plot(plt, engines, types)),
+                       ("f1_vs_throughput.png", lambda: _throughput_plot(plt, engines)),
+                       ("error_breakdown.png", lambda: _outcome_plot(plt, engines)),
+                       ("type_confusion.png", lambda: _confusion_plot(plt, engines))):
+        fig = draw()
+        fig.tight_layout()
+        paths.append(out / name)
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    return paths
 
+
+def _per_type_plot(plt: Any, engines: Sequence[Mapping[str, Any]], types: list[str]) -> Any:
     fig, ax = plt.subplots(figsize=(10, 0.32 * len(types) + 1.5))
     h = 0.8 / max(1, len(engines))
     for k, r in enumerate(engines):
@@ -113,11 +123,10 @@ def plots(result: Mapping[str, Any], out: Path) -> list[Path]:
     ax.set_xlabel("strict F1 (%)")
     ax.set_title("Per-type strict F1")
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    paths.append(out / "per_type_f1.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    return fig
 
+
+def _throughput_plot(plt: Any, engines: Sequence[Mapping[str, Any]]) -> Any:
     fig, ax = plt.subplots(figsize=(6, 4))
     for r in engines:
         x = r["speed"].get("sentences_per_s")
@@ -130,27 +139,25 @@ def plots(result: Mapping[str, Any], out: Path) -> list[Path]:
     ax.set_ylabel("strict micro F1 (%)")
     ax.set_title("Quality against throughput")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    paths.append(out / "f1_vs_throughput.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    return fig
 
+
+def _outcome_plot(plt: Any, engines: Sequence[Mapping[str, Any]]) -> Any:
     fig, ax = plt.subplots(figsize=(8, 0.6 * len(engines) + 2.2))
     left = [0.0] * len(engines)
     totals = [max(1, sum(r["verdicts"].values())) for r in engines]
     for v in VERDICTS:
         vals = [100 * r["verdicts"].get(v, 0) / t for r, t in zip(engines, totals, strict=True)]
-        ax.barh(names, vals, left=left, label=v)
+        ax.barh([r["engine"] for r in engines], vals, left=left, label=v)
         left = [a + b for a, b in zip(left, vals, strict=True)]
     ax.set_xlabel("% of paired gold / predicted spans")
     ax.set_title("Outcomes: correct, wrong type, wrong boundary, both, missed, spurious",
                  fontsize=10)
     ax.legend(ncol=6, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3))
-    fig.tight_layout()
-    paths.append(out / "error_breakdown.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    return fig
 
+
+def _confusion_plot(plt: Any, engines: Sequence[Mapping[str, Any]]) -> Any:
     fig, axes = plt.subplots(1, len(engines), figsize=(6 * len(engines), 4), squeeze=False)
     for ax, r in zip(axes[0], engines, strict=True):
         top = r["confusion"][:10]
@@ -158,11 +165,7 @@ def plots(result: Mapping[str, Any], out: Path) -> list[Path]:
         ax.invert_yaxis()
         ax.tick_params(axis="y", labelsize=7)
         ax.set_title(f"{r['engine']}: gold → predicted type\n(same boundaries)", fontsize=9)
-    fig.tight_layout()
-    paths.append(out / "type_confusion.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
-    return paths
+    return fig
 
 
 def engine_notes(result: Mapping[str, Any]) -> list[str]:
