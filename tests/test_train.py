@@ -31,6 +31,8 @@ def test_train_writes_a_model_that_loads_and_reports_dev_before_and_after(tmp_pa
     assert rc == 0
     printed = capsys.readouterr().out
     assert "| before |" in printed and "| after |" in printed and str(out) in printed
+    # --quiet: transformers' own log dicts are not printed (they go to the logger)
+    assert "train_runtime" not in printed and "'loss'" not in printed
     for name in ("gliner_config.json", "model.safetensors", "zeroshot_model.json", "README.md"):
         assert (out / name).is_file(), name
     meta = read_model_meta(out)

@@ -451,6 +451,7 @@ def _make_trainer(model: Any, dataset: Any, devsets: Sequence[DevSet], cfg: Trai
     import torch
     from gliner.training import Trainer
     from transformers import TrainerCallback
+    from transformers.trainer_callback import PrinterCallback
 
     class ScheduledTrainer(Trainer):
         def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
@@ -490,6 +491,8 @@ def _make_trainer(model: Any, dataset: Any, devsets: Sequence[DevSet], cfg: Trai
                 self._evaluate(st, control)
 
         def on_log(self, args, st, control, logs=None, **kw):
+            if not cfg.progress:  # in place of transformers' PrinterCallback (removed)
+                logger.info("step %d: %s", st.global_step, logs)
             g = (logs or {}).get("grad_norm")
             done = clock.fraction() if clock.budget else st.global_step / max(1, steps)
             if cfg.min_grad_norm and g is not None and done > cfg.warmup_ratio:
@@ -507,10 +510,13 @@ def _make_trainer(model: Any, dataset: Any, devsets: Sequence[DevSet], cfg: Trai
         logging_steps=cfg.logging_steps, dataloader_num_workers=cfg.dataloader_workers,
         dataloader_persistent_workers=cfg.dataloader_workers > 0,
         disable_tqdm=not cfg.progress, report_to="none")
-    return ScheduledTrainer(model=model, args=targs, train_dataset=dataset,
-                            data_collator=model._create_data_collator(),
-                            processing_class=model.data_processor.transformer_tokenizer,
-                            callbacks=[Control()])
+    trainer = ScheduledTrainer(model=model, args=targs, train_dataset=dataset,
+                               data_collator=model._create_data_collator(),
+                               processing_class=model.data_processor.transformer_tokenizer,
+                               callbacks=[Control()])
+    if not cfg.progress:  # transformers prints every log dict when its progress bar is off
+        trainer.remove_callback(PrinterCallback)
+    return trainer
 
 
 def dataset_from_mixture(mixture: Any, cfg: TrainConfig) -> Any:
