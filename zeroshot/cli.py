@@ -11,6 +11,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zeroshot.core.errors import ZeroshotError, clip
 from zeroshot.core.evidence import render_evidence_card
@@ -18,6 +19,9 @@ from zeroshot.core.loaders import read_examples
 from zeroshot.core.metrics import MODES, evaluate
 from zeroshot.core.schema import Schema, check_threshold
 from zeroshot.core.spans import DocumentResult
+
+if TYPE_CHECKING:
+    from zeroshot.benchmark import EngineSpec
 
 logger = logging.getLogger("zeroshot")
 
@@ -323,51 +327,17 @@ def _cmd_view(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from zeroshot.benchmark import (
-        EngineSpec,
-        evidence_cards,
-        load_predictions,
-        run_benchmark,
-        shared_scores,
-    )
-    from zeroshot.core.loaders import find_fewnerd, read_examples
+    from zeroshot.benchmark import evidence_cards, load_predictions, run_benchmark, shared_scores
     from zeroshot.report import load, write_report
 
-    if args.data:
-        data = Path(args.data)
-    else:
-        try:
-            data = find_fewnerd("inter/test")
-        except FileNotFoundError as exc:
-            from zeroshot import data as bundled
-
-            data = bundled.path(bundled.FEWNERD_SAMPLE)
-            logger.warning("%s; using the bundled 200-sentence sample %s", exc, data.name)
+    data = _bench_data(args.data)
     schema = Schema.load(args.schema)
     if args.threshold is not None:
         schema = schema.with_options(threshold=args.threshold)
     limit, llm_limit = args.limit, args.llm_limit
     if args.quick:
         limit, llm_limit = limit or 200, llm_limit or 20
-    specs = []
-    for name in args.engines.split(","):
-        if name == "gliner":
-            specs.append(EngineSpec("gliner", "gliner", {k: v for k, v in {
-                "model": args.gliner_model, "threads": args.threads}.items() if v is not None},
-                note="the default model" if args.gliner_model is None else ""))
-        elif name == "gliner-fewnerd":
-            specs.append(EngineSpec("gliner-fewnerd", "gliner", {k: v for k, v in {
-                "model": FEWNERD_REFERENCE_MODEL, "threads": args.threads}.items()
-                if v is not None}, note=FEWNERD_REFERENCE_NOTE))
-        elif name in ("llm", "hybrid"):
-            specs.append(EngineSpec(name, "llm", _bench_llm_options(args, name), limit=llm_limit,
-                                    batch_size=args.llm_batch_size,
-                                    latency_samples=0 if args.quick else None))
-        elif name == "spacy":
-            specs.append(EngineSpec("spacy", "spacy", {}))
-        else:
-            raise ZeroshotError(f"unknown engine {name!r} in --engines; use "
-                                f"gliner,gliner-fewnerd,llm,hybrid,spacy")
+    specs = [_bench_spec(args, name, llm_limit) for name in args.engines.split(",")]
     _reserve_cores(args)
     out = Path(args.out)
     if args.report_only:
@@ -388,6 +358,47 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         logger.info("wrote %s", path)
     print((out / "report.md").read_text(encoding="utf-8").split("\n## ")[0])
     return 0
+
+
+def _bench_data(given: str | None) -> Path:
+    """``--data``, else Few-NERD INTER test where it is found, else the bundled sample
+    (with a warning)."""
+    from zeroshot.core.loaders import find_fewnerd
+
+    if given:
+        return Path(given)
+    try:
+        return find_fewnerd("inter/test")
+    except FileNotFoundError as exc:
+        from zeroshot import data as bundled
+
+        data = bundled.path(bundled.FEWNERD_SAMPLE)
+        logger.warning("%s; using the bundled 200-sentence sample %s", exc, data.name)
+        return data
+
+
+def _bench_spec(args: argparse.Namespace, name: str, llm_limit: int | None) -> EngineSpec:
+    """The :class:`~zeroshot.benchmark.EngineSpec` of one ``--engines`` name."""
+    from zeroshot.benchmark import EngineSpec
+
+    def gliner_options(model: str | None) -> dict:
+        return {k: v for k, v in {"model": model, "threads": args.threads}.items()
+                if v is not None}
+
+    if name == "gliner":
+        return EngineSpec("gliner", "gliner", gliner_options(args.gliner_model),
+                          note="the default model" if args.gliner_model is None else "")
+    if name == "gliner-fewnerd":
+        return EngineSpec("gliner-fewnerd", "gliner", gliner_options(FEWNERD_REFERENCE_MODEL),
+                          note=FEWNERD_REFERENCE_NOTE)
+    if name in ("llm", "hybrid"):
+        return EngineSpec(name, "llm", _bench_llm_options(args, name), limit=llm_limit,
+                          batch_size=args.llm_batch_size,
+                          latency_samples=0 if args.quick else None)
+    if name == "spacy":
+        return EngineSpec("spacy", "spacy", {})
+    raise ZeroshotError(f"unknown engine {name!r} in --engines; use "
+                        f"gliner,gliner-fewnerd,llm,hybrid,spacy")
 
 
 def _bench_llm_options(args: argparse.Namespace, name: str) -> dict:
