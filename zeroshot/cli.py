@@ -1096,11 +1096,13 @@ def configure_logging(verbose: int) -> None:
         for name in ("vllm", "transformers"):
             logging.getLogger(name).setLevel(logging.ERROR)
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+        os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")  # c10 warnings of vLLM's workers
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+        os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning,ignore::FutureWarning")
         warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)  # e.g. vLLM's on torch APIs
 
 
 def main(argv: Sequence[str] | None = None) -> int:

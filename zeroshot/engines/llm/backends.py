@@ -153,7 +153,8 @@ class VLLMOfflineBackend:
     system prompt and demonstrations are computed once per batch, not once per
     request); ``dtype="auto"`` is float32 on CPUs without AVX-512 BF16
     (:func:`cpu_dtype`). The cores vLLM's CPU worker uses are set before start-up with
-    :func:`reserve_vllm_cpus`.
+    :func:`reserve_vllm_cpus`. vLLM's weight-loading progress bar is off unless
+    ``use_tqdm_on_load=True`` is passed.
     """
 
     name = "vllm-offline"
@@ -176,6 +177,7 @@ class VLLMOfflineBackend:
         self.logprobs = logprobs  # each Generation carries its tokens' log-probabilities
         self.prefix_caching = prefix_caching
         self.dtype = cpu_dtype(dtype)
+        llm_kwargs.setdefault("use_tqdm_on_load", False)  # no weight-loading bar by default
         self._llm = vllm.LLM(
             model=self.model, max_model_len=max_model_len, seed=seed, dtype=self.dtype,
             kv_cache_memory_bytes=int(kv_cache_gib * 2**30),
