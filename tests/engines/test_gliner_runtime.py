@@ -549,3 +549,23 @@ def test_runtime_options_that_cannot_run_here_raise(monkeypatch, tmp_path, optio
     monkeypatch.setenv("ZEROSHOT_CACHE", str(tmp_path))
     with pytest.raises(rt.RuntimeOptionError, match=re.escape(needle)):
         GlinerEngine("gliner-minilm-general", threads=2, **option)
+
+
+@pytest.mark.parametrize("option, needle", [
+    ({"device": "gpu"}, "unknown device 'gpu'"),
+    ({"batch_size": 0}, "batch_size must be a positive integer, not 0"),
+    ({"window": 0}, "window must be a positive integer, not 0"),
+    ({"threads": 0}, "threads must be a positive integer, not 0"),
+    ({"window_overlap": -1}, "window_overlap must be at least 0"),
+])
+def test_bad_engine_arguments_raise_before_the_model_loads(option, needle):
+    """batch_size=0 and window=0 used to mean 'the default' silently; a device string
+    torch cannot read surfaced as a failed self-check, then torch's error."""
+    with pytest.raises(ValueError, match=re.escape(needle)):
+        GlinerEngine("/no/such/model", **option)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_gpu_is_a_clear_error():
+    with pytest.raises(rt.RuntimeOptionError, match="sees no CUDA GPU; use device='cpu'"):
+        GlinerEngine("/no/such/model", device="cuda")

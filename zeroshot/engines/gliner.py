@@ -24,6 +24,7 @@ import dataclasses
 import json
 import logging
 import math
+import numbers
 import os
 import time
 from collections.abc import Sequence
@@ -103,6 +104,14 @@ def default_batch_size(device: str) -> int:
     CUDA; 128 on CPU, where gliner's LSTM (one small step per word) costs a third of
     what it costs per row at 32."""
     return 1024 if str(device).startswith("cuda") else 128
+
+
+def _check_counts(**counts: int | None) -> None:
+    """Each count that is given is a positive integer (None: the default)."""
+    for name, value in counts.items():
+        if value is not None and (isinstance(value, bool)
+                                  or not isinstance(value, numbers.Integral) or value < 1):
+            raise ValueError(f"{name} must be a positive integer, not {value!r}")
 
 
 def load_gliner(model: str | Path, *, allow_hub: bool = True, map_location: str = "cpu"):
@@ -204,6 +213,10 @@ class GlinerEngine:
         import torch
 
         rt.check_options(dtype=dtype, encoder=encoder, kernels=kernels)
+        rt.check_device(device)
+        _check_counts(batch_size=batch_size, window=window, threads=threads)
+        if window_overlap < 0:
+            raise ValueError(f"window_overlap must be at least 0, not {window_overlap}")
         if threads is not None:
             torch.set_num_threads(threads)
         self.source: str | None = None

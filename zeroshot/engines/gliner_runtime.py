@@ -147,6 +147,26 @@ def check_options(*, dtype: str | None, encoder: str, kernels: str) -> None:
             raise RuntimeOptionError(f"unknown {what} {value!r}: {', '.join(known)}")
 
 
+def check_device(device: str) -> None:
+    """Refuse a device string torch cannot read, and CUDA where this torch sees no GPU
+    (before, both surfaced as a failed self-check and then torch's own error)."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise RuntimeOptionError(f"unknown device {device!r}: use 'cpu', 'cuda' or "
+                                 "'cuda:N'") from None
+    if dev.type != "cuda":
+        return
+    if not torch.cuda.is_available():
+        raise RuntimeOptionError(f"device {device!r}: this torch ({torch.__version__}) sees "
+                                 "no CUDA GPU; use device='cpu'")
+    if dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise RuntimeOptionError(f"device {device!r}: this machine has "
+                                 f"{torch.cuda.device_count()} CUDA device(s)")
+
+
 def use_kernels(choice: str, device: Any, dtype: Any) -> bool:
     """Whether the runtime uses the fused Triton kernels (``choice``: ``"auto"``,
     ``"torch"`` or ``"triton"``; see :class:`GlinerRuntime`)."""
