@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from zeroshot.core.engine import Engine, run_or_split
+from zeroshot.core.engine import Engine, extract_arguments, run_or_split
+from zeroshot.core.schema import Schema
+from zeroshot.core.text import TokenizedText
 
 
 def test_run_or_split_keeps_the_good_items_of_a_failing_batch():
@@ -72,3 +74,20 @@ def test_every_engine_implements_the_protocol(factory):
     import inspect
 
     assert "ids" in inspect.signature(cls.extract).parameters
+
+
+@pytest.mark.parametrize("one", ["Ada met Bob.", b"Ada met Bob.", TokenizedText.coerce("Ada met")])
+def test_extract_arguments_refuse_one_text_for_a_batch(one):
+    """A lone str would be read as one text per character: a silent wrong answer."""
+    with pytest.raises(TypeError, match="takes a list of texts, not one"):
+        extract_arguments(one, "news", None)
+
+
+def test_extract_arguments_check_ids_and_read_the_schema_as_coerce_does():
+    with pytest.raises(ValueError, match="1 ids for 2 texts"):
+        extract_arguments(["a", "b"], "news", ["x"])
+    texts, schema = extract_arguments((t for t in ["Ada", "Bob"]), ["person"], ["1", "2"])
+    assert texts == ["Ada", "Bob"] and list(schema.names) == ["person"]
+    news = Schema.load("news")
+    assert extract_arguments(["a"], news, None)[1] is news
+    assert extract_arguments(["a"], "news", None)[1].names == news.names

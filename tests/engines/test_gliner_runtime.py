@@ -569,3 +569,12 @@ def test_bad_engine_arguments_raise_before_the_model_loads(option, needle):
 def test_cuda_without_a_gpu_is_a_clear_error():
     with pytest.raises(rt.RuntimeOptionError, match="sees no CUDA GPU; use device='cpu'"):
         GlinerEngine("/no/such/model", device="cuda")
+
+
+def test_engine_extract_takes_a_schema_name_and_refuses_one_bare_string(engine):
+    by_name = engine.extract(["Ada Lovelace met Charles Babbage in London ."], "news")
+    by_schema = engine.extract(["Ada Lovelace met Charles Babbage in London ."],
+                               Schema.load("news"))
+    assert by_name[0].spans == by_schema[0].spans and by_name[0].spans
+    with pytest.raises(TypeError, match="takes a list of texts"):
+        engine.extract("Ada Lovelace met Charles Babbage in London .", "news")

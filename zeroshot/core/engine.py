@@ -13,7 +13,7 @@ from zeroshot.core.spans import DocumentResult
 from zeroshot.core.text import TokenizedText
 
 __all__ = ["ENGINE_ERROR", "LABEL_GROUPS", "TRUNCATED", "WINDOWED", "WORD_CUT", "Engine",
-           "TextInput", "run_or_split"]
+           "TextInput", "extract_arguments", "run_or_split"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,22 @@ class Engine(Protocol):
     def identity(self) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
+
+
+def extract_arguments(texts: Sequence[TextInput], schema: Schema | Any,
+                      ids: Sequence[str] | None) -> tuple[Sequence[TextInput], Schema]:
+    """An engine's ``extract`` arguments, checked the same way by every engine: a
+    batch of texts (one ``str`` would be read as one text per character), ``ids``
+    as many as the texts, and the schema as :meth:`Schema.coerce` reads it (a
+    bundled name, a file, a list of labels)."""
+    if isinstance(texts, (str, bytes, TokenizedText)):
+        raise TypeError(f"extract() takes a list of texts, not one {type(texts).__name__}: "
+                        "wrap it in a list (or use zeroshot.extract, which takes either)")
+    if not isinstance(texts, Sequence):  # a generator: read once, here
+        texts = list(texts)
+    if ids is not None and len(ids) != len(texts):
+        raise ValueError(f"{len(ids)} ids for {len(texts)} texts")
+    return texts, Schema.coerce(schema)
 
 
 def run_or_split(run: Callable[[Sequence[T]], list[R]], items: Sequence[T],

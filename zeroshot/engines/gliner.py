@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from zeroshot.core.chunking import chunk_tokenized, merge_windows, token_windows, window_chunk
-from zeroshot.core.engine import ENGINE_ERROR, LABEL_GROUPS, WORD_CUT
+from zeroshot.core.engine import ENGINE_ERROR, LABEL_GROUPS, WORD_CUT, extract_arguments
 from zeroshot.core.errors import ZeroshotError
 from zeroshot.core.gcpause import collector_paused
 from zeroshot.core.schema import DEFAULT_THRESHOLD, Schema, check_threshold
@@ -369,6 +369,7 @@ class GlinerEngine:
     def extract(self, texts: Sequence[str | Sequence[str] | TokenizedText], schema: Schema, *,
                 ids: Sequence[str] | None = None) -> list[DocumentResult]:
         """One result per input; str inputs are tokenised, lists are pre-tokenised."""
+        texts, schema = extract_arguments(texts, schema, ids)
         with collector_paused(self.pause_gc):
             return self._extract(texts, schema, ids)
 

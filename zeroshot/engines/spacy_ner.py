@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from zeroshot.core.engine import ENGINE_ERROR, run_or_split
+from zeroshot.core.engine import ENGINE_ERROR, extract_arguments, run_or_split
 from zeroshot.core.errors import ZeroshotError
 from zeroshot.core.schema import Schema
 from zeroshot.core.spans import DocumentResult, Issue, Span
@@ -133,6 +133,7 @@ class SpacyEngine:
         """One result per input; str inputs are tokenised, lists are pre-tokenised."""
         from spacy.tokens import Doc
 
+        texts, schema = extract_arguments(texts, schema, ids)
         targets = self._targets(schema)
         docs = [TokenizedText.coerce(t) for t in texts]
         results: list[DocumentResult] = []

@@ -23,7 +23,7 @@ from typing import Any
 
 from zeroshot.core.chunking import TextChunk, chunk_tokenized, document_windows, merge_windows
 from zeroshot.core.confidence import entity_confidences
-from zeroshot.core.engine import ENGINE_ERROR, TRUNCATED
+from zeroshot.core.engine import ENGINE_ERROR, TRUNCATED, extract_arguments
 from zeroshot.core.grounding import candidate_spans
 from zeroshot.core.schema import Schema
 from zeroshot.core.spans import DocumentResult, Issue, Mention, Span
@@ -159,6 +159,7 @@ class LLMEngine:
     def extract(self, texts: Sequence[str | Sequence[str] | TokenizedText], schema: Schema, *,
                 ids: Sequence[str] | None = None) -> list[DocumentResult]:
         """One result per input; str inputs are tokenised, lists are pre-tokenised."""
+        texts, schema = extract_arguments(texts, schema, ids)
         docs = [TokenizedText.coerce(t) for t in texts]
         system = self.prompts.system(schema)
         # (doc index, chunk, local tokens, request)

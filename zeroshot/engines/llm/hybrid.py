@@ -41,7 +41,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from zeroshot.core.chunking import TextChunk, chunk_tokenized, document_windows, merge_windows
-from zeroshot.core.engine import ENGINE_ERROR, Engine
+from zeroshot.core.engine import ENGINE_ERROR, Engine, extract_arguments
 from zeroshot.core.schema import Demonstration, OverlapPolicy, Schema
 from zeroshot.core.spans import DocumentResult, Issue, Span
 from zeroshot.core.text import TokenizedText
@@ -233,6 +233,7 @@ class HybridEngine:
     def extract(self, texts: Sequence[str | Sequence[str] | TokenizedText], schema: Schema, *,
                 ids: Sequence[str] | None = None) -> list[DocumentResult]:
         """One result per input; str inputs are tokenised, lists are pre-tokenised."""
+        texts, schema = extract_arguments(texts, schema, ids)
         docs = [TokenizedText.coerce(t) for t in texts]
         proposals = self.propose(docs, schema)
         shots = schema.demonstrations[:self.llm.prompts.shots]
