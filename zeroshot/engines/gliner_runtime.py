@@ -162,9 +162,9 @@ def check_device(device: str) -> None:
     if not torch.cuda.is_available():
         raise RuntimeOptionError(f"device {device!r}: this torch ({torch.__version__}) sees "
                                  "no CUDA GPU; use device='cpu'")
-    if dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise RuntimeOptionError(f"device {device!r}: this machine has "
-                                 f"{torch.cuda.device_count()} CUDA device(s)")
+    count = torch.cuda.device_count()
+    if dev.index is not None and dev.index >= count:
+        raise RuntimeOptionError(f"device {device!r}: this machine has {count} CUDA device(s)")
 
 
 def use_kernels(choice: str, device: Any, dtype: Any) -> bool:
@@ -172,7 +172,7 @@ def use_kernels(choice: str, device: Any, dtype: Any) -> bool:
     ``"torch"`` or ``"triton"``; see :class:`GlinerRuntime`)."""
     import torch
 
-    if choice not in ("auto", "torch", "triton"):
+    if choice not in KERNELS:
         raise RuntimeOptionError(f"unknown kernels {choice!r}: {', '.join(KERNELS)}")
     if choice == "torch":
         return False
