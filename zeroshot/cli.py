@@ -63,7 +63,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from zeroshot import data as bundled
     from zeroshot.engines.gliner import GlinerEngine
 
-    schema = Schema.load(args.schema)
+    schema = _schema(args)
     if args.threshold is not None:
         schema = schema.with_options(threshold=args.threshold)
     text_path = Path(args.text) if args.text else bundled.path(bundled.EXAMPLE_TEXT)
@@ -86,7 +86,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    schema = Schema.load(args.schema) if args.schema else None
+    schema = _schema(args)
     gold, preds = _gold_and_predictions(args.gold, args.gold_format, args.pred)
     aligned = [preds.get(g.id, DocumentResult(text=g.text, id=g.id)) for g in gold]
     report = evaluate([g.spans for g in gold], [p.spans for p in aligned],
@@ -103,7 +103,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     if args.card:
         _not_over(Path(args.card), args.gold, args.pred)
         if schema is None:
-            raise ZeroshotError("--card needs --schema")
+            raise ZeroshotError("--card needs --schema or --labels")
         Path(args.card).write_text(render_evidence_card(
             schema, [g.spans for g in gold], aligned, report=report), "utf-8")
     return 0
@@ -271,7 +271,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     from zeroshot.batch import BatchRunner, read_inputs
     from zeroshot.results import preflight
 
-    schema = Schema.load(args.schema)
+    schema = _schema(args)
     if args.threshold is not None:
         schema = schema.with_options(threshold=args.threshold)
     records = read_inputs(args.inputs, fmt=args.format, text_field=args.text_field,
@@ -535,6 +535,34 @@ def _key_values(items: Sequence[str] | None, flag: str) -> dict:
     return opts
 
 
+def _label_list(value: str) -> tuple[str, ...]:
+    """argparse type for ``--labels``: comma-separated entity types, none empty."""
+    labels = tuple(part.strip() for part in value.split(","))
+    if not value.strip() or not all(labels):
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: expected comma-separated labels, none empty, e.g. "
+            "'person,programming language'")
+    return labels
+
+
+def _add_schema_options(p: argparse.ArgumentParser, *, required: bool = False,
+                        default: str | None = None, schema_help: str) -> None:
+    """``--schema FILE_OR_NAME`` or ``--labels A,B,...`` (ad-hoc types), not both."""
+    g = p.add_mutually_exclusive_group(required=required)
+    g.add_argument("--schema", default=default, help=schema_help)
+    g.add_argument("--labels", type=_label_list, metavar="LABEL,...",
+                   help="ad-hoc entity types instead of a schema file, comma-separated "
+                        "(e.g. 'person,programming language'): each label is the type's "
+                        "name and the words the model sees")
+
+
+def _schema(args: argparse.Namespace) -> Schema | None:
+    """The command's schema: from ``--labels``, else ``--schema``, else None."""
+    if args.labels:
+        return Schema.from_labels(args.labels, name="labels", source="--labels")
+    return Schema.load(args.schema) if args.schema else None
+
+
 def _train_options(args: argparse.Namespace) -> dict:
     """The student's TrainConfig overrides: the named flags, then each KEY=VALUE."""
     opts = {k: v for k, v in {"epochs": args.epochs, "device": args.device,
@@ -570,7 +598,7 @@ def _cmd_distill(args: argparse.Namespace) -> int:
                             replay=args.replay, replay_ratio=args.replay_ratio,
                             train_options=_train_options(args), forget_dev=args.forget_dev,
                             seed=args.seed)
-    result = distill(args.inputs, Schema.load(args.schema), args.out, teacher=teacher,
+    result = distill(args.inputs, _schema(args), args.out, teacher=teacher,
                      filters=filters, student=student, gold=args.gold, gold_dev=args.gold_dev,
                      stages=stages, teacher_labels=args.teacher_labels,
                      report_teacher_limit=args.report_teacher_limit or None,
@@ -604,7 +632,7 @@ def _add_distill_parser(sub: argparse._SubParsersAction) -> None:
                     "base encoder vs student on --gold, speed, evidence cards).")
     p.add_argument("inputs", nargs="*", help="text files: TXT (one text per line), JSONL, "
                                              "CoNLL / Few-NERD")
-    p.add_argument("--schema", required=True, help="schema file or bundled name")
+    _add_schema_options(p, required=True, schema_help="schema file or bundled name")
     p.add_argument("--out", required=True, help="output folder (the stages resume in it)")
     p.add_argument("--stages", default=",".join(("teacher", "filter", "student", "report")),
                    help="comma-separated stages to run (default: all four, in order)")
@@ -721,7 +749,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     examples = load_examples(args.data, args.format)
-    schema = Schema.load(args.schema) if args.schema else data_schema(examples)
+    schema = _schema(args) or data_schema(examples)
     examples, dropped = restrict(examples, schema)
     if args.dev:
         dev, _ = restrict(load_examples([args.dev], args.format), schema)
@@ -777,8 +805,9 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="model directory to write")
     p.add_argument("--format", choices=["jsonl", "conll", "fewnerd"],
                    help="input format (default: from the file name)")
-    p.add_argument("--schema", help="schema file or bundled name: the types to learn and the "
-                                    "labels the model sees (default: the data's own types)")
+    _add_schema_options(p, schema_help="schema file or bundled name: the types to learn and "
+                                       "the labels the model sees (default: the data's own "
+                                       "types)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--dev", help="dev file (same format); default: hold out --dev-fraction")
     g.add_argument("--dev-fraction", type=_fraction, default=0.1,
@@ -835,8 +864,9 @@ def _add_demo_parser(sub: argparse._SubParsersAction) -> None:
                                    "the spans with offsets and scores.")
     p.add_argument("--text", help="UTF-8 text file, one document per line "
                                   "(default: the bundled example)")
-    p.add_argument("--schema", default="fewnerd_inter_test",
-                   help="schema file or bundled name (default: fewnerd_inter_test)")
+    _add_schema_options(p, default="fewnerd_inter_test",
+                        schema_help="schema file or bundled name (default: "
+                                    "fewnerd_inter_test)")
     p.add_argument("--threshold", type=_threshold,
                    help="score threshold (default: the model's calibrated one)")
     p.add_argument("--model", help="GLiNER model: a bundled name, a directory or a hub id "
@@ -853,7 +883,7 @@ def _add_score_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("gold", help="gold file (Few-NERD, CoNLL or JSONL)")
     p.add_argument("pred", help="predictions JSONL (one document result per line)")
     p.add_argument("--gold-format", choices=["fewnerd", "conll", "jsonl"])
-    p.add_argument("--schema", help="only score this schema's types; needed for --card")
+    _add_schema_options(p, schema_help="only score this schema's types; needed for --card")
     p.add_argument("--on", choices=["char", "token"], default="char",
                    help="compare character offsets (default) or token offsets")
     p.add_argument("--json", help="write the full report (JSON) here")
@@ -892,7 +922,7 @@ def _add_extract_parser(sub: argparse._SubParsersAction) -> None:
                                    "or made with another configuration, disk full).")
     p.add_argument("inputs", nargs="+", help="input files")
     p.add_argument("-o", "--output", required=True, help="output JSONL")
-    p.add_argument("--schema", required=True, help="schema file or bundled name")
+    _add_schema_options(p, required=True, schema_help="schema file or bundled name")
     p.add_argument("--engine", choices=["gliner", "llm", "spacy"], default="gliner",
                    help="gliner (default), llm, or spacy (fixed OntoNotes labels mapped to "
                         "Few-NERD coarse types; a reference, not zero-shot)")

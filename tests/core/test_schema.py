@@ -97,6 +97,8 @@ def test_round_trip_json_and_yaml(tmp_path, small_schema):
     ('{"name": "x", "entity_types": [{"name": " a"}]}', "/entity_types/0/name"),
     ('{"name": "x", "entity_types": [{"name": "a"}],}', "invalid JSON at line 1"),
     ('[1, 2]', "a schema must be an object"),
+    ('["person", "city"]', "bare labels: Schema.from_labels in Python, --labels on the command"),
+    ('"person"', "a schema must be an object, got str"),
 ])
 def test_malformed_schema_files_name_the_problem(tmp_path, content, needle):
     p = tmp_path / "bad.json"
@@ -120,6 +122,14 @@ def test_non_utf8_and_missing_and_yaml_errors(tmp_path):
         Schema.load(y)
     with pytest.raises(SchemaError, match="no bundled schema named 'nosuch'"):
         Schema.load("nosuch")
+
+
+def test_from_labels_errors_begin_with_their_source():
+    with pytest.raises(SchemaError, match=r"^--labels: schema 'labels': duplicate entity type "
+                                          r"label 'person'"):
+        Schema.from_labels(["person", "Person"], name="labels", source="--labels")
+    with pytest.raises(SchemaError, match=r"^<labels>: "):
+        Schema.from_labels(["a", "a"])
 
 
 def test_unknown_label_error(small_schema):

@@ -290,11 +290,12 @@ class Schema:
     # -- construction -------------------------------------------------------------
     @classmethod
     def from_labels(cls, labels: Iterable[str] | Mapping[str, str], name: str = "ad-hoc",
-                    **options: Any) -> Schema:
+                    *, source: str = "<labels>", **options: Any) -> Schema:
         """Schema from bare labels, or from ``{label: description}``.
 
         Names and labels are the same strings here; ``options`` are
-        :class:`SchemaOptions` fields (``overlap``, ``threshold`` ...).
+        :class:`SchemaOptions` fields (``overlap``, ``threshold`` ...); ``source``
+        begins any error message (e.g. the command-line flag the labels came from).
         """
         if isinstance(labels, str):
             raise SchemaError("from_labels takes a list of labels, not one string")
@@ -305,13 +306,16 @@ class Schema:
         data: dict[str, Any] = {"name": name, "entity_types": types}
         if options:
             data["options"] = options
-        return cls.from_dict(data)
+        return cls.from_dict(data, source=source)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> Schema:
         """Validate ``data`` against the meta-schema and build the schema."""
         if not isinstance(data, Mapping):
-            raise SchemaError(f"{source}: a schema must be an object, got {type(data).__name__}")
+            hint = (" (bare labels: Schema.from_labels in Python, --labels on the command line)"
+                    if isinstance(data, list) else "")
+            raise SchemaError(f"{source}: a schema must be an object, got "
+                              f"{type(data).__name__}{hint}")
         data = dict(data)
         opts = data.get("options")
         if isinstance(opts, Mapping) and isinstance(opts.get("overlap"), OverlapPolicy):
