@@ -248,6 +248,9 @@ def test_output_refusals_api(tmp_path):
         assert src.read_text() == "Ada ran\n"
     with pytest.raises(OutputError, match="is a directory"):
         runner.run(read_inputs([src]), tmp_path)
+    with pytest.raises(OutputError, match="standard output is not a target"):
+        runner.run(read_inputs([src]), Path("-"))
+    assert not Path("-").exists()
     notes = tmp_path / "notes.jsonl"
     notes.write_text('{"my": "data"}\n')
     with pytest.raises(OutputError, match="is not a zeroshot results file"):
@@ -427,6 +430,8 @@ def test_cli_refuses_bad_outputs_with_exit_2(fake_server, tmp_path, capsys):
         assert src.read_bytes() == before
     assert main(_llm_args(fake_server, src, tmp_path)) == 2
     assert "is a directory" in capsys.readouterr().err
+    assert main(_llm_args(fake_server, src, "-")) == 2
+    assert "standard output is not a target" in capsys.readouterr().err
     other = tmp_path / "notes.txt"
     other.write_text("my notes\n")
     assert main(_llm_args(fake_server, src, other)) == 2

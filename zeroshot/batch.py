@@ -47,9 +47,9 @@ from zeroshot.core.schema import Schema
 from zeroshot.core.spans import DocumentResult
 from zeroshot.core.text import TokenizedText
 from zeroshot.results import (
-    OutputError,
     ResultWriter,
     Scan,
+    check_target,
     compact,
     encode_row,
     locked,
@@ -384,8 +384,7 @@ class BatchRunner:
         for what is refused (``resume=False`` starts over; ``adopt``: an output
         without a configuration record is taken as made with this one)."""
         out = Path(out)
-        if out.is_dir():
-            raise OutputError(f"{out} is a directory; -o needs a file path")
+        check_target(out)  # before the lock file is made beside it
         make_parent(out)
         summary = Summary()
         t0 = time.perf_counter()

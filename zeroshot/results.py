@@ -352,7 +352,12 @@ def _first_line(out: Path) -> bytes:
         return fh.readline(1 << 20)
 
 
-def _check_target(out: Path, inputs: Iterable[Path]) -> None:
+def check_target(out: Path, inputs: Iterable[Path] = ()) -> None:
+    """Refuse a target that can never hold results: ``-``, a directory, an input."""
+    if str(out) == "-":
+        raise OutputError("-o -: results are written to a file as they finish, and a run "
+                          "resumes from it, so standard output is not a target; give a file "
+                          "path (then e.g. `cat` or `jq` it)")
     if out.is_dir():
         raise OutputError(f"{out} is a directory; -o needs a file path")
     for p in inputs:
@@ -382,7 +387,7 @@ def preflight(out: str | Path, *, overwrite: bool = False, adopt: bool = False,
     """The checks that need no engine, so a run stops before it loads a model: a
     directory, an input, an output in use, a file that is not a results file."""
     out = Path(out)
-    _check_target(out, inputs)
+    check_target(out, inputs)
     make_parent(out)
     with locked(out):
         if (not overwrite and not adopt and out.exists() and out.stat().st_size > 0
@@ -400,7 +405,7 @@ def prepare_output(out: Path, config: Mapping[str, Any], *, overwrite: bool = Fa
     takes it as made with ``config``) or one recorded with another configuration.
     ``overwrite`` empties it (never an input).
     """
-    _check_target(out, inputs)
+    check_target(out, inputs)
     nonempty = out.exists() and out.stat().st_size > 0
     if overwrite or not nonempty:
         if nonempty:

@@ -120,8 +120,9 @@ def test_non_utf8_and_missing_and_yaml_errors(tmp_path):
     y.write_text("name: x\nentity_types: [\n")
     with pytest.raises(SchemaError, match="invalid YAML at line"):
         Schema.load(y)
-    with pytest.raises(SchemaError, match="no bundled schema named 'nosuch'"):
+    with pytest.raises(SchemaError, match="no bundled schema named 'nosuch'") as err:
         Schema.load("nosuch")
+    assert "for ad-hoc labels pass a list, e.g. ['nosuch']" in str(err.value)
 
 
 def test_from_labels_errors_begin_with_their_source():

@@ -152,7 +152,9 @@ def bundled_schema_path(name: str) -> Path:
         for p in base.iterdir()
         if p.name.endswith((".json", ".yaml", ".yml")) and p.name != META_SCHEMA_NAME
     )
-    raise SchemaError(f"no bundled schema named {name!r}; bundled: {', '.join(known)}")
+    raise SchemaError(f"no bundled schema named {clip(name)} and no such file; bundled: "
+                      f"{', '.join(known)} (for ad-hoc labels pass a list, e.g. [{clip(name)}], "
+                      "or --labels on the command line)")
 
 
 class _StrictYamlLoader(yaml.SafeLoader):
