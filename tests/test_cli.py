@@ -268,8 +268,20 @@ def test_extract_with_ad_hoc_labels(tmp_path, capsys):
     (row,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert {(s["text"], s["label"]) for s in row["spans"]} == {
         ("Ada Lovelace", "person"), ("Charles Babbage", "person"), ("London", "city")}
-    meta = json.loads((tmp_path / "out.jsonl.meta.json").read_text())
-    assert "person" in json.dumps(meta) and "city" in json.dumps(meta)
+    meta = json.loads((tmp_path / "out.jsonl.meta.json").read_text())["config"]["schema"]
+    assert [t["name"] for t in meta["entity_types"]] == ["person", "city"]
+    assert meta["options"]["overlap"] == "flat"
+    # --overlap sets the policy a --labels user cannot write in a schema file
+    nested = tmp_path / "nested.jsonl"
+    src.write_text("The University of California Berkeley campus opened .\n", encoding="utf-8")
+    assert main(["extract", str(src), "-o", str(nested), "--labels", "university",
+                 "--overlap", "nested", "--threshold", "0.05", "--model",
+                 "gliner-minilm-general", "-q", "--threads", "1"]) == 0
+    meta = json.loads((tmp_path / "nested.jsonl.meta.json").read_text())["config"]["schema"]
+    assert meta["options"]["overlap"] == "nested"
+    (row,) = [json.loads(line) for line in nested.read_text().splitlines()]
+    spans = [(s["start"], s["end"]) for s in row["spans"]]
+    assert any(a[0] <= b[0] and b[1] <= a[1] and a != b for a in spans for b in spans), spans
 
 
 @pytest.mark.parametrize("flags, needle", [
@@ -277,6 +289,7 @@ def test_extract_with_ad_hoc_labels(tmp_path, capsys):
     (["--labels", " "], "none empty"),
     (["--labels", "person", "--schema", "news"], "not allowed with argument"),
     ([], "one of the arguments --schema --labels is required"),
+    (["--labels", "person", "--overlap", "crossing"], "invalid choice: 'crossing'"),
 ])
 def test_extract_labels_usage_errors(tmp_path, capsys, flags, needle):
     with pytest.raises(SystemExit) as exc:

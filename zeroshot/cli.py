@@ -17,7 +17,7 @@ from zeroshot.core.errors import ZeroshotError, clip
 from zeroshot.core.evidence import render_evidence_card
 from zeroshot.core.loaders import read_examples
 from zeroshot.core.metrics import MODES, evaluate
-from zeroshot.core.schema import Schema, check_threshold
+from zeroshot.core.schema import OverlapPolicy, Schema, check_threshold
 from zeroshot.core.spans import DocumentResult
 
 if TYPE_CHECKING:
@@ -64,8 +64,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from zeroshot.engines.gliner import GlinerEngine
 
     schema = _schema(args)
-    if args.threshold is not None:
-        schema = schema.with_options(threshold=args.threshold)
     text_path = Path(args.text) if args.text else bundled.path(bundled.EXAMPLE_TEXT)
     try:
         lines = [ln for ln in text_path.read_text(encoding="utf-8").splitlines() if ln.strip()]
@@ -272,8 +270,6 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     from zeroshot.results import preflight
 
     schema = _schema(args)
-    if args.threshold is not None:
-        schema = schema.with_options(threshold=args.threshold)
     records = read_inputs(args.inputs, fmt=args.format, text_field=args.text_field,
                           id_field=args.id_field, per_file=args.per_file)
     opts = _engine_options(args)
@@ -557,10 +553,23 @@ def _add_schema_options(p: argparse.ArgumentParser, *, required: bool = False,
 
 
 def _schema(args: argparse.Namespace) -> Schema | None:
-    """The command's schema: from ``--labels``, else ``--schema``, else None."""
+    """The command's schema: from ``--labels``, else ``--schema``, else None; with the
+    command's ``--threshold`` / ``--overlap``, where it has them and they are given."""
     if args.labels:
-        return Schema.from_labels(args.labels, name="labels", source="--labels")
-    return Schema.load(args.schema) if args.schema else None
+        schema = Schema.from_labels(args.labels, name="labels", source="--labels")
+    elif args.schema:
+        schema = Schema.load(args.schema)
+    else:
+        return None
+    changes = {k: v for k in ("threshold", "overlap") if (v := getattr(args, k, None)) is not None}
+    return schema.with_options(**changes) if changes else schema
+
+
+def _add_overlap_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overlap", choices=[o.value for o in OverlapPolicy],
+                   help="which overlapping spans a result may hold: flat (none), nested "
+                        "(spans nest but don't cross) or multi-label (nesting, and several "
+                        "labels on one span); default: the schema's, flat for --labels")
 
 
 def _train_options(args: argparse.Namespace) -> dict:
@@ -869,6 +878,7 @@ def _add_demo_parser(sub: argparse._SubParsersAction) -> None:
                                     "fewnerd_inter_test)")
     p.add_argument("--threshold", type=_threshold,
                    help="score threshold (default: the model's calibrated one)")
+    _add_overlap_option(p)
     p.add_argument("--model", help="GLiNER model: a bundled name, a directory or a hub id "
                                    "(default: the bundled default model)")
     p.add_argument("--threads", type=_count(1), default=None, help="torch CPU threads")
@@ -941,6 +951,7 @@ def _add_extract_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=_threshold,
                    help="GLiNER score threshold in [0, 1] for types the schema gives none "
                         "(default: the model's calibrated threshold)")
+    _add_overlap_option(p)
     p.add_argument("--model", help="model directory or hub id")
     p.add_argument("--threads", type=_count(1), help="torch CPU threads (GLiNER)")
     p.add_argument("--device", help="GLiNER: torch device, e.g. cuda or cuda:1 (default cpu; "
