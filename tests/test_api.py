@@ -141,3 +141,26 @@ def test_bad_thresholds_are_rejected_at_every_entry_point(threshold):
 def test_ids_must_match_the_texts():
     with pytest.raises(ValueError, match="1 ids for 2 texts"):
         Extractor(_Nothing(), ["person"]).extract(["a", "b"], ids=["x"])
+
+
+def test_overlap_overrides_the_schema_for_one_call(gliner_extractor):
+    text = "The University of California Berkeley campus opened ."
+    flat, nested = (gliner_extractor.extract(text, ["university"], threshold=0.05,
+                                             overlap=o)[0] for o in ("flat", "nested"))
+    def spans(doc):
+        return [(s.start, s.end) for s in doc.spans]
+
+    assert not any(a != b and a[0] < b[1] and b[0] < a[1] for a in spans(flat)
+                   for b in spans(flat))
+    assert len(spans(nested)) > len(spans(flat))
+    assert set(spans(flat)) <= set(spans(nested))
+
+
+@pytest.mark.parametrize("overlap", ["crossing", "Flat", 3])
+def test_bad_overlap_is_rejected_before_any_engine_work(overlap):
+    with pytest.raises(zeroshot.SchemaError, match="is not one of 'flat', 'nested'"):
+        zeroshot.extract("Ada ran", ["person"], engine=_Nothing(), overlap=overlap)
+    with pytest.raises(zeroshot.SchemaError, match="is not one of 'flat', 'nested'"):
+        Extractor(_Nothing(), ["person"]).extract("Ada ran", overlap=overlap)
+    with pytest.raises(zeroshot.SchemaError, match=r"/options/overlap: .* is not one of"):
+        Schema.from_labels(["person"], overlap=overlap)  # the schema file's own check

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from zeroshot.core.engine import Engine, TextInput
-from zeroshot.core.schema import Schema, check_threshold
+from zeroshot.core.schema import OverlapPolicy, Schema, check_threshold, overlap_policy
 from zeroshot.core.spans import DocumentResult
 from zeroshot.core.text import TokenizedText
 
@@ -140,13 +140,18 @@ class Extractor:
 
     def extract(self, texts: TextInput | Sequence[TextInput],
                 schema: SchemaInput | None = None, *, ids: Sequence[str] | None = None,
-                threshold: float | None = None) -> list[DocumentResult]:
-        """One :class:`DocumentResult` per text (a single text gives a list of one)."""
+                threshold: float | None = None,
+                overlap: OverlapPolicy | str | None = None) -> list[DocumentResult]:
+        """One :class:`DocumentResult` per text (a single text gives a list of one);
+        ``threshold`` and ``overlap`` (``"flat"``, ``"nested"``, ``"multi-label"``)
+        override the schema's options for this call."""
         resolved = Schema.coerce(schema) if schema is not None else self.schema
         if resolved is None:
             raise ValueError("no schema: pass one here or to Extractor(...)")
         if threshold is not None:
             resolved = resolved.with_options(threshold=check_threshold(threshold))
+        if overlap is not None:
+            resolved = resolved.with_options(overlap=overlap)
         batch = _as_batch(texts)
         if ids is not None:
             ids = [str(i) for i in ids]
@@ -203,7 +208,7 @@ def _not_text(where: str, value: object) -> str:
 
 def extract(texts: TextInput | Sequence[TextInput], schema: SchemaInput,
             engine: str | Engine = "gliner", *, threshold: float | None = None,
-            **options: Any) -> list[DocumentResult]:
+            overlap: OverlapPolicy | str | None = None, **options: Any) -> list[DocumentResult]:
     """Extract typed spans from one text or many under ``schema``.
 
     Args:
@@ -213,10 +218,15 @@ def extract(texts: TextInput | Sequence[TextInput], schema: SchemaInput,
             or ``{label: description}``.
         engine: ``"gliner"``, ``"llm"`` or an engine object.
         threshold: score threshold for the encoder (overrides the schema's).
+        overlap: ``"flat"``, ``"nested"`` or ``"multi-label"`` (overrides the schema's).
         options: engine options (see :func:`build_engine`).
 
     Returns one :class:`DocumentResult` per text, with spans (char and token
     offsets, label, score or alignment status) and any issues.
     """
+    if threshold is not None:  # bad options fail before a model loads
+        threshold = check_threshold(threshold)
+    if overlap is not None:
+        overlap = overlap_policy(overlap)
     with Extractor(engine, **options) as ex:
-        return ex.extract(texts, schema, threshold=threshold)
+        return ex.extract(texts, schema, threshold=threshold, overlap=overlap)

@@ -108,6 +108,15 @@ def check_threshold(value: Any, what: str = "threshold") -> float:
     return float(value)
 
 
+def overlap_policy(value: Any) -> OverlapPolicy:
+    """``value`` as an :class:`OverlapPolicy`; :class:`SchemaError` naming the choices."""
+    try:
+        return OverlapPolicy(value)
+    except ValueError:
+        choices = ", ".join(repr(o.value) for o in OverlapPolicy)
+        raise SchemaError(f"overlap {clip(value)} is not one of {choices}") from None
+
+
 @dataclasses.dataclass(frozen=True)
 class SchemaOptions:
     """``threshold`` None: the engine's default (a GLiNER model's calibrated one)."""
@@ -118,7 +127,7 @@ class SchemaOptions:
     max_span_chars: int = 200
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "overlap", OverlapPolicy(self.overlap))
+        object.__setattr__(self, "overlap", overlap_policy(self.overlap))
         if self.threshold is not None:
             object.__setattr__(self, "threshold",
                                check_threshold(self.threshold, "options.threshold"))
@@ -465,8 +474,6 @@ class Schema:
         return dataclasses.replace(self, entity_types=tuple(self[n] for n in names))
 
     def with_options(self, **changes: Any) -> Schema:
-        if "overlap" in changes:
-            changes["overlap"] = OverlapPolicy(changes["overlap"])
         return dataclasses.replace(self, options=dataclasses.replace(self.options, **changes))
 
     # -- conversions for engines --------------------------------------------------
