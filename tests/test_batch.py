@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import signal
@@ -99,6 +100,45 @@ def test_column_files_read_tokens_whatever_the_tags(tmp_path):
         ("io.conll:0", "Paris is"), ("io.conll:1", "Oslo"), ("bare.conll:0", "Ada ran"),
         ("bare.conll:1", None), ("bare.conll:2", "Bob walked"), ("t.txt.gz:0", "Rome")]
     assert "bare.conll:6: not UTF-8" in recs[3].error
+
+
+def test_jsonl_tokens_that_are_not_words_are_named_or_counted(tmp_path, caplog):
+    """A ``tokens`` field is read as the words only when it is a list of non-empty
+    strings. Beside a text it is counted and the text read (one warning per file);
+    alone it is the record's error, saying what is wrong with it."""
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(o) + "\n" for o in [
+        {"id": "a", "tokens": ["Ada", 3]},
+        {"id": "b", "tokens": "Ada ran"},
+        {"id": "c", "tokens": []},
+        {"id": "d", "tokens": ["Ada", ""]},
+        {"id": "e", "tokens": 512, "text": "Ada ran"},
+        {"id": "f", "tokens": ["Ada", None], "text": "Ada ran"},
+        {"id": "g", "tokens": ["Ada", "ran"], "text": "ignored"},
+    ]))
+    with caplog.at_level(logging.WARNING, logger="zeroshot.batch"):
+        recs = {r.id: r for r in read_inputs([tmp_path / "t.jsonl"])}
+    assert "tokens[1] is int, not a string, and no string field 'text'" in recs["a"].error
+    assert "'tokens' is str, not a list of strings" in recs["b"].error
+    assert "'tokens' is an empty list" in recs["c"].error
+    assert "tokens[1] is an empty string" in recs["d"].error
+    assert recs["e"].text == recs["f"].text == "Ada ran" and not recs["e"].error
+    assert list(recs["g"].text.tokens) == ["Ada", "ran"]
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert "2 records have a 'tokens' field that is not a list of words" in warning
+
+
+def test_plain_text_read_as_a_column_format_is_warned_of(tmp_path, caplog):
+    (tmp_path / "prose.txt").write_text("Ada Lovelace met Charles Babbage .\n\nBob went home .\n")
+    (tmp_path / "real.conll").write_text("EU NNP B-NP B-ORG\n\nPeter NNP B-NP B-PER\n"
+                                         "Blackburn NNP I-NP I-PER\n")
+    with caplog.at_level(logging.WARNING, logger="zeroshot.batch"):
+        recs = list(read_inputs([tmp_path / "prose.txt"], fmt="conll"))
+        assert [r.text.text for r in recs] == ["Ada", "Bob"]
+        assert "every one of its 2 sentences is a single line" in caplog.text
+        assert "--format txt" in caplog.text
+        caplog.clear()
+        assert len(list(read_inputs([tmp_path / "real.conll"]))) == 2
+        assert not caplog.records
 
 
 def test_gzipped_text_and_jsonl_inputs(tmp_path):

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import time
@@ -145,35 +146,73 @@ def _read_txt(path: Path, per_file: bool) -> Iterator[Record]:
             yield Record(record_id(path, n), None, str(exc))
 
 
-def _jsonl_record(obj: dict[str, Any], rid: str, where: str, text_field: str) -> Record:
+def _tokens_problem(tokens: Any) -> str | None:
+    """Why a JSONL record's ``tokens`` cannot be read as its words (None: it can)."""
+    if not isinstance(tokens, list):
+        return f"'tokens' is {type(tokens).__name__}, not a list of strings"
+    if not tokens:
+        return "'tokens' is an empty list"
+    for i, t in enumerate(tokens):
+        if not isinstance(t, str):
+            return f"tokens[{i}] is {type(t).__name__}, not a string"
+        if not t:
+            return f"tokens[{i}] is an empty string"
+    return None
+
+
+def _jsonl_record(obj: dict[str, Any], rid: str, where: str, text_field: str,
+                  bad_tokens: collections.Counter[str]) -> Record:
+    """A ``tokens`` list is read as is; else the text field. Unusable ``tokens``
+    beside a text are counted in ``bad_tokens`` (the text is read); alone, they are
+    the record's error."""
     tokens = obj.get("tokens")
-    if isinstance(tokens, list) and tokens and all(isinstance(t, str) and t for t in tokens):
+    problem = None if tokens is None else _tokens_problem(tokens)
+    if tokens is not None and problem is None:
         return Record(rid, TokenizedText.from_tokens(tokens))
     if isinstance(obj.get(text_field), str):
+        if problem:
+            bad_tokens[problem] += 1
         return Record(rid, obj[text_field])
+    if problem:
+        return Record(rid, None, f"{where}: {problem}, and no string field {text_field!r}")
     return Record(rid, None, f"{where}: no string field {text_field!r}")
 
 
 def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[Record]:
+    bad_tokens: collections.Counter[str] = collections.Counter()
     for n, obj, err in read_json_objects(path):
         if obj is None:
             yield Record(record_id(path, n), None, str(err))
             continue
         rid = str(obj[id_field]) if obj.get(id_field) is not None else record_id(path, n)
-        yield _jsonl_record(obj, rid, f"{path}:{n}", text_field)
+        yield _jsonl_record(obj, rid, f"{path}:{n}", text_field, bad_tokens)
+    if bad_tokens:
+        first, _ = bad_tokens.most_common(1)[0]
+        logger.warning("%s: %d records have a 'tokens' field that is not a list of words "
+                       "(e.g. %s); their %r field was read instead", path,
+                       sum(bad_tokens.values()), first, text_field)
 
 
 def _read_columns(path: Path, fmt: str) -> Iterator[Record]:
     """CoNLL / Few-NERD: the first column of each line, a blank line between
     sentences. Tags are not needed to extract, so any tag scheme (or none) reads;
-    a sentence with a line that is not UTF-8 is one error record."""
+    a sentence with a line that is not UTF-8 is one error record. A file whose every
+    sentence is one line of three or more columns reads as one word per line of
+    prose, so it is warned of (plain text given as a column format)."""
+    sentences = one_line_prose = 0
     for sent in read_sentences(path, fmt, lenient=True):
         rid = record_id(path, sent.index)
         words = [cols[0] for cols in sent.rows]
+        sentences += 1
+        one_line_prose += len(sent.rows) == 1 and len(sent.rows[0]) >= 3
         if sent.error or not all(words):
             yield Record(rid, None, sent.error or f"{path}:{sent.first_line}: empty token")
         else:
             yield Record(rid, TokenizedText.from_tokens(words))
+    if sentences and one_line_prose == sentences:
+        logger.warning("%s: read as %s, but every one of its %d sentences is a single line of "
+                       "several words, so only each line's first word was extracted from; if "
+                       "it is plain text, use --format txt", path, fmt, sentences)
 
 
 class Inputs:
