@@ -124,7 +124,7 @@ def test_jsonl_tokens_that_are_not_words_are_named_or_counted(tmp_path, caplog):
     assert recs["e"].text == recs["f"].text == "Ada ran" and not recs["e"].error
     assert list(recs["g"].text.tokens) == ["Ada", "ran"]
     [warning] = [r.getMessage() for r in caplog.records]
-    assert "2 records have a 'tokens' field that is not a list of words" in warning
+    assert "2 records have a tokens field that is not a list of words" in warning
 
 
 def test_plain_text_read_as_a_column_format_is_warned_of(tmp_path, caplog):

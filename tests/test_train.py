@@ -56,3 +56,27 @@ def test_train_rejects_two_starting_points(tmp_path, capsys):
     rc = main(["train", str(bundled.path(bundled.FEWNERD_SAMPLE)), "-o", str(tmp_path / "m"),
                "--base-model", "a", "--backbone", "b"])
     assert rc == 2 and "not both" in capsys.readouterr().err
+
+
+def test_train_reads_gliner_training_files_and_ad_hoc_labels(tmp_path, capsys, caplog):
+    """A GLiNER user's own data (one JSON array, tokenized_text + inclusive ner) with
+    --labels choosing the types: the spans of other types are dropped and counted."""
+    from zeroshot.core.loaders import read_fewnerd
+
+    records = [{"tokenized_text": list(ex.tokens.tokens),
+                "ner": [[s.token_start, s.token_end - 1, s.label.split("-")[0]]
+                        for s in ex.spans]}
+               for ex in list(read_fewnerd(bundled.path(bundled.FEWNERD_SAMPLE)))[:40]]
+    src = tmp_path / "train.json"
+    src.write_text(json.dumps(records, indent=1), encoding="utf-8")
+    out = tmp_path / "m"
+    rc = main(["train", str(src), "-o", str(out), "--labels", "person,location",
+               "--base-model", "gliner-minilm-general", "--max-steps", "1", "--batch-size",
+               "4", "--threads", "2", "--quiet"])
+    assert rc == 0
+    assert "schema labels (2 types)" in capsys.readouterr().err
+    kept = sum(1 for r in records for *_, label in r["ner"] if label in ("person", "location"))
+    dropped = sum(len(r["ner"]) for r in records) - kept
+    assert f"{dropped} training spans have types outside the schema" in caplog.text
+    described = read_model_meta(out)["train_data"]["description"]
+    assert "2 types (labels)" in described and "36 training sentences" in described

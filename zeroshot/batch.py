@@ -43,6 +43,7 @@ from zeroshot.core.readers import (
     read_json_objects,
     read_sentences,
     record_id,
+    word_tokens,
 )
 from zeroshot.core.schema import Schema
 from zeroshot.core.spans import DocumentResult
@@ -146,28 +147,13 @@ def _read_txt(path: Path, per_file: bool) -> Iterator[Record]:
             yield Record(record_id(path, n), None, str(exc))
 
 
-def _tokens_problem(tokens: Any) -> str | None:
-    """Why a JSONL record's ``tokens`` cannot be read as its words (None: it can)."""
-    if not isinstance(tokens, list):
-        return f"'tokens' is {type(tokens).__name__}, not a list of strings"
-    if not tokens:
-        return "'tokens' is an empty list"
-    for i, t in enumerate(tokens):
-        if not isinstance(t, str):
-            return f"tokens[{i}] is {type(t).__name__}, not a string"
-        if not t:
-            return f"tokens[{i}] is an empty string"
-    return None
-
-
 def _jsonl_record(obj: dict[str, Any], rid: str, where: str, text_field: str,
                   bad_tokens: collections.Counter[str]) -> Record:
-    """A ``tokens`` list is read as is; else the text field. Unusable ``tokens``
-    beside a text are counted in ``bad_tokens`` (the text is read); alone, they are
-    the record's error."""
-    tokens = obj.get("tokens")
-    problem = None if tokens is None else _tokens_problem(tokens)
-    if tokens is not None and problem is None:
+    """A ``tokens`` (or GLiNER's ``tokenized_text``) list is read as is; else the
+    text field. Unusable tokens beside a text are counted in ``bad_tokens`` (the
+    text is read); alone, they are the record's error."""
+    tokens, problem = word_tokens(obj)
+    if tokens is not None:
         return Record(rid, TokenizedText.from_tokens(tokens))
     if isinstance(obj.get(text_field), str):
         if problem:
@@ -188,7 +174,7 @@ def _read_jsonl(path: Path, text_field: str, id_field: str) -> Iterator[Record]:
         yield _jsonl_record(obj, rid, f"{path}:{n}", text_field, bad_tokens)
     if bad_tokens:
         first, _ = bad_tokens.most_common(1)[0]
-        logger.warning("%s: %d records have a 'tokens' field that is not a list of words "
+        logger.warning("%s: %d records have a tokens field that is not a list of words "
                        "(e.g. %s); their %r field was read instead", path,
                        sum(bad_tokens.values()), first, text_field)
 

@@ -810,7 +810,8 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
                "  zeroshot extract docs.txt -o out.jsonl --schema my_schema.json "
                "--model my-model")
     p.add_argument("data", nargs="+", help="training files: JSONL (text or tokens + spans), "
-                                           "CoNLL (BIO) or Few-NERD")
+                                           "GLiNER's JSON (tokenized_text + ner), CoNLL "
+                                           "(BIO) or Few-NERD")
     p.add_argument("-o", "--output", required=True, help="model directory to write")
     p.add_argument("--format", choices=["jsonl", "conll", "fewnerd"],
                    help="input format (default: from the file name)")

@@ -114,7 +114,12 @@ def test_jsonl_char_and_token_spans(tmp_path):
     ('{"tokens": ["a"], "spans": [[0, 1.5, "x"]]}', "offsets must be integers"),
     ('{"tokens": ["a"], "spans": [[0, 1, null]]}', "label must be a non-empty string"),
     ('{"tokens": ["a"], "spans": [[0, 1, ""]]}', "label must be a non-empty string"),
-    ('{"tokens": ["a"], "spans": [[1, 1, "x"]]}', "outside the tokens"),
+    ('{"tokens": ["a"], "spans": [[1, 1, "x"]]}', r"\[1, 1\) outside the 1 tokens"),
+    ('{"tokens": ["a", 3], "spans": []}', r"tokens\[1\] is int, not a string"),
+    ('{"tokens": [], "spans": []}', "'tokens' is an empty list"),
+    ('{"tokenized_text": ["a"], "ner": [[0, 1, "x"]]}',
+     r"token span \[0, 1\] \(last token inclusive\) outside the 1 tokens"),
+    ('{"tokenized_text": "a b", "ner": []}', "'tokenized_text' is str, not a list"),
 ])
 def test_jsonl_bad_input(tmp_path, line, needle):
     p = tmp_path / "x.jsonl"
@@ -122,6 +127,43 @@ def test_jsonl_bad_input(tmp_path, line, needle):
     with pytest.raises(DataFormatError, match=needle) as err:
         list(read_jsonl(p))
     assert ":2:" in str(err.value)
+
+
+def test_gliner_training_files_read_as_they_are(tmp_path):
+    """GLiNER's own training data: one JSON array (here pretty-printed over many
+    lines) of ``tokenized_text`` + ``ner`` records whose last token is inclusive.
+    Gold and batch readers read it; a record's number is its item's, from 1."""
+    from zeroshot.batch import read_inputs
+
+    records = [
+        {"tokenized_text": ["Ada", "Lovelace", "met", "Bob", "."],
+         "ner": [[0, 1, "person"], [3, 3, "person"]]},
+        {"tokenized_text": ["Paris", "is", "big"], "ner": [[0, 0, "city"]]},
+        {"tokenized_text": ["Nothing", "here"], "ner": []},
+    ]
+    p = tmp_path / "train.json"
+    p.write_text(json.dumps(records, indent=2), encoding="utf-8")
+    a, b, c = read_examples(p)
+    assert [(x.text, x.token_start, x.token_end) for x in a.spans] == [
+        ("Ada Lovelace", 0, 2), ("Bob", 3, 4)]
+    assert [x.text for x in b.spans] == ["Paris"] and c.spans == ()
+    assert [e.id for e in (a, b, c)] == ["train.json:1", "train.json:2", "train.json:3"]
+    docs = list(read_inputs([p]))
+    assert [d.id for d in docs] == ["train.json:1", "train.json:2", "train.json:3"]
+    assert docs[0].text.text == "Ada Lovelace met Bob ." and docs[0].error is None
+
+
+@pytest.mark.parametrize("content, needle", [
+    ('[\n {"tokenized_text": ["a"], "ner": []},\n {"tokenized_text": ["b"], "ner": [}\n]',
+     r"x\.json:3: invalid JSON"),
+    ('[{"tokenized_text": ["a"], "ner": []}, [1, 2]]', r"x\.json:2: item 2 of the array is list"),
+    ('[{"tokenized_text": ["a"], "ner": [[0, 5, "x"]]}]', r"x\.json:1: token span \[0, 5\]"),
+])
+def test_json_array_bad_input_names_the_line_or_item(tmp_path, content, needle):
+    p = tmp_path / "x.json"
+    p.write_text(content, encoding="utf-8")
+    with pytest.raises(DataFormatError, match=needle):
+        list(read_jsonl(p))
 
 
 def _write_gz(path, rows):

@@ -28,6 +28,7 @@ from zeroshot.core.readers import (
     read_json_objects,
     read_sentences,
     record_id,
+    word_tokens,
 )
 from zeroshot.core.spans import Span
 from zeroshot.core.text import TokenizedText
@@ -142,11 +143,13 @@ def _span_fields(raw: Any) -> tuple[int, int, str]:
 
 def read_jsonl(path: str | Path, *, text_field: str = "text", spans_field: str = "spans",
                id_field: str = "id", limit: int | None = None) -> Iterator[Example]:
-    """JSONL: one object per line with a text and character spans.
+    """JSONL (or one JSON array of objects): a text and character spans per object.
 
     Spans are ``{"start", "end", "label"}`` objects or ``[start, end, label]``.
     A ``"tokens"`` list, when present, is used (joined with spaces) instead of
-    the text, and spans are then token offsets. An object without an id gets
+    the text, and spans are then token offsets, end exclusive. GLiNER's training
+    records (``{"tokenized_text": [...], "ner": [[first, last, label], ...]}``,
+    last token inclusive) read as they are. An object without an id gets
     ``NAME:LINE``, as in the batch reader.
     """
     for count, (n, obj, err) in enumerate(read_json_objects(path), 1):
@@ -154,38 +157,49 @@ def read_jsonl(path: str | Path, *, text_field: str = "text", spans_field: str =
             raise err
         assert obj is not None
         idx = str(obj[id_field]) if obj.get(id_field) is not None else record_id(path, n)
-        try:
-            raw_spans = [_span_fields(s) for s in obj.get(spans_field) or ()]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DataFormatError(f"malformed span in {spans_field!r}: {clip(str(exc))}",
-                                  path=str(path), line=n) from None
-        spans = []
-        if isinstance(obj.get("tokens"), list):
-            tokens = TokenizedText.from_tokens([str(t) for t in obj["tokens"]])
-            for ts, te, label in raw_spans:
-                if not 0 <= ts < te <= len(tokens):
-                    raise DataFormatError(f"token span [{ts}, {te}) outside the tokens",
-                                          path=str(path), line=n)
-                cs, ce = tokens.token_span_to_char(ts, te)
-                spans.append(Span(cs, ce, label, tokens.text[cs:ce], token_start=ts,
-                                  token_end=te, engine="gold"))
-        else:
-            text = obj.get(text_field)
-            if not isinstance(text, str):
-                raise DataFormatError(f"missing string field {text_field!r}", path=str(path),
-                                      line=n)
-            tokens = TokenizedText.from_text(text)
-            for cs, ce, label in raw_spans:
-                if not 0 <= cs < ce <= len(text):
-                    raise DataFormatError(f"char span [{cs}, {ce}) outside the text",
-                                          path=str(path), line=n)
-                hit = tokens.char_span_to_token(cs, ce)
-                ts, te = (hit[0], hit[1]) if hit else (None, None)
-                spans.append(Span(cs, ce, label, text[cs:ce], token_start=ts, token_end=te,
-                                  engine="gold"))
-        yield Example(idx, tokens, tuple(spans))
+        yield Example(idx, *_example_fields(obj, path, n, text_field, spans_field))
         if limit is not None and count >= limit:
             return
+
+
+def _example_fields(obj: dict[str, Any], path: str | Path, n: int, text_field: str,
+                    spans_field: str) -> tuple[TokenizedText, tuple[Span, ...]]:
+    words, problem = word_tokens(obj)
+    if problem:
+        raise DataFormatError(problem, path=str(path), line=n)
+    gliner = words is not None and obj.get("tokens") is None  # tokenized_text + ner
+    field = "ner" if gliner else spans_field
+    try:
+        raw_spans = [_span_fields(s) for s in obj.get(field) or ()]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataFormatError(f"malformed span in {field!r}: {clip(str(exc))}",
+                              path=str(path), line=n) from None
+    spans = []
+    if words is not None:
+        tokens = TokenizedText.from_tokens(words)
+        for ts, te, label in raw_spans:
+            end = te + 1 if gliner else te  # GLiNER's last token is inclusive
+            if not 0 <= ts < end <= len(tokens):
+                shown = f"[{ts}, {te}] (last token inclusive)" if gliner else f"[{ts}, {te})"
+                raise DataFormatError(f"token span {shown} outside the {len(tokens)} tokens",
+                                      path=str(path), line=n)
+            cs, ce = tokens.token_span_to_char(ts, end)
+            spans.append(Span(cs, ce, label, tokens.text[cs:ce], token_start=ts,
+                              token_end=end, engine="gold"))
+        return tokens, tuple(spans)
+    text = obj.get(text_field)
+    if not isinstance(text, str):
+        raise DataFormatError(f"missing string field {text_field!r}", path=str(path), line=n)
+    tokens = TokenizedText.from_text(text)
+    for cs, ce, label in raw_spans:
+        if not 0 <= cs < ce <= len(text):
+            raise DataFormatError(f"char span [{cs}, {ce}) outside the text",
+                                  path=str(path), line=n)
+        hit = tokens.char_span_to_token(cs, ce)
+        ts, te = (hit[0], hit[1]) if hit else (None, None)
+        spans.append(Span(cs, ce, label, text[cs:ce], token_start=ts, token_end=te,
+                          engine="gold"))
+    return tokens, tuple(spans)
 
 
 GOLD_FORMATS = ("fewnerd", "conll", "jsonl")

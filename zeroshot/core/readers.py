@@ -13,8 +13,12 @@ JSON objects, ids and format guess:
   spaces, thin spaces, ...) belongs to the token.
 * :func:`read_sentences`: token-per-line files, a blank line (or ``-DOCSTART-``)
   between sentences.
-* :func:`read_json_objects`: one JSON object per line; a string with a lone
-  surrogate (valid JSON, not Unicode text) is an error on its line.
+* :func:`read_json_objects`: one JSON object per line, or a file that is one JSON
+  array of objects (GLiNER's training files; then a record's number is its item's,
+  from 1); a string with a lone surrogate (valid JSON, not Unicode text) is an
+  error on its line or item.
+* :func:`word_tokens`: a record's own token list (``tokens``, or GLiNER's
+  ``tokenized_text``), or what is wrong with it.
 * :func:`record_id` and :class:`UniqueIds`: the id scheme. A line-based record
   (TXT line, JSONL object without an id) is ``NAME:LINE``; a sentence of a column
   file is ``NAME:INDEX`` (0-based); ``NAME`` is the file name. An id seen before
@@ -183,12 +187,19 @@ def read_sentences(path: str | Path, fmt: str, *, sep: str | None = None,
         yield flush()
 
 
-def read_json_objects(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None,
-                                                        DataFormatError | None]]:
+JsonObjects = Iterator[tuple[int, dict[str, Any] | None, DataFormatError | None]]
+
+
+def read_json_objects(path: str | Path) -> JsonObjects:
     """``(line, object, None)`` for each JSON object line, ``(line, None, error)``
     for a line that is not one (not UTF-8, invalid JSON, not an object, a lone
     surrogate in a string). Blank lines are skipped. A truncated ``.gz`` ends the
-    stream with an error at the line where it ends."""
+    stream with an error at the line where it ends. A file whose first character
+    is ``[`` is one JSON array: ``(item, object, None)`` per item, numbered from 1
+    (see :func:`_array_objects`)."""
+    if _first_char(path) == b"[":
+        yield from _array_objects(path)
+        return
     lines = raw_lines(path)
     while True:
         try:
@@ -218,6 +229,78 @@ def read_json_objects(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | 
             yield n, None, exc
             continue
         yield n, obj, None
+
+
+def _first_char(path: str | Path) -> bytes:
+    """The file's first byte that is not white space (after a BOM), or b"" (also
+    when the file cannot be read: the line reader then reports why)."""
+    try:
+        for _, raw in raw_lines(path):
+            stripped = raw.strip()
+            if stripped:
+                return stripped[:1]
+    except DataFormatError:
+        pass
+    return b""
+
+
+def _array_objects(path: str | Path) -> JsonObjects:
+    """The items of a file that is one JSON array (read whole: GLiNER's training
+    files). A problem with the file as a whole (not UTF-8, invalid JSON, not an
+    array) is one error at its line; an item that is not an object, or holds a
+    lone surrogate, is an error at its item number."""
+    p = str(path)
+    try:
+        data = b"\n".join(raw for _, raw in raw_lines(path))
+    except DataFormatError as exc:
+        yield exc.line or 0, None, exc
+        return
+    try:
+        items = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        yield line, None, DataFormatError(f"not UTF-8 (bad byte 0x{data[exc.start]:02x})",
+                                          path=p, line=line)
+        return
+    except json.JSONDecodeError as exc:
+        yield exc.lineno, None, DataFormatError(
+            f"invalid JSON: {exc.msg} (column {exc.colno})", path=p, line=exc.lineno)
+        return
+    if not isinstance(items, list):
+        yield 1, None, DataFormatError("a JSON file must hold one object per line or one "
+                                       "array of objects", path=p, line=1)
+        return
+    for i, obj in enumerate(items, 1):
+        try:
+            if not isinstance(obj, dict):
+                raise DataFormatError(f"item {i} of the array is {type(obj).__name__}, not "
+                                      "an object", path=p, line=i)
+            for text in _strings(obj):
+                check_unicode(text, p, i, "a string")
+        except DataFormatError as exc:
+            yield i, None, exc
+            continue
+        yield i, obj, None
+
+
+def word_tokens(obj: dict[str, Any]) -> tuple[list[str] | None, str | None]:
+    """A JSON record's own words: ``tokens``, else GLiNER's ``tokenized_text``.
+    ``(words, None)``; ``(None, None)`` when it has neither; ``(None, why)`` when
+    the field is there but is not a list of non-empty strings."""
+    field = "tokens" if obj.get("tokens") is not None else "tokenized_text"
+    tokens = obj.get(field)
+    if tokens is None:
+        return None, None
+    if not isinstance(tokens, list):
+        return None, f"{field!r} is {type(tokens).__name__}, not a list of strings"
+    if not tokens:
+        return None, f"{field!r} is an empty list"
+    for i, t in enumerate(tokens):
+        if not isinstance(t, str):
+            return None, f"{field}[{i}] is {type(t).__name__}, not a string"
+        if not t:
+            return None, f"{field}[{i}] is an empty string"
+    return tokens, None
 
 
 def record_id(path: str | Path, n: int) -> str:
