@@ -122,3 +122,17 @@ def test_unique_ids_never_collide_with_real_ids():
     got = [ids(i) for i in ["a", "a", "a#2", "a", "b", "a#2"]]
     assert got == ["a", "a#2", "a#2#2", "a#3", "b", "a#2#3"]
     assert len(set(got)) == len(got) and ids.repeats == 4
+
+
+def test_jsonl_whose_first_line_is_an_array_still_reads_line_by_line(tmp_path):
+    """Only a file that is one JSON array is read as an array: a JSON-lines file
+    whose first line happens to be an array costs that line, not the file."""
+    p = tmp_path / "x.jsonl"
+    p.write_text('[1, 2]\n{"id": "ok", "text": "Ada ran"}\n')
+    recs = list(read_inputs([p]))
+    assert [(r.id, r.text) for r in recs] == [("x.jsonl:1", None), ("ok", "Ada ran")]
+    assert "x.jsonl:1: each line must be a JSON object" in recs[0].error
+    one = tmp_path / "one.json"
+    one.write_text('[{"text": "a"}, {"text": "b"}')  # an array cut short: one clear error
+    (rec,) = read_inputs([one])
+    assert "one.json:1: invalid JSON: Expecting ',' delimiter" in rec.error

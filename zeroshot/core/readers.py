@@ -198,8 +198,10 @@ def read_json_objects(path: str | Path) -> JsonObjects:
     is ``[`` is one JSON array: ``(item, object, None)`` per item, numbered from 1
     (see :func:`_array_objects`)."""
     if _first_char(path) == b"[":
-        yield from _array_objects(path)
-        return
+        items = _array_objects(path)
+        if items is not None:
+            yield from items
+            return
     lines = raw_lines(path)
     while True:
         try:
@@ -244,32 +246,30 @@ def _first_char(path: str | Path) -> bytes:
     return b""
 
 
-def _array_objects(path: str | Path) -> JsonObjects:
+def _array_objects(path: str | Path) -> list[tuple[int, dict[str, Any] | None,
+                                                  DataFormatError | None]] | None:
     """The items of a file that is one JSON array (read whole: GLiNER's training
-    files). A problem with the file as a whole (not UTF-8, invalid JSON, not an
-    array) is one error at its line; an item that is not an object, or holds a
-    lone surrogate, is an error at its item number."""
+    files), or None when the file is JSON lines after all (a first line holding an
+    array, more values after it: the line reader reports that line). A problem
+    with the file as a whole (not UTF-8, invalid JSON) is one error at its line;
+    an item that is not an object, or holds a lone surrogate, is an error at its
+    item number."""
     p = str(path)
     try:
         data = b"\n".join(raw for _, raw in raw_lines(path))
-    except DataFormatError as exc:
-        yield exc.line or 0, None, exc
-        return
-    try:
         items = json.loads(data.decode("utf-8"))
+    except DataFormatError as exc:
+        return [(exc.line or 0, None, exc)]
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        yield line, None, DataFormatError(f"not UTF-8 (bad byte 0x{data[exc.start]:02x})",
-                                          path=p, line=line)
-        return
+        return [(line, None, DataFormatError(f"not UTF-8 (bad byte 0x{data[exc.start]:02x})",
+                                             path=p, line=line))]
     except json.JSONDecodeError as exc:
-        yield exc.lineno, None, DataFormatError(
-            f"invalid JSON: {exc.msg} (column {exc.colno})", path=p, line=exc.lineno)
-        return
-    if not isinstance(items, list):
-        yield 1, None, DataFormatError("a JSON file must hold one object per line or one "
-                                       "array of objects", path=p, line=1)
-        return
+        if exc.msg == "Extra data":
+            return None
+        return [(exc.lineno, None, DataFormatError(
+            f"invalid JSON: {exc.msg} (column {exc.colno})", path=p, line=exc.lineno))]
+    out: list[tuple[int, dict[str, Any] | None, DataFormatError | None]] = []
     for i, obj in enumerate(items, 1):
         try:
             if not isinstance(obj, dict):
@@ -278,9 +278,10 @@ def _array_objects(path: str | Path) -> JsonObjects:
             for text in _strings(obj):
                 check_unicode(text, p, i, "a string")
         except DataFormatError as exc:
-            yield i, None, exc
+            out.append((i, None, exc))
             continue
-        yield i, obj, None
+        out.append((i, obj, None))
+    return out
 
 
 def word_tokens(obj: dict[str, Any]) -> tuple[list[str] | None, str | None]:
