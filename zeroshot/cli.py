@@ -651,7 +651,20 @@ def _add_distill_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--text-field", default="text")
     g.add_argument("--id-field", default="id")
     g.add_argument("--per-file", action="store_true", help="TXT: one text per file")
-    g = p.add_argument_group("teacher (the LLM engine)")
+    _add_teacher_options(p.add_argument_group("teacher (the LLM engine)"))
+    _add_filter_options(p.add_argument_group("filter"))
+    _add_student_options(p.add_argument_group("student (zeroshot.training)"))
+    g = p.add_argument_group("report")
+    g.add_argument("--gold", help="gold file scored in the report (never used for a choice)")
+    g.add_argument("--gold-dev", help="gold dev file: the student's early stopping and "
+                                      "threshold follow it instead of the silver dev set")
+    g.add_argument("--report-teacher-limit", type=_count(0), default=500,
+                   help="the teacher reads a seeded subset of --gold of this size "
+                        "(default 500; 0: all)")
+    p.set_defaults(func=_cmd_distill)
+
+
+def _add_teacher_options(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--teacher-model", help="prepared model name (qwen2.5-coder-0.5b-instruct, "
                                            "qwen2.5-coder-1.5b-instruct) or model folder")
     g.add_argument("--backend", choices=["vllm", "outlines", "server"],
@@ -673,7 +686,9 @@ def _add_distill_parser(sub: argparse._SubParsersAction) -> None:
                         "without AVX-512, where bf16 is several times slower), "
                         "max_model_len=4096; a server's timeout=120")
     g.add_argument("--teacher-labels", help="reuse another run's teacher/labels.jsonl")
-    g = p.add_argument_group("filter")
+
+
+def _add_filter_options(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--min-confidence", type=_threshold,
                    help="drop spans the teacher gave a lower probability (needs logprobs)")
     g.add_argument("--agreement", action="store_true",
@@ -689,7 +704,9 @@ def _add_distill_parser(sub: argparse._SubParsersAction) -> None:
                    help="share of records held out as silver dev (default 0.1)")
     g.add_argument("--max-dev", type=_count(0), default=500, help="at most this many (default 500)")
     g.add_argument("--seed", type=int, default=0)
-    g = p.add_argument_group("student (zeroshot.training)")
+
+
+def _add_student_options(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--base-model", help="GLiNER model to fine-tune (default: the bundled "
                                         "default model)")
     g.add_argument("--train-limit", type=_count(1),
@@ -708,14 +725,6 @@ def _add_distill_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--learning-rate", type=_positive)
     g.add_argument("--train-option", action="append", metavar="KEY=VALUE",
                    help="any training option (zeroshot.training TrainConfig), repeatable")
-    g = p.add_argument_group("report")
-    g.add_argument("--gold", help="gold file scored in the report (never used for a choice)")
-    g.add_argument("--gold-dev", help="gold dev file: the student's early stopping and "
-                                      "threshold follow it instead of the silver dev set")
-    g.add_argument("--report-teacher-limit", type=_count(0), default=500,
-                   help="the teacher reads a seeded subset of --gold of this size "
-                        "(default 500; 0: all)")
-    p.set_defaults(func=_cmd_distill)
 
 
 def _threshold(value: str) -> float:
