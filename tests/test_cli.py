@@ -321,3 +321,21 @@ def test_score_with_labels_restricts_the_types(tmp_path, capsys):
     assert json.loads(report.read_text())["strict"]["micro"]["f1"] == 1.0
     assert main(["score", str(gold), str(pred), "--json", str(report)]) == 0
     assert json.loads(report.read_text())["strict"]["micro"]["f1"] < 1.0
+
+
+def test_view_writes_to_stdout_and_refuses_files_without_results(tmp_path, capsys):
+    results = tmp_path / "out.jsonl"
+    doc = DocumentResult(text="Ada ran", id="a")
+    results.write_text(json.dumps(doc.to_dict()) + "\n", encoding="utf-8")
+    assert main(["view", str(results), "-o", "-"]) == 0
+    page = capsys.readouterr().out
+    assert page.startswith("<!DOCTYPE html>") and "Ada ran" in page
+    assert not (tmp_path / "-").exists() and not (tmp_path / "out.html").exists()
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text('{"my": "data"}\n', encoding="utf-8")
+    assert main(["view", str(notes), "-o", str(tmp_path / "page.html")]) == 2
+    assert "no result rows to show" in capsys.readouterr().err
+    assert not (tmp_path / "page.html").exists()
+    empty = tmp_path / "empty.jsonl"  # a run over no documents: an empty page, not an error
+    empty.write_text("", encoding="utf-8")
+    assert main(["view", str(empty), "-o", str(tmp_path / "empty.html")]) == 0

@@ -314,11 +314,27 @@ def _cmd_view(args: argparse.Namespace) -> int:
     from zeroshot.batch import read_results
     from zeroshot.viewer import render_html
 
+    to_stdout = args.output == "-"
     out = Path(args.output or Path(args.results).with_suffix(".html"))
-    _not_over(out, args.results)
-    out.write_text(render_html(read_results(args.results), title=args.title or
-                               Path(args.results).name, limit=args.limit), encoding="utf-8")
-    print(out)
+    if not to_stdout:
+        _not_over(out, args.results)
+    shown = 0
+
+    def rows():
+        nonlocal shown
+        for row in read_results(args.results):
+            shown += 1
+            yield row
+
+    page = render_html(rows(), title=args.title or Path(args.results).name, limit=args.limit)
+    if not shown and Path(args.results).stat().st_size > 0:
+        raise ZeroshotError(f"{args.results}: no result rows to show (it is not the output of "
+                            "`zeroshot extract`); nothing written")
+    if to_stdout:
+        sys.stdout.write(page)
+    else:
+        out.write_text(page, encoding="utf-8")
+        print(out)
     return 0
 
 
@@ -1005,7 +1021,8 @@ def _add_view_parser(sub: argparse._SubParsersAction) -> None:
                                    "hover for score and alignment, filter by type); "
                                    "unaligned LLM strings are listed apart.")
     p.add_argument("results", help="JSONL written by `zeroshot extract`")
-    p.add_argument("-o", "--output", help="HTML file (default: RESULTS with .html)")
+    p.add_argument("-o", "--output", help="HTML file, or - for standard output (default: "
+                                          "RESULTS with .html)")
     p.add_argument("--title", help="page title")
     p.add_argument("--limit", type=_count(1), help="show only the first N documents")
     p.set_defaults(func=_cmd_view)
