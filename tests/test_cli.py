@@ -199,6 +199,8 @@ def test_reports_never_overwrite_their_inputs(tmp_path, capsys):
                                          "error": None}) + "\n" for ex in examples))
     before = preds.read_text()
     assert main(["view", str(preds), "-o", str(preds)]) == 2
+    assert main(["score", str(path(FEWNERD_SAMPLE)), str(preds), "--json", "-"]) == 2
+    assert "not a report target" in capsys.readouterr().err
     assert main(["score", str(path(FEWNERD_SAMPLE)), str(preds), "--json", str(preds)]) == 2
     assert "refusing to write" in capsys.readouterr().err and preds.read_text() == before
 

@@ -302,7 +302,12 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
 
 def _not_over(target: Path, *sources: str) -> None:
-    """Refuse to write a report or a page over one of the command's inputs."""
+    """Refuse to write a report or a page over one of the command's inputs, into a
+    directory, or into a file named ``-`` (meant as standard output, which the
+    command's table already uses)."""
+    if str(target) == "-":
+        raise ZeroshotError("- is not a report target here (the table goes to standard "
+                            "output); give a file path")
     if target.is_dir():
         raise ZeroshotError(f"{target} is a directory; give a file path")
     for src in sources:
