@@ -80,3 +80,15 @@ def test_train_reads_gliner_training_files_and_ad_hoc_labels(tmp_path, capsys, c
     assert f"{dropped} training spans have types outside the schema" in caplog.text
     described = read_model_meta(out)["train_data"]["description"]
     assert "2 types (labels)" in described and "36 training sentences" in described
+
+
+def test_train_refuses_labels_the_data_never_uses(tmp_path, capsys):
+    """--labels naming no type of the data would train a model to find nothing: an error
+    naming the data's own types, before any model loads, and no model folder."""
+    out = tmp_path / "m"
+    rc = main(["train", str(bundled.path(bundled.FEWNERD_SAMPLE)), "--format", "fewnerd",
+               "-o", str(out), "--labels", "dish,cuisine", "--quiet"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "no span of the schema's 2 types (dish, cuisine)" in err
+    assert "its own types are art-music" in err and not out.exists()

@@ -778,7 +778,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     import tempfile
 
     from zeroshot.engines.gliner import default_model_path
-    from zeroshot.training.finetune import data_schema, finetune, load_examples, restrict, split_dev
+    from zeroshot.training.finetune import (
+        check_types,
+        data_schema,
+        finetune,
+        load_examples,
+        restrict,
+        split_dev,
+    )
     from zeroshot.training.trainer import TrainConfig
 
     if args.base_model and args.backbone:
@@ -789,15 +796,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     examples = load_examples(args.data, args.format)
     schema = _schema(args) or data_schema(examples)
+    data_types = {s.label for e in examples for s in e.spans}
     examples, dropped = restrict(examples, schema)
-    if args.dev:
-        dev, _ = restrict(load_examples([args.dev], args.format), schema)
-        train_examples = examples
-    else:
-        train_examples, dev = split_dev(examples, args.dev_fraction, args.seed)
     if dropped:
         logger.warning("%d training spans have types outside the schema and were dropped",
                        dropped)
+    check_types(examples, schema, data_types)
+    if args.dev:
+        dev_raw = load_examples([args.dev], args.format)
+        dev, _ = restrict(dev_raw, schema)
+        check_types(dev, schema, {s.label for e in dev_raw for s in e.spans}, "dev data")
+        train_examples = examples
+    else:
+        train_examples, dev = split_dev(examples, args.dev_fraction, args.seed)
     base = None if args.backbone else str(args.base_model or default_model_path())
     cfg = TrainConfig(
         name=Path(args.output).name, backbone=args.backbone, base_model=base,

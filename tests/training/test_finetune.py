@@ -41,3 +41,25 @@ def test_restrict_maps_labels_to_names_and_dev_split_is_seeded(tmp_path):
     assert [e.id for e in split_dev(examples, 0.2, seed=1)[1]] == [e.id for e in dev]
     with pytest.raises(ValueError, match="between 0 and 1"):
         split_dev(examples, 1.0, seed=1)
+
+
+def test_check_types_refuses_data_with_none_of_the_schema_s_types(tmp_path, caplog):
+    from zeroshot.training.finetune import TrainingDataError, check_types
+
+    j = tmp_path / "a.jsonl"
+    j.write_text("".join(json.dumps({"tokens": ["Ada", "in", "Oslo"], "spans": [
+        [0, 1, "person"], [2, 3, "city"]]}) + "\n" for _ in range(3)))
+    raw = load_examples([j])
+    data_types = {s.label for e in raw for s in e.spans}
+    wrong = Schema.from_labels(["dish", "cuisine"])
+    with pytest.raises(TrainingDataError, match=r"no span of the schema's 2 types \(dish, "
+                                                r"cuisine\); its own types are city, person"):
+        check_types(restrict(raw, wrong)[0], wrong, data_types)
+    with pytest.raises(TrainingDataError, match="dev data holds no examples"):
+        check_types([], wrong, data_types, "dev data")
+    partly = Schema.from_labels(["person", "dish"])
+    with caplog.at_level("WARNING", logger="zeroshot.training.finetune"):
+        check_types(restrict(raw, partly)[0], partly, data_types)
+    assert "1 of the schema's 2 types have no span in the training data: dish" in caplog.text
+    with pytest.raises(TrainingDataError, match="hold no examples"):
+        data_schema([])

@@ -9,19 +9,26 @@ that forgot what it knew shows it in the report.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from zeroshot.core.errors import ZeroshotError, clip
 from zeroshot.core.loaders import Example, read_examples
 from zeroshot.core.schema import Schema
 from zeroshot.training.devsets import DevSet
 from zeroshot.training.trainer import TrainConfig, TrainResult, train
 
 logger = logging.getLogger(__name__)
+
+
+class TrainingDataError(ZeroshotError, ValueError):
+    """The training or dev data cannot train the model asked for (no examples, no
+    span of the schema's types); the message says what is missing."""
 
 
 def load_examples(paths: Sequence[str | Path], fmt: str | None = None) -> list[Example]:
@@ -34,10 +41,39 @@ def load_examples(paths: Sequence[str | Path], fmt: str | None = None) -> list[E
 
 def data_schema(examples: Sequence[Example], name: str = "data-types") -> Schema:
     """A schema of the types the data itself uses (names = labels)."""
+    if not examples:
+        raise TrainingDataError("the training files hold no examples")
     types = sorted({s.label for e in examples for s in e.spans})
     if not types:
-        raise ValueError("the training data has no spans, so it names no types; pass --schema")
+        raise TrainingDataError("the training data has no spans, so it names no types; pass "
+                                "--schema or --labels")
     return Schema.from_labels(types, name=name)
+
+
+def check_types(examples: Sequence[Example], schema: Schema, data_types: Iterable[str],
+                what: str = "training data") -> None:
+    """After :func:`restrict`: an error when no span of the schema's types is left
+    (naming the types the data has), a warning naming the schema's types with no
+    span (the model sees them only as negatives)."""
+    if not examples:
+        raise TrainingDataError(f"the {what} holds no examples")
+    counts = collections.Counter(s.label for e in examples for s in e.spans)
+    if not counts:
+        have = sorted(set(data_types))
+        raise TrainingDataError(
+            f"the {what} has no span of the schema's {len(schema)} types "
+            f"({_listed(schema.names)}); its own types are "
+            f"{_listed(have) if have else 'none (no spans)'}")
+    missing = [n for n in schema.names if not counts[n]]
+    if missing:
+        logger.warning("%d of the schema's %d types have no span in the %s: %s", len(missing),
+                       len(schema), what, _listed(missing))
+
+
+def _listed(names: Sequence[str], most: int = 12) -> str:
+    """``a, b, c`` for a message, the first ``most`` names and how many more."""
+    shown = ", ".join(clip(n, 40)[1:-1] if len(n) > 40 else n for n in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def restrict(examples: Sequence[Example], schema: Schema) -> tuple[list[Example], int]:
@@ -59,14 +95,15 @@ def restrict(examples: Sequence[Example], schema: Schema) -> tuple[list[Example]
 def split_dev(examples: Sequence[Example], fraction: float, seed: int
               ) -> tuple[list[Example], list[Example]]:
     if not 0 < fraction < 1:
-        raise ValueError("the dev fraction must be between 0 and 1")
+        raise TrainingDataError("the dev fraction must be between 0 and 1")
     order = list(range(len(examples)))
     random.Random(seed).shuffle(order)
     n_dev = max(1, round(len(examples) * fraction))
     dev_idx = set(order[:n_dev])
     train = [e for i, e in enumerate(examples) if i not in dev_idx]
     if not train:
-        raise ValueError(f"{len(examples)} examples leave none to train on after the dev split")
+        raise TrainingDataError(f"{len(examples)} examples leave none to train on after the "
+                                f"dev split; give more data or a --dev file")
     return train, [examples[i] for i in sorted(dev_idx)]
 
 
