@@ -323,6 +323,11 @@ def test_score_with_labels_restricts_the_types(tmp_path, capsys):
     assert json.loads(report.read_text())["strict"]["micro"]["f1"] == 1.0
     assert main(["score", str(gold), str(pred), "--json", str(report)]) == 0
     assert json.loads(report.read_text())["strict"]["micro"]["f1"] < 1.0
+    # types that neither side has would score 0.0 everywhere: an error naming them
+    capsys.readouterr()
+    assert main(["score", str(gold), str(pred), "--labels", "dish,Person"]) == 2
+    err = capsys.readouterr().err
+    assert "none of the 2 types to score ('dish, Person')" in err and "city, person" in err
 
 
 def test_view_writes_to_stdout_and_refuses_files_without_results(tmp_path, capsys):

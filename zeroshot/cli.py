@@ -87,6 +87,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
     schema = _schema(args)
     gold, preds = _gold_and_predictions(args.gold, args.gold_format, args.pred)
     aligned = [preds.get(g.id, DocumentResult(text=g.text, id=g.id)) for g in gold]
+    if schema is not None:
+        _check_scored_types(schema, gold, aligned)
     report = evaluate([g.spans for g in gold], [p.spans for p in aligned],
                       labels=schema.names if schema else None, on=args.on)
     print("| mode | P | R | F1 | F1 95% CI |\n|---|---|---|---|---|")
@@ -105,6 +107,17 @@ def _cmd_score(args: argparse.Namespace) -> int:
         Path(args.card).write_text(render_evidence_card(
             schema, [g.spans for g in gold], aligned, report=report), "utf-8")
     return 0
+
+
+def _check_scored_types(schema: Schema, gold: Sequence, preds: Sequence[DocumentResult]
+                        ) -> None:
+    """Scoring only types that neither side has would print zeros: say so instead."""
+    seen = {s.label for doc in (*gold, *preds) for s in doc.spans}
+    if seen and not seen & set(schema.names):
+        shown = ", ".join(sorted(seen)[:12]) + (" ..." if len(seen) > 12 else "")
+        raise ZeroshotError(f"none of the {len(schema)} types to score ("
+                            f"{clip(', '.join(schema.names), 120)}) occurs in the gold data or "
+                            f"the predictions, whose types are {shown}")
 
 
 def _gold_and_predictions(gold_path: str, gold_format: str | None, pred_path: str
