@@ -287,13 +287,7 @@ def train(cfg: TrainConfig, dataset: Any, devsets: Sequence[DevSet], out_dir: st
     t_run = time.perf_counter()
     if len(dataset) == 0:
         raise ValueError("no training examples")
-    unknown = sorted(set(cfg.dev_not_zero_shot) - {d.name for d in devsets})
-    if unknown:
-        raise ValueError(f"dev_not_zero_shot names unknown dev sets {unknown}")
-    devsets = [dataclasses.replace(d, zero_shot=False) if d.name in cfg.dev_not_zero_shot
-               else d for d in devsets]
-    if not any(d.zero_shot for d in devsets):
-        raise ValueError("need at least one dev set that counts for model choice")
+    devsets = _choice_devsets(cfg, devsets)
     device = _prepare(cfg)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -318,8 +312,39 @@ def train(cfg: TrainConfig, dataset: Any, devsets: Sequence[DevSet], out_dir: st
     threshold = dev["best_threshold"]
     model_dir = export_model(model, Path(model_dir) if model_dir else out / "model",
                              int8=cfg.export_int8)
-    meta = {
-        "name": cfg.name, "threshold": threshold,
+    meta = _model_meta(cfg, model, trainer, state, dev=dev, before=before, device=device,
+                       train_data=train_data, command=command, train_seconds=train_seconds,
+                       t_run=t_run)
+    write_model_meta(model_dir, meta)  # written before the test: a run stopped there keeps it
+    write_model_card(model_dir, meta)
+    if test:
+        meta["test_scores"] = test(model, threshold)
+        meta["run_seconds"] = round(time.perf_counter() - t_run, 1)
+        write_model_meta(model_dir, meta)
+        write_model_card(model_dir, meta)
+    return TrainResult(model_dir, meta, model)
+
+
+def _choice_devsets(cfg: TrainConfig, devsets: Sequence[DevSet]) -> list[DevSet]:
+    """The dev sets with ``cfg.dev_not_zero_shot`` marked as not counting for model
+    choice; at least one must still count."""
+    unknown = sorted(set(cfg.dev_not_zero_shot) - {d.name for d in devsets})
+    if unknown:
+        raise ValueError(f"dev_not_zero_shot names unknown dev sets {unknown}")
+    out = [dataclasses.replace(d, zero_shot=False) if d.name in cfg.dev_not_zero_shot
+           else d for d in devsets]
+    if not any(d.zero_shot for d in out):
+        raise ValueError("need at least one dev set that counts for model choice")
+    return out
+
+
+def _model_meta(cfg: TrainConfig, model: Any, trainer: Any, state: _TrainState, *,
+                dev: dict[str, Any], before: dict[str, Any] | None, device: str,
+                train_data: dict[str, Any], command: str, train_seconds: float,
+                t_run: float) -> dict[str, Any]:
+    """What ``zeroshot_model.json`` records of a run (test scores come later)."""
+    return {
+        "name": cfg.name, "threshold": dev["best_threshold"],
         "threshold_chosen_on": "mean strict micro F1 of the zero-shot dev sets "
                                f"{dev['zero_shot_sets']} over the grid {list(cfg.thresholds)}",
         "dev_scores": dev, "dev_scores_before": before, "test_scores": None,
@@ -336,14 +361,6 @@ def train(cfg: TrainConfig, dataset: Any, devsets: Sequence[DevSet], out_dir: st
         "commit": git_commit(), "versions": versions(), "command": command,
         "log": [h for h in trainer.state.log_history if "loss" in h][-5:],
     }
-    write_model_meta(model_dir, meta)  # written before the test: a run stopped there keeps it
-    write_model_card(model_dir, meta)
-    if test:
-        meta["test_scores"] = test(model, threshold)
-        meta["run_seconds"] = round(time.perf_counter() - t_run, 1)
-        write_model_meta(model_dir, meta)
-        write_model_card(model_dir, meta)
-    return TrainResult(model_dir, meta, model)
 
 
 def _prepare(cfg: TrainConfig) -> str:
