@@ -467,7 +467,6 @@ def _make_trainer(model: Any, dataset: Any, devsets: Sequence[DevSet], cfg: Trai
                   on_eval: Callable[[dict[str, Any]], None]) -> Any:
     import torch
     from gliner.training import Trainer
-    from transformers import TrainerCallback
     from transformers.trainer_callback import PrinterCallback
 
     class ScheduledTrainer(Trainer):
@@ -477,6 +476,32 @@ def _make_trainer(model: Any, dataset: Any, devsets: Sequence[DevSet], cfg: Trai
                     optimizer or self.optimizer, _lr_lambda(cfg, num_training_steps, clock))
                 self._created_lr_scheduler = True
             return self.lr_scheduler
+
+    targs = model.create_training_args(
+        output_dir=str(out / "trainer"), max_steps=steps, save_strategy="no", seed=cfg.seed,
+        use_cpu=device == "cpu", bf16=cfg.bf16 and device == "cuda",
+        learning_rate=cfg.learning_rate, others_lr=cfg.others_lr,
+        weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio, loss_reduction="sum",
+        per_device_train_batch_size=cfg.batch_size, max_grad_norm=cfg.max_grad_norm,
+        logging_steps=cfg.logging_steps, dataloader_num_workers=cfg.dataloader_workers,
+        dataloader_persistent_workers=cfg.dataloader_workers > 0,
+        disable_tqdm=not cfg.progress, report_to="none")
+    control = _control_callback(model, devsets, cfg, device, steps, clock, state, on_eval)
+    trainer = ScheduledTrainer(model=model, args=targs, train_dataset=dataset,
+                               data_collator=model._create_data_collator(),
+                               processing_class=model.data_processor.transformer_tokenizer,
+                               callbacks=[control])
+    if not cfg.progress:  # transformers prints every log dict when its progress bar is off
+        trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def _control_callback(model: Any, devsets: Sequence[DevSet], cfg: TrainConfig, device: str,
+                      steps: int, clock: _Clock, state: _TrainState,
+                      on_eval: Callable[[dict[str, Any]], None]) -> Any:
+    """The trainer callback that runs dev evaluation, early stopping, the time budget
+    and a gradient-norm watchdog."""
+    from transformers import TrainerCallback
 
     class Control(TrainerCallback):
         """Dev evaluation, early stopping, the time budget and a gradient-norm watchdog."""
@@ -518,22 +543,7 @@ def _make_trainer(model: Any, dataset: Any, devsets: Sequence[DevSet], cfg: Trai
                     state.stop_reason = f"gradient norm {g:.2e} below {cfg.min_grad_norm}"
                     control.should_training_stop = True
 
-    targs = model.create_training_args(
-        output_dir=str(out / "trainer"), max_steps=steps, save_strategy="no", seed=cfg.seed,
-        use_cpu=device == "cpu", bf16=cfg.bf16 and device == "cuda",
-        learning_rate=cfg.learning_rate, others_lr=cfg.others_lr,
-        weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio, loss_reduction="sum",
-        per_device_train_batch_size=cfg.batch_size, max_grad_norm=cfg.max_grad_norm,
-        logging_steps=cfg.logging_steps, dataloader_num_workers=cfg.dataloader_workers,
-        dataloader_persistent_workers=cfg.dataloader_workers > 0,
-        disable_tqdm=not cfg.progress, report_to="none")
-    trainer = ScheduledTrainer(model=model, args=targs, train_dataset=dataset,
-                               data_collator=model._create_data_collator(),
-                               processing_class=model.data_processor.transformer_tokenizer,
-                               callbacks=[Control()])
-    if not cfg.progress:  # transformers prints every log dict when its progress bar is off
-        trainer.remove_callback(PrinterCallback)
-    return trainer
+    return Control()
 
 
 def dataset_from_mixture(mixture: Any, cfg: TrainConfig) -> Any:
