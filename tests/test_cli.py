@@ -346,3 +346,15 @@ def test_view_writes_to_stdout_and_refuses_files_without_results(tmp_path, capsy
     empty = tmp_path / "empty.jsonl"  # a run over no documents: an empty page, not an error
     empty.write_text("", encoding="utf-8")
     assert main(["view", str(empty), "-o", str(tmp_path / "empty.html")]) == 0
+
+
+@pytest.mark.parametrize("make, needle", [
+    (lambda d: d / "nope.txt", "text file not found"),
+    (lambda d: d, "is a directory, not a text file"),
+    (lambda d: (d / "blank.txt", (d / "blank.txt").write_text("\n  \n"))[0],
+     "no text (every line is blank)"),
+    (lambda d: (d / "bin.txt", (d / "bin.txt").write_bytes(b"\xff\xfe"))[0], "not UTF-8"),
+])
+def test_demo_text_problems_are_clean_errors(tmp_path, capsys, make, needle):
+    assert main(["demo", "--text", str(make(tmp_path)), "--labels", "person"]) == 2
+    assert needle in capsys.readouterr().err

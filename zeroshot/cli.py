@@ -69,6 +69,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         lines = [ln for ln in text_path.read_text(encoding="utf-8").splitlines() if ln.strip()]
     except UnicodeDecodeError as exc:
         raise ZeroshotError(f"{text_path}: not UTF-8 (byte {exc.start})") from None
+    except FileNotFoundError:
+        raise ZeroshotError(f"{text_path}: text file not found") from None
+    except IsADirectoryError:
+        raise ZeroshotError(f"{text_path}: is a directory, not a text file") from None
+    if not lines:
+        raise ZeroshotError(f"{text_path}: no text (every line is blank)")
     engine = GlinerEngine(args.model, threads=args.threads)
     threshold = schema.options.threshold or engine.default_threshold
     print(f"engine: gliner ({args.model or 'the default model'}), schema: {schema.name} "
