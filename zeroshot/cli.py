@@ -589,7 +589,8 @@ def _add_schema_options(p: argparse.ArgumentParser, *, required: bool = False,
     g.add_argument("--labels", type=_label_list, metavar="LABEL,...",
                    help="ad-hoc entity types instead of a schema file, comma-separated "
                         "(e.g. 'person,programming language'): each label is the type's "
-                        "name and the words the model sees")
+                        "name and the words the model sees (a label holding a comma needs "
+                        "a schema file)")
 
 
 def _schema(args: argparse.Namespace) -> Schema | None:
