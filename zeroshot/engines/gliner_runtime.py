@@ -439,23 +439,9 @@ class GlinerRuntime:
         self.padded_lstm = (PaddedBiLSTM(lstm) if self.cuda and lstm is not None
                             and lstm_supported(lstm) else None)
         self.marker = core.span_rep_layer.span_rep_layer
-        cfg = model.config
-        self.K = int(cfg.max_width)
-        self.max_words = int(cfg.max_len)
-        self.max_types = int(getattr(cfg, "max_types", 0) or 0) or None
-        self.class_token = int(cfg.class_token_index)
-        self.ent_shift = 0 if getattr(cfg, "embed_ent_token", True) else 1
-        proc = model.data_processor
-        tok = proc.transformer_tokenizer
-        self.pieces = WordPieces(tok)
-        self.max_subwords = encoder_limit(model)
-        self.ent_token, self.sep_token = proc.ent_token, proc.sep_token
+        self._read_config(model)
         self.batch_size = max(1, int(batch_size))
-        self.max_tokens = self.batch_size * 128
-        width = int(getattr(getattr(self.bert, "config", None), "intermediate_size", 0) or 0)
-        if not self.cuda and width:
-            self.max_tokens = max(self.max_subwords,
-                                  min(self.max_tokens, CPU_FFN_BYTES // (width * 4)))
+        self.max_tokens = self._token_budget()
         self.top = max(1, int(top_candidates))
         self._prompts: dict[tuple[str, ...], Prompt] = {}
         # per label tuple, on the device: a uni-encoder's marker positions (_class_positions),
@@ -470,6 +456,29 @@ class GlinerRuntime:
             if self.cuda and encoder == "torch" and graphs else None
         self.pinned_build = True  # batches built in pinned memory on CUDA (see _host)
         self.profile: dict[str, float] | None = None  # stage -> seconds, when profiling
+
+    def _read_config(self, model: Any) -> None:
+        """The model's span width, length limits, marker tokens and word pieces."""
+        cfg = model.config
+        self.K = int(cfg.max_width)
+        self.max_words = int(cfg.max_len)
+        self.max_types = int(getattr(cfg, "max_types", 0) or 0) or None
+        self.class_token = int(cfg.class_token_index)
+        self.ent_shift = 0 if getattr(cfg, "embed_ent_token", True) else 1
+        proc = model.data_processor
+        self.pieces = WordPieces(proc.transformer_tokenizer)
+        self.max_subwords = encoder_limit(model)
+        self.ent_token, self.sep_token = proc.ent_token, proc.sep_token
+
+    def _token_budget(self) -> int:
+        """Subword tokens of one batch: ``batch_size * 128``; on CPU also no more than
+        the encoder's feed-forward activations fit in ``CPU_FFN_BYTES`` (never below one
+        full-length text)."""
+        budget = self.batch_size * 128
+        width = int(getattr(getattr(self.bert, "config", None), "intermediate_size", 0) or 0)
+        if not self.cuda and width:
+            budget = max(self.max_subwords, min(budget, CPU_FFN_BYTES // (width * 4)))
+        return budget
 
     def _encoder(self, encoder: str) -> Any:
         """The forward that encodes batches: ours (``torch``), transformers' own
