@@ -164,3 +164,22 @@ def test_bad_overlap_is_rejected_before_any_engine_work(overlap):
         Extractor(_Nothing(), ["person"]).extract("Ada ran", overlap=overlap)
     with pytest.raises(zeroshot.SchemaError, match=r"/options/overlap: .* is not one of"):
         Schema.from_labels(["person"], overlap=overlap)  # the schema file's own check
+
+
+@pytest.mark.parametrize("texts, schema, error, needle", [
+    ("Ada ran", [], zeroshot.SchemaError, "should be non-empty"),
+    ("Ada ran", ["person", "person"], zeroshot.SchemaError, "duplicate entity type name"),
+    ("Ada ran", "no-such-schema", zeroshot.SchemaError, "no bundled schema named"),
+    (None, ["person"], TypeError, "texts is None, not a text"),
+])
+def test_bad_schema_or_texts_fail_before_the_model_loads(tmp_path, texts, schema, error,
+                                                         needle):
+    # a model path that does not exist: had the engine been built first, its load
+    # would have failed with another error
+    missing = tmp_path / "no-model"
+    with pytest.raises(error, match=needle):
+        zeroshot.extract(texts, schema, model=missing)
+    if not isinstance(texts, str):
+        return
+    with pytest.raises(error, match=needle):
+        Extractor("gliner", schema, model=missing)

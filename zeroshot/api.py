@@ -135,8 +135,8 @@ class Extractor:
 
     def __init__(self, engine: str | Engine = "gliner", schema: SchemaInput | None = None,
                  **options: Any) -> None:
+        self.schema = Schema.coerce(schema) if schema is not None else None  # before a load
         self.engine = build_engine(engine, **options)
-        self.schema = Schema.coerce(schema) if schema is not None else None
 
     def extract(self, texts: TextInput | Sequence[TextInput],
                 schema: SchemaInput | None = None, *, ids: Sequence[str] | None = None,
@@ -223,10 +223,16 @@ def extract(texts: TextInput | Sequence[TextInput], schema: SchemaInput,
 
     Returns one :class:`DocumentResult` per text, with spans (char and token
     offsets, label, score or alignment status) and any issues.
+
+    Each call loads the engine's model; to extract from many texts over several calls,
+    load it once with :class:`Extractor`.
     """
-    if threshold is not None:  # bad options fail before a model loads
+    # bad input fails before a model loads
+    resolved = Schema.coerce(schema)
+    batch = _as_batch(texts)
+    if threshold is not None:
         threshold = check_threshold(threshold)
     if overlap is not None:
         overlap = overlap_policy(overlap)
     with Extractor(engine, **options) as ex:
-        return ex.extract(texts, schema, threshold=threshold, overlap=overlap)
+        return ex.extract(batch, resolved, threshold=threshold, overlap=overlap)
