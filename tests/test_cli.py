@@ -15,6 +15,23 @@ def test_help_reads_well():
         assert cmd in out
 
 
+def test_every_subcommand_help_describes_each_option():
+    import argparse
+
+    from zeroshot.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) >= {"extract", "train", "distill", "score", "bench", "serve"}
+    for name, sp in sub.choices.items():
+        text = sp.format_help()
+        assert sp.description, name
+        assert "%%" not in text and "%(" not in text, name  # no formatting left over
+        undocumented = [a.option_strings or a.dest for a in sp._actions
+                        if a.help is None and not isinstance(a, argparse._HelpAction)]
+        assert not undocumented, (name, undocumented)
+
+
 def test_sanity_on_bundled_sample(tmp_path, capsys):
     card, js = tmp_path / "card.md", tmp_path / "s.json"
     assert main(["sanity", "--card", str(card), "--json", str(js)]) == 0

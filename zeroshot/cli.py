@@ -688,9 +688,11 @@ def _add_distill_parser(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated stages to run (default: all four, in order)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     g = p.add_argument_group("input")
-    g.add_argument("--format", choices=["txt", "jsonl", "conll", "fewnerd"])
-    g.add_argument("--text-field", default="text")
-    g.add_argument("--id-field", default="id")
+    g.add_argument("--format", choices=["txt", "jsonl", "conll", "fewnerd"],
+                   help="input format (default: from the file name; .txt is one text per "
+                        "line)")
+    g.add_argument("--text-field", default="text", help="JSONL text field (default: text)")
+    g.add_argument("--id-field", default="id", help="JSONL id field (default: id)")
     g.add_argument("--per-file", action="store_true", help="TXT: one text per file")
     _add_teacher_options(p.add_argument_group("teacher (the LLM engine)"))
     _add_filter_options(p.add_argument_group("filter"))
@@ -715,7 +717,8 @@ def _add_teacher_options(g: argparse._ArgumentGroup) -> None:
                    help="grounded (default: every string is a span of the text) or "
                         "constrained")
     g.add_argument("--shots", type=_count(0), default=3, help="demonstrations (default 3)")
-    g.add_argument("--max-tokens", type=_count(1), default=512)
+    g.add_argument("--max-tokens", type=_count(1), default=512,
+                   help="generation budget per window (default 512)")
     g.add_argument("--teacher-batch-size", type=_count(1), default=256,
                    help="texts per engine call; each batch is saved before the next")
     g.add_argument("--all-cores", action="store_true",
@@ -744,7 +747,8 @@ def _add_filter_options(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--dev-fraction", type=_fraction, default=0.1,
                    help="share of records held out as silver dev (default 0.1)")
     g.add_argument("--max-dev", type=_count(0), default=500, help="at most this many (default 500)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0,
+                   help="seed of the silver dev split and the student's training (default 0)")
 
 
 def _add_student_options(g: argparse._ArgumentGroup) -> None:
@@ -760,10 +764,12 @@ def _add_student_options(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--forget-dev", type=_count(0), default=300,
                    help="with --replay fewnerd: score this many of the general split's "
                         "Few-NERD dev sentences before and after (default 300)")
-    g.add_argument("--epochs", type=_positive)
-    g.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    g.add_argument("--train-batch-size", type=_count(1))
-    g.add_argument("--learning-rate", type=_positive)
+    g.add_argument("--epochs", type=_positive, help="passes over the data (default 4)")
+    g.add_argument("--device", choices=["auto", "cpu", "cuda"],
+                   help="default: cuda when available")
+    g.add_argument("--train-batch-size", type=_count(1), help="sentences per step (default 32)")
+    g.add_argument("--learning-rate", type=_positive,
+                   help="encoder learning rate (default 2e-5)")
     g.add_argument("--train-option", action="append", metavar="KEY=VALUE",
                    help="any training option (zeroshot.training TrainConfig), repeatable")
 
@@ -902,7 +908,8 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="default: cuda when available")
     p.add_argument("--threads", type=_count(1), help="torch CPU threads")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=42,
+                   help="seed of the dev hold-out and of training (default 42)")
     p.add_argument("--int8", action="store_true",
                    help="store the weights int8 (about half the size; dequantised at load)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -921,7 +928,7 @@ def _add_sanity_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=_number("a number in [0, 1/3]", high=1 / 3), default=0.1,
                    help="share of gold spans dropped / shifted / relabeled each, so at most "
                         "1/3 (default 0.1)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the perturbation (default 0)")
     p.add_argument("--limit", type=_count(1), help="only the first N documents")
     p.add_argument("--card", help="write the evidence card (Markdown) here")
     p.add_argument("--json", help="write the numbers (JSON) here")
@@ -949,12 +956,13 @@ def _add_demo_parser(sub: argparse._SubParsersAction) -> None:
 
 def _add_score_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("score", help="score prediction JSONL against gold data",
-                       description="Strict/exact/partial/type P/R/F1 with 95%% CIs of "
+                       description="Strict/exact/partial/type P/R/F1 with 95% CIs of "
                                    "predictions (JSONL of document results keyed by id) "
                                    "against a gold file.")
     p.add_argument("gold", help="gold file (Few-NERD, CoNLL or JSONL)")
     p.add_argument("pred", help="predictions JSONL (one document result per line)")
-    p.add_argument("--gold-format", choices=["fewnerd", "conll", "jsonl"])
+    p.add_argument("--gold-format", choices=["fewnerd", "conll", "jsonl"],
+                   help="gold file format (default: guessed from the file)")
     _add_schema_options(p, schema_help="only score this schema's types; needed for --card")
     p.add_argument("--on", choices=["char", "token"], default="char",
                    help="compare character offsets (default) or token offsets")
@@ -1072,7 +1080,8 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
                                    "cards to --out. Predictions are cached per sentence, so a "
                                    "killed run continues where it stopped.")
     p.add_argument("--data", help="Few-NERD / CoNLL / JSONL file (default: INTER test)")
-    p.add_argument("--schema", default="fewnerd_inter_test")
+    p.add_argument("--schema", default="fewnerd_inter_test",
+                   help="schema file or bundled name (default: fewnerd_inter_test)")
     p.add_argument("--engines", default="gliner,gliner-fewnerd,llm,hybrid",
                    help="comma-separated: gliner (the default model, or --gliner-model), "
                         "gliner-fewnerd (the Few-NERD-only reference model: INTER test's types "
@@ -1088,18 +1097,20 @@ def _add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true",
                    help="200 sentences, 20 of them for the LLM, no single-request LLM latency "
                         "pass (a run of a few minutes)")
-    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--seed", type=int, default=13, help="seed of the samples (default 13)")
     p.add_argument("--threshold", type=_threshold,
                    help="GLiNER threshold (default: the model's calibrated one)")
     p.add_argument("--gliner-model", help="GLiNER model directory")
     p.add_argument("--threads", type=_count(1), help="torch CPU threads for GLiNER")
     p.add_argument("--llm-server", help="OpenAI-compatible URL for the LLM engine")
-    p.add_argument("--llm-backend", choices=["vllm", "outlines"], default="vllm")
+    p.add_argument("--llm-backend", choices=["vllm", "outlines"], default="vllm",
+                   help="in-process LLM backend when there is no --llm-server (default vllm)")
     p.add_argument("--llm-mode", choices=["constrained", "grounded", "unconstrained",
                                            "hybrid"], default="constrained",
                    help="the llm row's mode (default constrained; --engines hybrid adds a "
                         "hybrid row beside it)")
-    p.add_argument("--llm-shots", type=_count(0), default=3)
+    p.add_argument("--llm-shots", type=_count(0), default=3,
+                   help="demonstrations in the LLM prompt (default 3)")
     _add_llm_arguments(p)
     p.add_argument("--llm-batch-size", type=_count(1), default=512,
                    help="sentences per vLLM call (default 512: vLLM is far faster on large "
@@ -1145,7 +1156,8 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
                                  "directory, removed after a clean stop)")
     p.add_argument("--served-name", help="model name clients use (default: the directory "
                                          "name)")
-    p.add_argument("--max-model-len", type=_count(1), default=4096)
+    p.add_argument("--max-model-len", type=_count(1), default=4096,
+                   help="context length in tokens, prompt and output (default 4096)")
     p.add_argument("--kv-cache-gib", type=_count(1), default=2, help="CPU KV cache size in GiB")
     p.add_argument("--eager", action="store_true",
                    help="skip torch.compile: starts faster, may decode slower")
