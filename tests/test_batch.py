@@ -179,7 +179,8 @@ def test_bad_records_are_written_with_errors(tmp_path):
     assert "not UTF-8" in rows["in.jsonl:2"]["error"]
     assert "invalid JSON" in rows["in.jsonl:3"]["error"]
     assert rows["empty"]["error"] == "empty text"
-    assert "too long" in rows["long"]["error"]
+    assert rows["long"]["error"].startswith("text too long: 50 characters (limit 40; raise "
+                                            "max_chars")
     assert rows["crash"]["error"] == "RuntimeError: model failed"
     assert "no string field 'text'" in rows["nofield"]["error"]
     assert rows["ok"]["error"] is None and rows["ok"]["spans"][0]["text"] == "Ada"

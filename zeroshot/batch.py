@@ -370,7 +370,9 @@ class BatchRunner:
         if text is None or not text.strip():
             return "empty text"
         if len(text) > self.max_chars:
-            return f"text too long: {len(text)} characters (limit {self.max_chars})"
+            return (f"text too long: {len(text)} characters (limit {self.max_chars}; raise "
+                    f"max_chars, --max-chars on the command line, and resume: failed "
+                    f"documents are retried)")
         return None
 
     def _todo(self, records: Iterable[Record], found: Scan, summary: Summary,

@@ -1017,7 +1017,8 @@ def _add_extract_parser(sub: argparse._SubParsersAction) -> None:
                         "128, and four batches on CUDA, 4096; 32 for the other engines); for "
                         "GLiNER also its windows per forward pass")
     p.add_argument("--max-chars", type=_count(1), default=200_000,
-                   help="longer documents fail with an error record (default 200000)")
+                   help="longer documents fail with an error record (default 200000); a "
+                        "resumed run with a higher limit retries them")
     p.add_argument("--threshold", type=_threshold,
                    help="GLiNER score threshold in [0, 1] for types the schema gives none "
                         "(default: the model's calibrated threshold)")
