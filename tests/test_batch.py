@@ -517,6 +517,7 @@ def test_two_processes_on_one_output(fake_server, tmp_path):
     assert first.wait(timeout=120) == 0, first.stderr.read()
     ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
     assert sorted(ids) == [f"d{i}" for i in range(6)]
+    assert not lock.exists()  # the run that ended removed its lock file
 
 
 def test_disk_full_stops_cleanly_and_resumes(fake_server, tmp_path):

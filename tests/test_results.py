@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -55,7 +56,44 @@ def test_lock_held_by_another_process(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+    lock = tmp_path / "out.jsonl.lock"
+    assert lock.exists()  # a killed holder leaves its lock file ...
     t0 = time.monotonic()
-    with locked(out):  # released when its holder dies, even by SIGKILL
-        pass
+    with locked(out):  # ... but its lock was released when it died, even by SIGKILL
+        assert lock.read_text().strip() == str(os.getpid())
     assert time.monotonic() - t0 < 5
+    assert not lock.exists()  # a run that ends removes it
+
+
+def test_same_file_tells_a_removed_or_replaced_lock_file(tmp_path):
+    from zeroshot.results import same_file
+
+    path = tmp_path / "x.lock"
+    path.write_text("")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert same_file(fd, path)
+        path.unlink()
+        assert not same_file(fd, path)  # removed by the run that held it
+        path.write_text("")
+        assert not same_file(fd, path)  # and made again by a third run
+    finally:
+        os.close(fd)
+
+
+def test_a_lock_removed_between_open_and_flock_is_opened_again(tmp_path, monkeypatch):
+    from zeroshot import results
+
+    out, lock = tmp_path / "out.jsonl", tmp_path / "out.jsonl.lock"
+    real_flock, calls = results.fcntl.flock, []
+
+    def flock_after_the_holder_left(fd, op):
+        calls.append(fd)
+        if len(calls) == 1:  # the holder ends between this run's open and its flock
+            lock.unlink()
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(results.fcntl, "flock", flock_after_the_holder_left)
+    with locked(out):
+        assert len(calls) == 2 and results.same_file(calls[-1], lock)
+    assert not lock.exists()

@@ -9,8 +9,8 @@ For an output ``OUT`` (``out.jsonl``):
   identity, with its model checksum where it has one, and the schema with its
   threshold and options), and what wrote them. A sidecar rather than a header
   line, so no reader of ``OUT`` has to know to skip one.
-* ``OUT.lock``: ``flock``-ed by the run writing ``OUT``; a second run on the same
-  output stops at once, saying the file is in use.
+* ``OUT.lock``: ``flock``-ed by the run writing ``OUT`` and removed when it ends; a
+  second run on the same output stops at once, saying the file is in use.
 * ``OUT.corrupt``: complete lines that were not result rows (a disk fault, a
   hand edit), moved there on resume with their line numbers logged, so the rows
   after them are kept.
@@ -69,28 +69,60 @@ def run_config(identity: Mapping[str, Any], schema: Any) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- lock
+LOCK_ATTEMPTS = 5
+
+
 @contextlib.contextmanager
 def locked(out: Path) -> Iterator[None]:
-    """Hold ``OUT.lock`` exclusively; :class:`OutputError` if another process has it."""
+    """Hold ``OUT.lock`` exclusively; :class:`OutputError` if another process has it.
+
+    The lock file is removed when the block ends (a run killed by a signal leaves it,
+    and the next run takes it over). Removing it is safe because a run that gets the
+    lock also checks that the file it locked is still the one at the path: a file
+    removed (or replaced) between its ``open`` and its ``flock`` is given up and the
+    path opened again."""
     lock = sidecar(out, LOCK_SUFFIX)
+    fd = _acquire(out, lock)
     try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    except OSError as exc:
-        raise OutputError(f"{lock}: cannot open the lock file ({exc.strerror})") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-            who = f" (process {holder})" if holder.isdigit() else ""
-            raise OutputError(f"{out} is in use by another run{who}: its lock {lock.name} is "
-                              f"held; wait for that run to end or write to another file"
-                              ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
-        os.close(fd)  # releases the lock; the file stays (removing it would race)
+        with contextlib.suppress(OSError):  # still held: no other run has this file
+            os.unlink(lock)
+        os.close(fd)  # releases the lock
+
+
+def _acquire(out: Path, lock: Path) -> int:
+    for _ in range(LOCK_ATTEMPTS):
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise OutputError(f"{lock}: cannot open the lock file ({exc.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            who = f" (process {holder})" if holder.isdigit() else ""
+            raise OutputError(f"{out} is in use by another run{who}: its lock {lock.name} is "
+                              f"held; wait for that run to end or write to another file"
+                              ) from None
+        if same_file(fd, lock):
+            return fd
+        os.close(fd)  # its holder removed it as we opened it: open the path again
+    raise OutputError(f"{lock}: the lock file kept changing under this run "
+                      f"({LOCK_ATTEMPTS} attempts); is another program removing it?")
+
+
+def same_file(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        at_path = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (mine.st_dev, mine.st_ino) == (at_path.st_dev, at_path.st_ino)
 
 
 # --------------------------------------------------------------------------- rows
