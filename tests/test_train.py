@@ -92,3 +92,44 @@ def test_train_refuses_labels_the_data_never_uses(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no span of the schema's 2 types (dish, cuisine)" in err
     assert "its own types are art-music" in err and not out.exists()
+
+
+@pytest.mark.parametrize("target", ["file", "foreign-dir", "bundled", "base"])
+def test_train_refuses_a_model_directory_it_must_not_write_before_training(
+        tmp_path, capsys, target):
+    """A file, a folder of other files, a bundled model or the model training starts
+    from: an error before any model loads (it had trained, then crashed on a file or
+    written over the other files), and nothing written there."""
+    from zeroshot.engines.gliner import bundled_models
+
+    base = bundled_models()["gliner-minilm-general"]
+    out = {"file": tmp_path / "notes.txt", "foreign-dir": tmp_path / "photos",
+           "bundled": bundled_models()["gliner-minilm-fewnerd"], "base": base}[target]
+    if target == "file":
+        out.write_text("keep me")
+    elif target == "foreign-dir":
+        out.mkdir()
+        (out / "keep.jpg").write_text("keep me")
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in
+                    (out.iterdir() if out.is_dir() else [out]))
+    rc = main(["train", str(bundled.path(bundled.FEWNERD_SAMPLE)), "--format", "fewnerd",
+               "-o", str(out), "--base-model", str(base), "--max-steps", "1", "--quiet"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    needle = {"file": "is a file", "foreign-dir": "holds files that are not a model's",
+              "bundled": "bundled model", "base": "the model training starts from"}[target]
+    assert needle in err and "dev before" not in err
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in
+                  (out.iterdir() if out.is_dir() else [out])) == before
+
+
+def test_a_model_directory_a_run_wrote_is_accepted_for_replacing(tmp_path):
+    from zeroshot.training.export import MODEL_META, check_model_dir
+
+    out = tmp_path / "m"
+    assert check_model_dir(out) == out  # new
+    out.mkdir()
+    assert check_model_dir(out) == out  # empty
+    (out / MODEL_META).write_text("{}")
+    (out / "README.md").write_text("card")
+    assert check_model_dir(out) == out  # an earlier run's model: replaced

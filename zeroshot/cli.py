@@ -879,7 +879,8 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", nargs="+", help="training files: JSONL (text or tokens + spans), "
                                            "GLiNER's JSON (tokenized_text + ner), CoNLL "
                                            "(BIO) or Few-NERD")
-    p.add_argument("-o", "--output", required=True, help="model directory to write")
+    p.add_argument("-o", "--output", required=True,
+                   help="model directory to write: new, empty, or an earlier run's (replaced)")
     p.add_argument("--format", choices=["jsonl", "conll", "fewnerd"],
                    help="input format (default: from the file name)")
     _add_schema_options(p, schema_help="schema file or bundled name: the types to learn and "

@@ -10,12 +10,37 @@ from __future__ import annotations
 import json
 import platform
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from zeroshot.core import provenance
+from zeroshot.core.errors import ZeroshotError
 
 MODEL_META = "zeroshot_model.json"
+MODEL_MARKERS = (MODEL_META, "gliner_config.json")
+
+
+class ModelDirError(ZeroshotError, ValueError):
+    """The directory a trained model would be written to cannot take it."""
+
+
+def check_model_dir(out: str | Path, protected: Iterable[str | Path] = ()) -> Path:
+    """Refuse, before any training, a model directory that is a file, one that holds
+    other files than a model's (a model directory is replaced), or one of ``protected``
+    (the model training starts from, the bundled models)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ModelDirError(f"{out} is a file; the model is written to a directory: give a "
+                            f"new one")
+    if any(out.resolve() == Path(p).resolve() for p in protected):
+        raise ModelDirError(f"{out} is the model training starts from or a bundled model; "
+                            f"write the new model to another directory")
+    if out.is_dir() and any(out.iterdir()) and not any((out / m).is_file()
+                                                       for m in MODEL_MARKERS):
+        raise ModelDirError(f"{out} holds files that are not a model's; give a new or "
+                            f"empty directory (a model directory is replaced)")
+    return out
 
 
 def export_model(model: Any, out: str | Path, *, int8: bool = False) -> Path:

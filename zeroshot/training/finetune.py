@@ -21,6 +21,7 @@ from zeroshot.core.errors import ZeroshotError, clip
 from zeroshot.core.loaders import Example, read_examples
 from zeroshot.core.schema import Schema
 from zeroshot.training.devsets import DevSet
+from zeroshot.training.export import check_model_dir
 from zeroshot.training.trainer import TrainConfig, TrainResult, train
 
 logger = logging.getLogger(__name__)
@@ -112,8 +113,11 @@ def finetune(train_examples: Sequence[Example], dev_examples: Sequence[Example],
              work_dir: str | Path, command: str = "", sources: dict[str, Any] | None = None
              ) -> TrainResult:
     """Train on ``train_examples`` under ``schema``; dev F1 is measured before and after."""
+    from zeroshot.engines.gliner import bundled_models
     from zeroshot.engines.gliner_data import NegativeSamplingDataset, to_gliner_records
 
+    check_model_dir(model_dir, [*bundled_models().values(),
+                                *([cfg.base_model] if cfg.base_model else [])])
     records = to_gliner_records(train_examples, schema)
     n_types = len(schema)
     lo, hi = cfg.labels_per_prompt
