@@ -375,3 +375,20 @@ def test_view_writes_to_stdout_and_refuses_files_without_results(tmp_path, capsy
 def test_demo_text_problems_are_clean_errors(tmp_path, capsys, make, needle):
     assert main(["demo", "--text", str(make(tmp_path)), "--labels", "person"]) == 2
     assert needle in capsys.readouterr().err
+
+
+def test_output_folders_that_are_files_are_clean_errors(tmp_path, capsys):
+    """bench --out / distill --out naming a file: an error naming it (a FileExistsError
+    traceback before), the file untouched, before any engine loads."""
+    src = tmp_path / "texts.txt"
+    src.write_text("Ada Lovelace met Charles Babbage .\n")
+    taken = tmp_path / "notes.txt"
+    taken.write_text("keep me")
+    commands = [["bench", "--data", str(path(FEWNERD_SAMPLE)), "--engines", "gliner",
+                 "--limit", "2", "--out", str(taken)],
+                ["distill", str(src), "--labels", "person", "--out", str(taken)]]
+    for argv in commands:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert f"{taken} is a file; give a new or existing folder for the" in err, err
+        assert taken.read_text() == "keep me"

@@ -97,3 +97,18 @@ def test_a_lock_removed_between_open_and_flock_is_opened_again(tmp_path, monkeyp
     with locked(out):
         assert len(calls) == 2 and results.same_file(calls[-1], lock)
     assert not lock.exists()
+
+
+def test_make_output_dir_creates_folders_or_names_why_not(tmp_path):
+    from zeroshot.results import make_output_dir
+
+    assert make_output_dir(tmp_path / "a" / "b").is_dir()
+    assert make_output_dir(tmp_path / "a") == tmp_path / "a"  # an existing folder is fine
+    (tmp_path / "f.txt").write_text("keep")
+    with pytest.raises(OutputError, match=r"f.txt is a file; give a new or existing folder "
+                                          r"for the report"):
+        make_output_dir(tmp_path / "f.txt", "the report")
+    with pytest.raises(OutputError, match=r"cannot create the folder for out.jsonl "
+                                          r"\(Not a directory\)"):
+        make_output_dir(tmp_path / "f.txt" / "sub", "out.jsonl")
+    assert (tmp_path / "f.txt").read_text() == "keep"

@@ -32,6 +32,7 @@ from zeroshot.core.metrics import evaluate
 from zeroshot.core.provenance import machine, provenance
 from zeroshot.core.schema import Schema
 from zeroshot.core.spans import DocumentResult
+from zeroshot.results import make_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -288,7 +289,7 @@ def run_benchmark(data: Path, schema: Schema, engines: Sequence[EngineSpec], out
     seed), so a slow engine still reads sentences every other engine read.
     Returns the results and an evidence card per engine.
     """
-    out.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out, "the benchmark's output")
     everything = list(read_examples(data, fmt=fmt, level=level))
     examples = sample(everything, limit, seed)
     outside = sorted({s.label for ex in examples for s in ex.spans} - set(schema.names))

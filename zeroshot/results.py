@@ -406,12 +406,22 @@ def _unrecorded(out: Path) -> OutputError:
                        f"file")
 
 
-def make_parent(out: Path) -> None:
+def make_output_dir(out: str | Path, what: str = "the output") -> Path:
+    """Create the folder a command writes into (``out``, its parents too), or say why
+    it cannot be: a file of that name, no permission."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out} is a file; give a new or existing folder for {what}")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"{out.parent}: cannot create the output's directory "
-                          f"({exc.strerror})") from None
+        raise OutputError(f"{out}: cannot create the folder for {what} ({exc.strerror})"
+                          ) from None
+    return out
+
+
+def make_parent(out: Path) -> None:
+    make_output_dir(out.parent, out.name)
 
 
 def preflight(out: str | Path, *, overwrite: bool = False, adopt: bool = False,

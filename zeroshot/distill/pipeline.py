@@ -29,6 +29,7 @@ from zeroshot.core.schema import Schema
 from zeroshot.core.spans import DocumentResult
 from zeroshot.distill.filters import FilterConfig, FilterReport, apply_filters, silver_rows
 from zeroshot.distill.teacher import LABELS, TeacherConfig, run_teacher, summarise_teacher
+from zeroshot.results import make_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -172,8 +173,7 @@ def distill(inputs: Sequence[str | Path], schema: Schema | str | Path, out: str 
     schema = Schema.coerce(schema)
     teacher, filters, student = teacher or TeacherConfig(), filters or FilterConfig(), \
         student or StudentConfig()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_dir(out, "the distillation's stages")
     result = DistillResult(out)
     labels = Path(teacher_labels) if teacher_labels else out / "teacher" / LABELS
     if "teacher" in stages and teacher_labels is None:
