@@ -51,3 +51,35 @@ def test_readme_test_command_is_what_ci_runs():
     assert len(commands) == 2, commands
     test_cmd = next(c for c in commands if "pytest" in c)
     assert test_cmd in ci
+
+
+def _readme_commands():
+    """Every `zeroshot ...` command in the README's shell blocks (line continuations
+    joined, `&&` / `|` chains split, comments cut; an optional group written
+    `[--flag value]` is checked as given)."""
+    readme = (ROOT / "README.md").read_text()
+    for block in re.findall(r"```(?:bash|sh|shell)\n(.*?)```", readme, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            for part in re.split(r"&&|\|\||;|\|", line):
+                part = part.split(" #")[0].strip()
+                if part.startswith("zeroshot "):
+                    yield re.sub(r"\[(--[^\]]*)\]", r"\1", part)
+
+
+def test_readme_commands_parse():
+    """The README's commands are what the CLI accepts (documentation that rots fails here)."""
+    import contextlib
+    import io
+    import shlex
+
+    from zeroshot.cli import build_parser
+
+    commands = list(_readme_commands())
+    assert len(commands) >= 15 and any(c.startswith("zeroshot train ") for c in commands)
+    for command in commands:
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                build_parser().parse_args(shlex.split(command)[1:])
+        except SystemExit as exc:
+            assert not exc.code, f"{command}: {err.getvalue().strip()}"
