@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
-import gzip
 import json
 import logging
 import random
@@ -44,6 +43,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from zeroshot.core.readers import open_bytes  # noqa: E402
 from zeroshot.training.mixture import Mixture  # noqa: E402
 
 logger = logging.getLogger("propose_type_names")
@@ -269,9 +269,8 @@ def clean(name: str, coarse: str, span_words: set[str], coarse_forms: set[str]
 
 
 def _lines(path: Path) -> list[str]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        return [line for line in fh if line.strip()]
+    with open_bytes(path) as fh:  # gzip or plain
+        return [line.decode("utf-8") for line in fh if line.strip()]
 
 
 def build(args: argparse.Namespace) -> None:
