@@ -12,7 +12,8 @@ Contents (sizes are printed and written to bundle.json):
   base_model/    --init fewnerd: models/gliner-minilm-fewnerd, int8 weight-only
                  (dequantised to fp32 when loaded); --init general: the same of
                  --general-model (a config's init_from, e.g. a bi-encoder's start)
-The folder must stay under ~60 MiB with the repository (64 MiB per call).
+The folder must stay under ~60 MiB with the repository (64 MiB per call); the tracked models
+stay out of the tree that travels (see eval/device_general.sh).
 """
 
 from __future__ import annotations

@@ -16,6 +16,12 @@
 #                     (join: cat model.tar.part-* | tar -xf -); at most 4 parts a call:
 #                     a bigger model (mpnet) comes back over `fetch` calls:
 #   bash eval/device_general.sh fetch OUT   # the next 4 parts, while the machine is warm
+# The device tool carries the working tree, at most 64 MiB a call: the tracked models (~230 MiB)
+# must stay behind. Call from a tree without them, and restore it after (measured 2026-12-04):
+#   git sparse-checkout set --no-cone '/*' '!/models/*/'   ...   git sparse-checkout disable
+# A base model (a config's base_model, e.g. /tmp/models/gliner-mpnet-general) travels in chunks
+# of ~43 MiB, one call each while the machine is warm (split -n 3; cat them there; check SHA-256):
+# eval/results/general_model/runs_mpnet_g_device.md.
 # Environment: SMOKE=1 adds small limits and 4 steps (CPU test of this script), SMOKE=time
 # the same limits but no step limit (the budget stops training); EXTRA passes more
 # arguments to every run; DEVICE overrides the device (default: cuda when present).
