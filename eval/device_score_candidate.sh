@@ -18,6 +18,9 @@ test_to_beat=${5:?INTER test F1 to beat}
 BUNDLE=${BUNDLE:-.carry}
 export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
 export ZEROSHOT_FEWNERD_DIR=${ZEROSHOT_FEWNERD_DIR:-$BUNDLE/fewnerd}
+# the commit the bundle was built at (the device's copy of .git can lag the tree it got)
+export ZEROSHOT_COMMIT=${ZEROSHOT_COMMIT:-$(python3 -c "import json,sys; \
+print(json.load(open(sys.argv[1]))['commit'])" "$BUNDLE/bundle.json" 2>/dev/null || echo unknown)}
 [ -e zeroshot/schemas ] || ln -sfn ../schemas zeroshot/schemas
 [ -e zeroshot/prompts ] || ln -sfn ../prompts zeroshot/prompts
 mkdir -p "$out"
