@@ -9,6 +9,8 @@
 #
 # e.g. bash eval/device_score_candidate.sh /tmp/runs/general_mpnet_h/model $OUT h 0.2100 0.7049
 # (config G's shipped int8 weights: dev mean 0.2100 at 0.20 over this grid, INTER test 0.7049).
+# FETCH=0 returns no parts (for a call that runs eval/device_general.sh first, which already
+# returns four: a call returns at most 8 files, 64 MiB).
 set -uo pipefail
 model=${1:?model dir}
 out=${2:?output folder}
@@ -42,7 +44,11 @@ print(next(iter(r['scores'].values()))['strict']['f1'])" "$out/test_$name.json")
 echo "INTER test: $test_f1 at $thr (to beat: $test_to_beat)"
 if python3 -c "import sys; sys.exit(float(sys.argv[1]) <= float(sys.argv[2]))" \
     "$test_f1" "$test_to_beat"; then
-  bash eval/device_general.sh fetch "$out"
+  if [ "${FETCH:-1}" = 1 ]; then
+    bash eval/device_general.sh fetch "$out"
+  else  # FETCH=0: the same call already returns device_general.sh's first parts
+    echo "beats the committed model: fetch the remaining parts"
+  fi
 else
   echo "does not beat the committed model on INTER test: no parts"
 fi
