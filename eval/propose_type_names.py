@@ -139,9 +139,25 @@ def sample(mixture: Mixture, limit: int, seed: int, every_pool: bool = False) ->
     return pick[:limit]
 
 
-def label(args: argparse.Namespace) -> None:
-    from zeroshot.engines.llm.backends import VLLMOfflineBackend, reserve_vllm_cpus
+def labeller(args: argparse.Namespace):
+    """vLLM in this process (the CPU default), or outlines over transformers on
+    ``--device`` with ``--batch`` requests of one JSON Schema at a time (a GPU machine
+    without vLLM)."""
+    from zeroshot.engines.llm.backends import (
+        OutlinesBackend,
+        VLLMOfflineBackend,
+        reserve_vllm_cpus,
+    )
 
+    if args.backend == "outlines":
+        return OutlinesBackend(args.model, device=args.device, batch=args.batch,
+                               dtype=args.dtype)
+    if args.all_cores:
+        reserve_vllm_cpus(0)
+    return VLLMOfflineBackend(args.model, max_model_len=2048, prefix_caching=True)
+
+
+def label(args: argparse.Namespace) -> None:
     mixture = Mixture.read(args.mixture)
     items = sample(mixture, args.limit, args.seed)
     out = Path(args.out)
@@ -153,9 +169,7 @@ def label(args: argparse.Namespace) -> None:
     logger.info("%d sampled, %d labelled already, %d to do", len(items), len(done), len(todo))
     if not todo:
         return
-    if args.all_cores:
-        reserve_vllm_cpus(0)
-    backend = VLLMOfflineBackend(args.model, max_model_len=2048, prefix_caching=True)
+    backend = labeller(args)
     t0, n = time.perf_counter(), 0
     try:
         with out.open("a", encoding="utf-8") as fh:
@@ -416,7 +430,13 @@ def main() -> None:
     a.add_argument("--seed", type=int, default=16)
     a.add_argument("--chunk", type=int, default=48)
     a.add_argument("--model", default="qwen2.5-coder-1.5b-instruct")
-    a.add_argument("--all-cores", action="store_true")
+    a.add_argument("--all-cores", action="store_true", help="vLLM: every core to the model")
+    a.add_argument("--backend", choices=["vllm", "outlines"], default="vllm",
+                   help="vllm in this process (default), or outlines over transformers")
+    a.add_argument("--device", default="cpu", help="outlines: cpu, cuda or auto")
+    a.add_argument("--batch", type=int, default=32,
+                   help="outlines: requests of one JSON Schema generated together")
+    a.add_argument("--dtype", default="auto", help="outlines: the model's dtype")
     c = sub.add_parser("parse", help="the names the sentences state, by a parser")
     c.add_argument("--mixture", required=True)
     c.add_argument("--out", required=True, help="labels JSONL (written anew)")

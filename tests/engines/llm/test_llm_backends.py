@@ -209,6 +209,64 @@ def test_missing_model_dir_is_a_clear_error(tmp_path):
         OutlinesBackend(tmp_path / "nope")
 
 
+def _word_requests(n: int, schema: dict, max_tokens: int = 40) -> list[Request]:
+    return [Request(({"role": "user", "content": "word " * (3 * i + 1)},), schema, max_tokens)
+            for i in range(n)]
+
+
+def test_outlines_batches_give_the_answers_of_one_at_a_time(tiny_llm_dir):
+    """Greedy, left-padded batches of one JSON Schema answer as single requests do, in
+    request order; requests of other schemas or budgets are never batched together."""
+    import json
+
+    need("outlines")
+    words = {"type": "object", "properties": {"w": {"type": "string", "maxLength": 8}},
+             "required": ["w"]}
+    ids = [{"type": "object", "properties": {"id": {"const": i}}, "required": ["id"]}
+           for i in range(3)]
+    reqs = (_word_requests(5, words)
+            + [Request(({"role": "user", "content": f"id {i}"},), s, 16)
+               for i, s in enumerate(ids)]
+            + _word_requests(2, words, max_tokens=24))
+    single = OutlinesBackend(tiny_llm_dir).generate(reqs)
+    batched = OutlinesBackend(tiny_llm_dir, batch=3).generate(reqs)
+    assert [g.text for g in batched] == [g.text for g in single]
+    assert all(g.error is None for g in batched)
+    # each const-id request got its own schema's answer: the order survived the grouping
+    assert [json.loads(g.text)["id"] for g in batched[5:8]] == [0, 1, 2]
+
+
+def test_outlines_batch_that_fails_is_retried_one_at_a_time(tiny_llm_dir, monkeypatch, caplog):
+    need("outlines")
+    words = {"type": "object", "properties": {"w": {"type": "string", "maxLength": 8}},
+             "required": ["w"]}
+    backend = OutlinesBackend(tiny_llm_dir, batch=4)
+    gen = backend._generator(words)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(gen, "batch", fail)
+    with caplog.at_level("WARNING"):
+        out = backend.generate(_word_requests(3, words))
+    assert len(out) == 3 and all(g.error is None and g.text.startswith("{") for g in out)
+    assert "batch of 3 failed (out of memory)" in caplog.text
+
+
+def test_outlines_device_and_batch_are_checked(tiny_llm_dir):
+    need("outlines")
+    import torch
+
+    with pytest.raises(ValueError, match="batch must be a whole number"):
+        OutlinesBackend(tiny_llm_dir, batch=0)
+    with pytest.raises(BackendError, match="use 'cpu', 'cuda'"):
+        OutlinesBackend(tiny_llm_dir, device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(BackendError, match="no CUDA GPU"):
+            OutlinesBackend(tiny_llm_dir, device="cuda")
+        assert OutlinesBackend(tiny_llm_dir, device="auto").device == "cpu"
+
+
 def test_outlines_constrained_and_grounded(tiny_llm_dir, tiny_schema: Schema):
     need("outlines")
     backend = OutlinesBackend(tiny_llm_dir)

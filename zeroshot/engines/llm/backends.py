@@ -5,7 +5,7 @@
   requests, timeouts, retries with backoff, a deadline per request.
 * :class:`VLLMOfflineBackend`: ``vllm.LLM`` in this process, one batched call.
 * :class:`OutlinesBackend`: ``outlines`` over ``transformers`` for users without
-  vLLM.
+  vLLM, on the CPU or a GPU, requests of one JSON Schema generated in batches.
 
 Each takes :class:`Request` objects (chat messages, an optional JSON Schema,
 a token budget) and returns one :class:`Generation` per request, in order. A
@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from zeroshot.core.errors import ZeroshotError
 
@@ -430,16 +430,34 @@ def _clip(text: str, limit: int = 300) -> str:
 
 
 # --------------------------------------------------------------------------- outlines
-class OutlinesBackend:
-    """``outlines`` over a ``transformers`` model, one request at a time.
+def _torch_device(torch: Any, device: str) -> str:
+    """``cpu``, ``cuda`` (``cuda:N``) or ``auto`` (cuda when there is one), checked."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise BackendError(f"device {device!r}: this machine has no CUDA GPU (torch "
+                           f"{torch.__version__}); use device='cpu'")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise BackendError(f"device {device!r}: use 'cpu', 'cuda', 'cuda:N' or 'auto'")
+    return device
 
-    One logits processor is built per distinct JSON Schema and reused.
+
+class OutlinesBackend:
+    """``outlines`` over a ``transformers`` model, on the CPU or a GPU (``device``).
+
+    One logits processor is built per distinct JSON Schema and reused. Requests that
+    share a JSON Schema and a token budget are generated together, ``batch`` at a time
+    (left-padded, greedy); the default 1 generates one at a time. A batch that fails
+    is retried one request at a time, so one bad request costs only its own answer.
     """
 
     name = "outlines"
 
     def __init__(self, model: str | Path | None, *, structured_backend: str = "outlines_core",
-                 dtype: str = "auto", threads: int | None = None) -> None:
+                 dtype: str = "auto", threads: int | None = None, device: str = "cpu",
+                 batch: int = 1) -> None:
+        if not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"batch must be a whole number >= 1, not {batch!r}")
         try:
             import outlines
             import torch
@@ -448,11 +466,15 @@ class OutlinesBackend:
             raise BackendError(f"the outlines backend needs outlines and transformers "
                                f"(pip install 'zeroshot[llm]'): {exc}") from exc
         self.model = _model_dir(model)
+        self.device = _torch_device(torch, device)
+        self.batch = batch
         if threads:
             torch.set_num_threads(threads)
         self._tokenizer = AutoTokenizer.from_pretrained(self.model)
+        if self._tokenizer.pad_token is None:  # a batch pads its shorter prompts
+            self._tokenizer.pad_token = self._tokenizer.eos_token
         hf_model = AutoModelForCausalLM.from_pretrained(self.model, dtype=dtype)
-        hf_model.eval()
+        hf_model.to(self.device).eval()
         self._outlines = outlines
         self._torch = torch
         self._model = outlines.from_transformers(hf_model, self._tokenizer)
@@ -474,9 +496,19 @@ class OutlinesBackend:
             self._generators[key] = gen
         return gen
 
+    def _prompt(self, request: Request) -> str:
+        return self._tokenizer.apply_chat_template(list(request.messages), tokenize=False,
+                                                   add_generation_prompt=True)
+
+    def _generation(self, request: Request, prompt: str, text: str) -> Generation:
+        n_prompt = len(self._tokenizer(prompt)["input_ids"])
+        n_out = len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+        reason = "length" if n_out >= request.max_tokens else "stop"
+        return Generation(text=text, prompt_tokens=n_prompt, completion_tokens=n_out,
+                          finish_reason=reason)
+
     def _one(self, request: Request) -> Generation:
-        prompt = self._tokenizer.apply_chat_template(list(request.messages), tokenize=False,
-                                                     add_generation_prompt=True)
+        prompt = self._prompt(request)
         try:
             with self._torch.inference_mode():
                 text = self._generator(request.json_schema)(
@@ -484,14 +516,37 @@ class OutlinesBackend:
         except Exception as exc:
             logger.warning("outlines request failed: %s", exc)
             return Generation(error=f"{type(exc).__name__}: {exc}")
-        n_prompt = len(self._tokenizer(prompt)["input_ids"])
-        n_out = len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
-        reason = "length" if n_out >= request.max_tokens else "stop"
-        return Generation(text=text, prompt_tokens=n_prompt, completion_tokens=n_out,
-                          finish_reason=reason)
+        return self._generation(request, prompt, text)
+
+    def _together(self, requests: Sequence[Request]) -> list[Generation]:
+        """Requests of one JSON Schema and one token budget, in one generate call."""
+        if len(requests) == 1:
+            return [self._one(requests[0])]
+        prompts = [self._prompt(r) for r in requests]
+        try:
+            with self._torch.inference_mode():
+                texts = self._generator(requests[0].json_schema).batch(
+                    prompts, max_new_tokens=requests[0].max_tokens, do_sample=False)
+        except Exception as exc:
+            logger.warning("outlines batch of %d failed (%s): generating them one at a time",
+                           len(requests), exc)
+            return [self._one(r) for r in requests]
+        return [self._generation(r, p, t) for r, p, t in zip(requests, prompts, texts,
+                                                              strict=True)]
 
     def generate(self, requests: Sequence[Request]) -> list[Generation]:
-        return [self._one(r) for r in requests]
+        out: list[Generation | None] = [None] * len(requests)
+        groups: dict[tuple[str, int], list[int]] = {}
+        for i, r in enumerate(requests):
+            key = json.dumps(r.json_schema, sort_keys=True) if r.json_schema is not None else ""
+            groups.setdefault((key, r.max_tokens), []).append(i)
+        for idx in groups.values():
+            for k in range(0, len(idx), self.batch):
+                chunk = idx[k:k + self.batch]
+                for i, gen in zip(chunk, self._together([requests[i] for i in chunk]),
+                                  strict=True):
+                    out[i] = gen
+        return cast("list[Generation]", out)  # every index is in one chunk of one group
 
     def close(self) -> None:
         self._generators.clear()
