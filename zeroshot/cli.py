@@ -490,7 +490,7 @@ def _cmd_prepare_model(args: argparse.Namespace) -> int:
     from zeroshot.engines.llm.model_prep import prepare_model
 
     path = prepare_model(args.name, cache_dir=Path(args.cache_dir) if args.cache_dir else None,
-                         force=args.force)
+                         force=args.force, gguf=Path(args.gguf) if args.gguf else None)
     print(path)
     return 0
 
@@ -1138,6 +1138,9 @@ def _add_prepare_model_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-dir", help="where models go (default: $ZEROSHOT_CACHE or "
                                        "~/.cache/zeroshot)")
     p.add_argument("--force", action="store_true", help="prepare again even if present")
+    p.add_argument("--gguf", metavar="FILE",
+                   help="the model's GGUF file, joined or downloaded already (checked against "
+                        "its size and SHA-256), instead of the installed part packages")
     p.set_defaults(func=_cmd_prepare_model)
 
 

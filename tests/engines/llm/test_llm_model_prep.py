@@ -105,3 +105,31 @@ def test_resolve_model_names_dirs_and_unprepared(tmp_path):
     assert model_prep.resolve_model(None, tmp_path) == str(default)
     assert model_prep.resolve_model(tmp_path / "some-dir", tmp_path) == str(tmp_path / "some-dir")
     assert model_prep.resolve_model("org/hub-id", tmp_path) == "org/hub-id"
+
+
+def test_a_gguf_file_at_hand_is_checked_before_it_is_used(fake_parts, tmp_path):
+    recipe, whole = fake_parts
+    good = tmp_path / "good.gguf"
+    good.write_bytes(whole)
+    out = tmp_path / "copy.gguf"
+    assert model_prep.copy_gguf(recipe, good, out) == recipe.sha256
+    assert out.read_bytes() == whole
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(whole[:-1] + b"x")
+    with pytest.raises(ModelPrepError, match="has SHA-256"):
+        model_prep.copy_gguf(recipe, bad, tmp_path / "x.gguf")
+    bad.write_bytes(whole[:-1])
+    with pytest.raises(ModelPrepError, match="holds 160 bytes; fake is 161"):
+        model_prep.copy_gguf(recipe, bad, tmp_path / "x.gguf")
+    with pytest.raises(ModelPrepError, match="no such GGUF file"):
+        model_prep.copy_gguf(recipe, tmp_path / "nope.gguf", tmp_path / "x.gguf")
+
+
+def test_prepare_from_a_wrong_gguf_file_fails_and_leaves_nothing(tmp_path):
+    pytest.importorskip("accelerate")
+    wrong = tmp_path / "wrong.gguf"
+    wrong.write_bytes(b"GGUF" + b"0" * 10)
+    with pytest.raises(ModelPrepError, match=r"holds 14 bytes; qwen2\.5-coder-0\.5b-instruct"):
+        model_prep.prepare_model(cache_dir=tmp_path / "cache", gguf=wrong)
+    assert not model_prep.default_model_dir(model_prep.DEFAULT_MODEL,
+                                            tmp_path / "cache").exists()

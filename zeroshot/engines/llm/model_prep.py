@@ -167,9 +167,28 @@ def verify(model_dir: Path) -> dict:
     return manifest
 
 
+def copy_gguf(recipe: GGUFRecipe, gguf: Path, out: Path) -> str:
+    """Copy a GGUF file the user already has (joined elsewhere, downloaded) into
+    ``out``; its size and SHA-256 must be the recipe's."""
+    if not gguf.is_file():
+        raise ModelPrepError(f"{gguf}: no such GGUF file")
+    size = gguf.stat().st_size
+    if size != recipe.size:
+        raise ModelPrepError(f"{gguf} holds {size:,} bytes; {recipe.name} is "
+                             f"{recipe.size:,} ({recipe.upstream})")
+    digest = _sha256(gguf)
+    if digest != recipe.sha256:
+        raise ModelPrepError(f"{gguf} has SHA-256 {digest}, expected {recipe.sha256} for "
+                             f"{recipe.name}")
+    shutil.copyfile(gguf, out)
+    return digest
+
+
 def prepare_model(name: str = DEFAULT_MODEL, *, cache_dir: Path | None = None,
-                  force: bool = False, dtype: str = "bfloat16") -> Path:
-    """Prepare (or verify) the model ``name`` and return its directory."""
+                  force: bool = False, dtype: str = "bfloat16",
+                  gguf: Path | None = None) -> Path:
+    """Prepare (or verify) the model ``name`` and return its directory; ``gguf`` takes
+    the recipe's GGUF file from that path instead of the installed part packages."""
     recipe = RECIPES.get(name)
     if recipe is None:
         raise ModelPrepError(f"unknown model {name!r}; known: {', '.join(RECIPES)}")
@@ -189,8 +208,12 @@ def prepare_model(name: str = DEFAULT_MODEL, *, cache_dir: Path | None = None,
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}-") as tmp:
         tmp_path = Path(tmp)
         gguf_name = f"{name}.gguf"
-        logger.info("joining %d parts of %s", len(recipe.parts), name)
-        join_parts(recipe, tmp_path / gguf_name)
+        if gguf is not None:
+            logger.info("checking and copying %s", gguf)
+            copy_gguf(recipe, Path(gguf), tmp_path / gguf_name)
+        else:
+            logger.info("joining %d parts of %s", len(recipe.parts), name)
+            join_parts(recipe, tmp_path / gguf_name)
         logger.info("converting GGUF to %s safetensors", dtype)
         tokenizer = AutoTokenizer.from_pretrained(str(tmp_path), gguf_file=gguf_name)
         model = AutoModelForCausalLM.from_pretrained(str(tmp_path), gguf_file=gguf_name,
