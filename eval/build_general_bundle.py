@@ -37,17 +37,23 @@ from zeroshot.training.splits import load_split
 logger = logging.getLogger("build_general_bundle")
 WHEELS = ["gliner==0.2.29", "jsonschema==4.26.0", "jsonschema-specifications==2025.9.1",
           "referencing==0.37.0", "rpds-py==2026.9.1", "rapidfuzz==3.14.6"]
+# --llm: the LLM engine's outlines backend and GGUF conversion on the GPU image (which has
+# torch, transformers, accelerate, jinja2, pillow, cloudpickle, but no vLLM): the LLM labeller
+# of eval/propose_type_names.py on a GPU (eval/device_label_names.sh)
+LLM_WHEELS = ["outlines==1.3.3", "outlines_core==0.2.14", "diskcache==5.6.3", "genson==1.4.0",
+              "pydantic==2.14.4", "pydantic_core==2.50.5", "annotated-types==0.8.0",
+              "typing-inspection==0.4.5", "typing_extensions==4.16.0", "gguf==0.19.0"]
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
              "manylinux2014_x86_64", "manylinux1_x86_64"]
 
 
-def download_wheels(dest: Path) -> None:
+def download_wheels(dest: Path, wheels: list[str]) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
            "--python-version", "3.12", "--implementation", "cp", "-d", str(dest)]
     for p in PLATFORMS:
         cmd += ["--platform", p]
-    subprocess.run(cmd + WHEELS, check=True)
+    subprocess.run(cmd + wheels, check=True)
 
 
 def fp16_encoder(src: Path, dst: Path) -> None:
@@ -93,6 +99,9 @@ def main() -> int:
     ap.add_argument("--ner-dir", help="corpus collection (default: ../shared/data/ner)")
     ap.add_argument("--fewnerd-dir", help="Few-NERD root (default: ../shared/data/fewnerd)")
     ap.add_argument("--skip-wheels", action="store_true", help="keep whl/ as it is")
+    ap.add_argument("--llm", action="store_true",
+                    help="also the wheels of the outlines backend and GGUF conversion (the LLM "
+                         "labeller on a GPU machine without vLLM)")
     ap.add_argument("--reuse-mixture", action="store_true",
                     help="keep an existing mixture.jsonl.gz and devsets/ (only swap the init)")
     args = ap.parse_args()
@@ -102,7 +111,7 @@ def main() -> int:
     t0 = time.perf_counter()
     if not args.skip_wheels:
         shutil.rmtree(out / "whl", ignore_errors=True)
-        download_wheels(out / "whl")
+        download_wheels(out / "whl", WHEELS + (LLM_WHEELS if args.llm else []))
     cfg = MixtureConfig.load(args.mixture_config)
     split = load_split(cfg.split)
     ner_root = find_ner_collection(args.ner_dir)

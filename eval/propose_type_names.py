@@ -14,6 +14,9 @@ the corpora's gold tags; whether that helps is decided on the dev sets only.
     python eval/propose_type_names.py build --mixture .carry-mix/mixture.jsonl.gz \\
         --labels /work/runs/finenames/labels.jsonl --out /work/runs/finenames/mix
 
+On a GPU machine without vLLM (the lent H200): ``label --backend outlines --device cuda
+--batch 64``, staged and run by ``eval/device_label_names.sh``.
+
 Records come only from general-domain corpora of the mixture (never Few-NERD, never a
 dev set: the mixture already excludes their sentences). A proposed name is dropped (and
 counted) when it is not 1-4 lowercase words, repeats the coarse type or one of its
