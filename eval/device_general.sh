@@ -58,18 +58,9 @@ out=${2:?output folder}
 shift 2
 [ $# -ge 1 ] || { echo "need at least one config" >&2; exit 2; }
 mkdir -p "$out"
-if [ -d "$BUNDLE/whl" ] && [ -z "${SKIP_INSTALL:-}" ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site "$BUNDLE"/whl/*.whl >/dev/null || exit 3
-  export PYTHONPATH=/tmp/site:$PWD
-else
-  export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD
-fi
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
-export ZEROSHOT_COMMIT=${ZEROSHOT_COMMIT:-$(python3 -c "import json;print(json.load(open('${BUNDLE}/bundle.json'))['commit'])" 2>/dev/null || echo unknown)}
-# the repo layout installs schemas/ as zeroshot.schemas
-[ -e zeroshot/schemas ] || ln -sfn ../schemas zeroshot/schemas
-[ -e zeroshot/prompts ] || ln -sfn ../prompts zeroshot/prompts
+# shellcheck source=eval/device_env.sh
+. "$(dirname "$0")/device_env.sh"
+device_env "$BUNDLE" || exit 3
 mkdir -p "$runs"
 # all-mpnet-base-v2 staged in earlier calls (eval/stage_mpnet.py keep): join + dequantise
 stage=${MPNET_STAGE:-/tmp/mpnet_stage}

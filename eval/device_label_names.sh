@@ -52,17 +52,10 @@ join_parts(RECIPES[sys.argv[1]], Path(sys.argv[2]) / 'model.gguf')" "$name" "$tm
     seconds=${3:?seconds}
     shift 3
     mkdir -p "$out" /tmp/labels
-    if [ -d "$BUNDLE/whl" ]; then
-      python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site "$BUNDLE"/whl/*.whl >/dev/null || exit 3
-      export PYTHONPATH=/tmp/site:$PWD
-    else
-      export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD
-    fi
-    export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+    # shellcheck source=eval/device_env.sh
+    . "$(dirname "$0")/device_env.sh"
+    device_env "$BUNDLE" || exit 3
     export ZEROSHOT_CACHE=${ZEROSHOT_CACHE:-/tmp/zcache}
-    [ -e zeroshot/schemas ] || ln -sfn ../schemas zeroshot/schemas
-    [ -e zeroshot/prompts ] || ln -sfn ../prompts zeroshot/prompts
     model_dir=$ZEROSHOT_CACHE/models/$MODEL
     if [ ! -d "$model_dir" ]; then
       (cd "$stage" && cat model.gguf.part-* > model.gguf && sha256sum -c model.gguf.sha256) \

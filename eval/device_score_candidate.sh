@@ -18,13 +18,12 @@ name=${3:?name}
 dev_to_beat=${4:?dev mean to beat}
 test_to_beat=${5:?INTER test F1 to beat}
 BUNDLE=${BUNDLE:-.carry}
-export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
+# shellcheck source=eval/device_env.sh
+. "$(dirname "$0")/device_env.sh"
+device_env "$BUNDLE" || exit 3  # the wheels device_general.sh installed are kept
 export ZEROSHOT_FEWNERD_DIR=${ZEROSHOT_FEWNERD_DIR:-$BUNDLE/fewnerd}
-# the commit the bundle was built at (the device's copy of .git can lag the tree it got)
-export ZEROSHOT_COMMIT=${ZEROSHOT_COMMIT:-$(python3 -c "import json,sys; \
-print(json.load(open(sys.argv[1]))['commit'])" "$BUNDLE/bundle.json" 2>/dev/null || echo unknown)}
-[ -e zeroshot/schemas ] || ln -sfn ../schemas zeroshot/schemas
-[ -e zeroshot/prompts ] || ln -sfn ../prompts zeroshot/prompts
+# "$1 beats $2": a strictly higher score
+beats() { python3 -c "import sys; sys.exit(float(sys.argv[1]) <= float(sys.argv[2]))" "$1" "$2"; }
 mkdir -p "$out"
 python3 eval/score_devsets.py --model "$model" --devsets "$BUNDLE/devsets" --device cuda \
   --batch-size 512 --out "$out/dev_$name.json" --not-zero-shot fewnerd_dev_trained_types \
@@ -32,8 +31,7 @@ python3 eval/score_devsets.py --model "$model" --devsets "$BUNDLE/devsets" --dev
 read -r thr dev_mean < <(python3 -c "import json,sys; s=json.load(open(sys.argv[1]))['scores']; \
 print(s['best_threshold'], s['best_mean_f1'])" "$out/dev_$name.json")
 echo "dev: mean $dev_mean at $thr (to beat: $dev_to_beat)"
-if ! python3 -c "import sys; sys.exit(float(sys.argv[1]) <= float(sys.argv[2]))" \
-    "$dev_mean" "$dev_to_beat"; then
+if ! beats "$dev_mean" "$dev_to_beat"; then
   echo "does not beat the committed model on dev: INTER test not scored, no parts"
   exit 0
 fi
@@ -42,8 +40,7 @@ python3 eval/score_inter_test.py --model "$model" --device cuda --thresholds "$t
 test_f1=$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); \
 print(next(iter(r['scores'].values()))['strict']['f1'])" "$out/test_$name.json")
 echo "INTER test: $test_f1 at $thr (to beat: $test_to_beat)"
-if python3 -c "import sys; sys.exit(float(sys.argv[1]) <= float(sys.argv[2]))" \
-    "$test_f1" "$test_to_beat"; then
+if beats "$test_f1" "$test_to_beat"; then
   if [ "${FETCH:-1}" = 1 ]; then
     bash eval/device_general.sh fetch "$out"
   else  # FETCH=0: the same call already returns device_general.sh's first parts
